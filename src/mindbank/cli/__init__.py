@@ -1,0 +1,1 @@
+"""Interfaces: the `mindbank` command line (click + rich)."""

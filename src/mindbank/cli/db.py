@@ -1,0 +1,108 @@
+"""``mindbank db ...``: schema and care of the database file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+import mindbank
+from mindbank.cli.output import db_option, emit_json, fail, fmt_time, json_option, table
+
+__all__ = ["db"]
+
+
+@click.group("db")
+def db() -> None:
+    """Migrate, inspect, check and optimize the database file."""
+
+
+@db.command()
+@db_option
+@json_option
+def migrate(db: Path | None, as_json: bool) -> None:
+    """Apply pending schema migrations (opening a database does this too)."""
+    with mindbank.open(db) as mb:
+        applied = mb.migrate()
+        version = max((m.version for m in mb.migrations() if m.applied_at), default=0)
+    if as_json:
+        emit_json({"applied": applied, "schema_version": version})
+    elif applied:
+        click.echo(f"applied migrations {applied}; schema version {version}")
+    else:
+        click.echo(f"schema is current (version {version})")
+
+
+@db.command()
+@db_option
+@json_option
+def status(db: Path | None, as_json: bool) -> None:
+    """Show the database path, its size and the migrations applied.
+
+    \b
+    Example:
+      mindbank db status --json
+    """
+    with mindbank.open(db) as mb:
+        migrations = mb.migrations()
+        s = mb.stats()
+    if as_json:
+        emit_json(
+            {
+                "path": s.path,
+                "file_bytes": s.file_bytes,
+                "wal_bytes": s.wal_bytes,
+                "schema_version": s.schema_version,
+                "entries": sum(s.namespaces.values()),
+                "migrations": migrations,
+            }
+        )
+        return
+    click.echo(f"database: {s.path}")
+    click.echo(f"size: {s.file_bytes:,} bytes (+{s.wal_bytes:,} WAL)")
+    click.echo(f"entries: {sum(s.namespaces.values()):,} in {len(s.namespaces)} namespaces")
+    table(
+        "migrations",
+        ["version", "name", "applied (UTC)", "sha256"],
+        [(m.version, m.name, fmt_time(m.applied_at), m.sha256[:12]) for m in migrations],
+    )
+
+
+@db.command()
+@db_option
+@json_option
+def check(db: Path | None, as_json: bool) -> None:
+    """Check integrity, foreign keys and migration hashes (exit 1 on any problem)."""
+    with mindbank.open(db) as mb:
+        report = mb.check()
+    if as_json:
+        emit_json(report)
+    else:
+        for problem in report.problems:
+            click.echo(problem)
+    if not report.ok:
+        fail(f"{len(report.problems)} problems found")
+    if not as_json:
+        click.echo(f"ok (schema version {report.schema_version})")
+
+
+@db.command()
+@db_option
+def optimize(db: Path | None) -> None:
+    """Refresh the query planner's statistics and checkpoint the WAL."""
+    with mindbank.open(db) as mb:
+        mb.optimize()
+    click.echo("optimized")
+
+
+@db.command()
+@db_option
+@json_option
+def vacuum(db: Path | None, as_json: bool) -> None:
+    """Rebuild the file to reclaim the space of deleted rows."""
+    with mindbank.open(db) as mb:
+        before, after = mb.vacuum()
+    if as_json:
+        emit_json({"bytes_before": before, "bytes_after": after})
+    else:
+        click.echo(f"{before:,} -> {after:,} bytes")

@@ -1,0 +1,386 @@
+"""``mindbank memory ...``: the key-value memory from the shell."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+import mindbank
+from mindbank.cli.output import db_option, emit_json, fail, fmt_time, json_option, table
+from mindbank.config import parse_duration
+from mindbank.errors import ValidationError
+
+__all__ = ["memory"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _ns_option(default: str | None = "default", help: str = "Namespace.") -> Callable[[F], F]:
+    return click.option("-n", "--namespace", default=default, show_default=True, help=help)
+
+
+def _read_value(value: str | None) -> str:
+    if value is None or value == "-":
+        if sys.stdin.isatty() and value is None:
+            raise click.UsageError("give a VALUE, or - to read it from stdin")
+        return sys.stdin.read()
+    return value
+
+
+@click.group()
+def memory() -> None:
+    """Store, find, list, export and back up agent memory."""
+
+
+@memory.command()
+@click.argument("key")
+@click.argument("value", required=False)
+@_ns_option()
+@click.option("-t", "--tag", "tags", multiple=True, help="A tag (repeatable).")
+@click.option("-m", "--metadata", help='Metadata as a JSON object, e.g. \'{"by": "architect"}\'.')
+@click.option("--ttl", help="Expire after this long: seconds or 30m, 1h, 7d.")
+@click.option(
+    "--type",
+    "value_type",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Store VALUE as text, or parse it as JSON.",
+)
+@db_option
+@json_option
+def store(
+    key: str,
+    value: str | None,
+    namespace: str,
+    tags: tuple[str, ...],
+    metadata: str | None,
+    ttl: str | None,
+    value_type: str,
+    db: Path | None,
+    as_json: bool,
+) -> None:
+    """Store VALUE under KEY (replacing any previous value). VALUE - reads stdin.
+
+    \b
+    Examples:
+      mindbank memory store api-design "Use REST" -n architecture -t api
+      mindbank memory store config '{"retries": 3}' --type json --ttl 1h
+      git log -1 | mindbank memory store last-commit -
+    """
+    text = _read_value(value)
+    parsed: Any = text
+    if value_type == "json":
+        try:
+            parsed = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValidationError(f"VALUE is not valid JSON: {exc.msg}") from None
+    meta: Any = None
+    if metadata is not None:
+        try:
+            meta = json.loads(metadata)
+        except json.JSONDecodeError as exc:
+            raise ValidationError(f"--metadata is not valid JSON: {exc.msg}") from None
+        if not isinstance(meta, dict):
+            raise ValidationError("--metadata must be a JSON object")
+    seconds = parse_duration(ttl) if ttl is not None else None
+    with mindbank.open(db) as mb:
+        entry = mb.store(key, parsed, namespace=namespace, tags=tags, metadata=meta, ttl=seconds)
+    if as_json:
+        emit_json(entry)
+    else:
+        click.echo(f"stored {entry.namespace}/{entry.key}")
+
+
+@memory.command()
+@click.argument("key")
+@_ns_option()
+@db_option
+@json_option
+def retrieve(key: str, namespace: str, db: Path | None, as_json: bool) -> None:
+    """Print the value stored under KEY (exit 1 if there is none).
+
+    \b
+    Examples:
+      mindbank memory retrieve api-design -n architecture
+      mindbank memory retrieve api-design -n architecture --json
+    """
+    with mindbank.open(db) as mb:
+        entry = mb.retrieve(key, namespace=namespace)
+    if entry is None:
+        fail(f"no entry {key!r} in namespace {namespace!r}")
+        return
+    if as_json:
+        emit_json(entry)
+    elif isinstance(entry.value, str):
+        click.echo(entry.value)
+    else:
+        click.echo(json.dumps(entry.value, ensure_ascii=False, indent=2))
+
+
+def _preview(value: Any, width: int = 60) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@memory.command("list")
+@_ns_option(None, "Only this namespace (default: all).")
+@click.option("-p", "--pattern", help="Key pattern (GLOB: api-*, user-?, [ab]*).")
+@click.option("-t", "--tag", "tags", multiple=True, help="Only entries with this tag (repeatable).")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=0))
+@click.option("--offset", default=0, show_default=True, type=click.IntRange(min=0))
+@db_option
+@json_option
+def list_(
+    namespace: str | None,
+    pattern: str | None,
+    tags: tuple[str, ...],
+    limit: int,
+    offset: int,
+    db: Path | None,
+    as_json: bool,
+) -> None:
+    """List entries, ordered by key.
+
+    \b
+    Examples:
+      mindbank memory list -n architecture -p 'api-*'
+      mindbank memory list -t api --limit 100 --json
+    """
+    with mindbank.open(db) as mb:
+        entries = mb.list(
+            namespace=namespace, pattern=pattern, tags=tags, limit=limit, offset=offset
+        )
+        total = mb.count(namespace=namespace, pattern=pattern, tags=tags)
+    if as_json:
+        emit_json({"total": total, "entries": entries})
+        return
+    if not entries:
+        click.echo("no entries")
+        return
+    table(
+        f"{len(entries)} of {total} entries",
+        ["namespace", "key", "value", "tags", "updated", "hits"],
+        [
+            (e.namespace, e.key, _preview(e.value), ",".join(e.tags), fmt_time(e.updated_at),
+             e.access_count)
+            for e in entries
+        ],
+    )  # fmt: skip
+
+
+@memory.command()
+@click.argument("key")
+@_ns_option()
+@db_option
+@json_option
+def delete(key: str, namespace: str, db: Path | None, as_json: bool) -> None:
+    """Delete the entry under KEY (exit 1 if there is none)."""
+    with mindbank.open(db) as mb:
+        deleted = mb.delete(key, namespace=namespace)
+    if as_json:
+        emit_json({"deleted": deleted, "key": key, "namespace": namespace})
+    if not deleted:
+        fail(f"no entry {key!r} in namespace {namespace!r}")
+    elif not as_json:
+        click.echo(f"deleted {namespace}/{key}")
+
+
+@memory.command()
+@click.option("-n", "--namespace", required=True, help="The namespace to empty.")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@db_option
+@json_option
+def clear(namespace: str, yes: bool, db: Path | None, as_json: bool) -> None:
+    """Delete every entry of a namespace.
+
+    \b
+    Example:
+      mindbank memory clear -n scratch --yes
+    """
+    with mindbank.open(db) as mb:
+        if not yes:
+            if namespace not in mb.namespaces():
+                fail(f"no namespace {namespace!r}")
+            if not click.confirm(f"delete every entry of {namespace!r}?"):
+                fail("cancelled")
+        n = mb.clear_namespace(namespace)
+    if as_json:
+        emit_json({"namespace": namespace, "deleted": n})
+    else:
+        click.echo(f"deleted {n} entries from {namespace}")
+
+
+@memory.command()
+@click.argument("path", default="-", type=click.Path(dir_okay=False, allow_dash=True))
+@_ns_option(None, "Only this namespace (default: all).")
+@db_option
+def export(path: str, namespace: str | None, db: Path | None) -> None:
+    """Export entries as JSON Lines to PATH (default: stdout).
+
+    \b
+    Examples:
+      mindbank memory export backup.jsonl
+      mindbank memory export -n architecture > arch.jsonl
+    """
+    with mindbank.open(db) as mb:
+        if path == "-":
+            mb.export(sys.stdout, namespace=namespace)
+            return
+        n = mb.export(path, namespace=namespace)
+    click.echo(f"exported {n} entries to {path}", err=True)
+
+
+@memory.command("import")
+@click.argument("path", type=click.Path(dir_okay=False, allow_dash=True))
+@db_option
+@json_option
+def import_(path: str, db: Path | None, as_json: bool) -> None:
+    """Import JSON Lines from PATH (- for stdin). All lines or none.
+
+    \b
+    Example:
+      mindbank memory import backup.jsonl
+    """
+    with mindbank.open(db) as mb:
+        n = mb.import_(sys.stdin if path == "-" else path)
+    if as_json:
+        emit_json({"imported": n})
+    else:
+        click.echo(f"imported {n} entries")
+
+
+@memory.command()
+@db_option
+@json_option
+def stats(db: Path | None, as_json: bool) -> None:
+    """Show file size, rows per table and entries per namespace."""
+    with mindbank.open(db) as mb:
+        s = mb.stats()
+    if as_json:
+        emit_json(s)
+        return
+    click.echo(
+        f"{s.path}: {s.file_bytes:,} bytes (+{s.wal_bytes:,} WAL), schema {s.schema_version}"
+    )
+    table("entries per namespace", ["namespace", "entries"], list(s.namespaces.items()))
+    table("rows per table", ["table", "rows"], list(s.tables.items()))
+    if s.expired_entries:
+        click.echo(f"{s.expired_entries} expired entries await `mindbank memory cleanup`")
+
+
+@memory.command()
+@click.option("-w", "--window", default="7d", show_default=True, help="1h, 24h, 7d, seconds ...")
+@click.option("--top", default=10, show_default=True, type=click.IntRange(min=1))
+@db_option
+@json_option
+def analytics(window: str, top: int, db: Path | None, as_json: bool) -> None:
+    """Usage by namespace and the hottest keys over a time window.
+
+    \b
+    Example:
+      mindbank memory analytics --window 24h --top 5
+    """
+    with mindbank.open(db) as mb:
+        report = mb.analytics(window=window, top=top)
+    if as_json:
+        emit_json(report)
+        return
+    table(
+        f"usage since {fmt_time(report.since)} UTC",
+        ["namespace", "entries", "bytes", "accesses", "created", "updated", "accessed"],
+        [
+            (u.namespace, u.entries, u.value_bytes, u.total_accesses, u.created_in_window,
+             u.updated_in_window, u.accessed_in_window)
+            for u in report.namespaces
+        ],
+    )  # fmt: skip
+    if report.hot_keys:
+        table(
+            "hottest keys",
+            ["namespace", "key", "accesses", "last access"],
+            [
+                (h.namespace, h.key, h.access_count, fmt_time(h.accessed_at))
+                for h in report.hot_keys
+            ],
+        )
+    else:
+        click.echo("no key was accessed in the window")
+
+
+@memory.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--overwrite", is_flag=True, help="Replace PATH if it is an older backup.")
+@db_option
+@json_option
+def backup(path: Path, overwrite: bool, db: Path | None, as_json: bool) -> None:
+    """Copy the database to PATH while it is in use (online and consistent).
+
+    \b
+    Example:
+      mindbank memory backup ~/backups/memory-$(date +%F).db
+    """
+    with mindbank.open(db) as mb:
+        size = mb.backup(path, overwrite=overwrite)
+    if as_json:
+        emit_json({"backup": str(path), "bytes": size})
+    else:
+        click.echo(f"backed up to {path} ({size:,} bytes)")
+
+
+@memory.command()
+@click.argument("backup_path", metavar="BACKUP", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@db_option
+def restore(backup_path: Path, yes: bool, db: Path | None) -> None:
+    """Replace the database with BACKUP (verified first).
+
+    \b
+    Example:
+      mindbank memory restore ~/backups/memory-2026-11-01.db --yes
+    """
+    target = db if db is not None else mindbank.find_db_path()
+    if not yes and target.exists() and not click.confirm(f"replace {target} with {backup_path}?"):
+        fail("cancelled")
+    mindbank.restore(backup_path, target)
+    click.echo(f"restored {target} from {backup_path}")
+
+
+@memory.command()
+@click.argument("sql")
+@click.option("-P", "--param", "params", multiple=True, help="A ? parameter (repeatable).")
+@db_option
+@json_option
+def query(sql: str, params: tuple[str, ...], db: Path | None, as_json: bool) -> None:
+    """Run a read-only SQL query (anything that writes is refused).
+
+    \b
+    Examples:
+      mindbank memory query "SELECT namespace, count(*) FROM memory_store GROUP BY 1"
+      mindbank memory query "SELECT * FROM tasks WHERE status = ?" -P completed --json
+    """
+    with mindbank.open(db) as mb:
+        result = mb.query(sql, params)
+    if as_json:
+        emit_json(result.dicts())
+    else:
+        table(None, result.columns, result.rows)
+
+
+@memory.command()
+@db_option
+@json_option
+def cleanup(db: Path | None, as_json: bool) -> None:
+    """Delete expired entries and sessions (they are already invisible)."""
+    with mindbank.open(db) as mb:
+        report = mb.cleanup()
+    if as_json:
+        emit_json(report)
+    else:
+        click.echo(f"deleted {report.entries} expired entries and {report.sessions} sessions")

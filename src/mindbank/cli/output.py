@@ -1,0 +1,89 @@
+"""Output for people (tables, short lines) and machines (``--json``). rich loads only when a
+table is drawn, so commands that print one value start fast."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from mindbank.errors import MindbankError
+
+__all__ = ["db_option", "emit_json", "fail", "fmt_time", "handle_errors", "json_option", "table"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def db_option(f: F) -> F:
+    """``--db PATH`` (env ``MINDBANK_DB``) on a command."""
+    return click.option(
+        "--db",
+        "db",
+        type=click.Path(dir_okay=False, path_type=Path),
+        envvar="MINDBANK_DB",
+        show_envvar=True,
+        help="Database file (default: .mindbank/memory.db, found upward like git).",
+    )(f)
+
+
+def json_option(f: F) -> F:
+    """``--json`` on a command."""
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")(f)
+
+
+def emit_json(obj: Any) -> None:
+    """Print one JSON document to stdout."""
+    click.echo(json.dumps(obj, ensure_ascii=False, indent=2, default=_default))
+
+
+def _default(obj: Any) -> Any:
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    if isinstance(obj, tuple | set):
+        return list(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"cannot serialise {type(obj).__name__}")
+
+
+def fmt_time(t: float | None) -> str:
+    """A Unix time as ``YYYY-MM-DD HH:MM:SS`` UTC, or ``-``."""
+    if t is None:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t))
+
+
+def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Draw a table for people."""
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=title, show_edge=False, header_style="bold")
+    for col in columns:
+        t.add_column(col, overflow="fold")
+    for row in rows:
+        t.add_row(*("" if v is None else str(v) for v in row))
+    Console().print(t)
+
+
+def fail(message: str, code: int = 1) -> None:
+    """One clear line on stderr and a non-zero exit."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+@contextmanager
+def handle_errors() -> Iterator[None]:
+    """Turn mindbank's errors into one line on stderr and exit status 1."""
+    try:
+        yield
+    except MindbankError as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))

@@ -1,0 +1,124 @@
+"""Where the database lives and how it is opened.
+
+The database is found like git finds its repository: ``.mindbank/memory.db`` in the nearest
+directory, from the current one upward, that has a ``.mindbank/`` folder; else
+``./.mindbank/memory.db`` in the current directory. ``MINDBANK_DB`` (or ``--db``) names the file
+directly; ``MINDBANK_HOME`` names the folder that holds ``memory.db``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from mindbank.errors import ValidationError
+
+__all__ = ["DB_DIRNAME", "DB_FILENAME", "Settings", "find_db_path", "parse_duration"]
+
+DB_DIRNAME = ".mindbank"
+DB_FILENAME = "memory.db"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """How a database is opened.
+
+    Attributes:
+        busy_timeout: seconds to wait for another process's lock before
+            :class:`~mindbank.errors.DatabaseLockedError` (env ``MINDBANK_BUSY_TIMEOUT``).
+        synchronous: ``"NORMAL"`` (default; durable across process crashes, a power loss may
+            drop the last commits) or ``"FULL"`` (durable across power loss, slower writes).
+        slow_query_ms: statements slower than this are reported to the slow-query hook and
+            logged as a ``slow_query`` event; ``None`` turns it off (env ``MINDBANK_SLOW_QUERY_MS``).
+        access_flush_seconds: retrieve() access counts are buffered in the process and written
+            at most this long after the first unwritten access (and at close). ``0`` writes each
+            access at once.
+        access_flush_every: ... or once this many accesses are buffered.
+    """
+
+    busy_timeout: float = 5.0
+    synchronous: str = "NORMAL"
+    slow_query_ms: float | None = None
+    access_flush_seconds: float = 1.0
+    access_flush_every: int = 1000
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read overrides from the environment (``MINDBANK_*``)."""
+        env = os.environ if env is None else env
+        kwargs: dict[str, object] = {}
+        if v := env.get("MINDBANK_BUSY_TIMEOUT"):
+            kwargs["busy_timeout"] = _positive_float("MINDBANK_BUSY_TIMEOUT", v)
+        if v := env.get("MINDBANK_SYNCHRONOUS"):
+            kwargs["synchronous"] = v
+        if v := env.get("MINDBANK_SLOW_QUERY_MS"):
+            kwargs["slow_query_ms"] = _positive_float("MINDBANK_SLOW_QUERY_MS", v)
+        return cls(**kwargs)  # type: ignore[arg-type]
+
+    def __post_init__(self) -> None:
+        if self.busy_timeout < 0:
+            raise ValidationError(f"busy_timeout must be >= 0, got {self.busy_timeout}")
+        if self.synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise ValidationError(
+                f"synchronous must be NORMAL, FULL, EXTRA or OFF, got {self.synchronous!r}"
+            )
+        if self.access_flush_seconds < 0 or self.access_flush_every < 1:
+            raise ValidationError("access_flush_seconds must be >= 0 and access_flush_every >= 1")
+
+
+def _positive_float(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValidationError(f"{name} must be a number, got {raw!r}") from None
+    if value < 0:
+        raise ValidationError(f"{name} must be >= 0, got {raw!r}")
+    return value
+
+
+def find_db_path(
+    start: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+) -> Path:
+    """Return the database path mindbank uses when none is given.
+
+    Args:
+        start: the directory to search upward from (default: the current directory).
+        env: the environment to read ``MINDBANK_DB`` / ``MINDBANK_HOME`` from (default: os.environ).
+
+    Returns:
+        ``$MINDBANK_DB``; else ``$MINDBANK_HOME/memory.db``; else ``.mindbank/memory.db`` in the
+        nearest directory upward that has a ``.mindbank/`` folder; else in ``start``.
+    """
+    env = os.environ if env is None else env
+    if db := env.get("MINDBANK_DB"):
+        return Path(db).expanduser()
+    if home := env.get("MINDBANK_HOME"):
+        return Path(home).expanduser() / DB_FILENAME
+    here = Path(start if start is not None else os.getcwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / DB_DIRNAME).is_dir():
+            return folder / DB_DIRNAME / DB_FILENAME
+    return here / DB_DIRNAME / DB_FILENAME
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str | float | int) -> float:
+    """Parse ``"90"``, ``"90s"``, ``"30m"``, ``"1h"``, ``"7d"``, ``"2w"`` (or a number) to seconds.
+
+    Raises:
+        ValidationError: if the text is not a non-negative duration.
+    """
+    if isinstance(text, int | float):
+        if text < 0:
+            raise ValidationError(f"a duration must be >= 0, got {text}")
+        return float(text)
+    m = _DURATION.match(text)
+    if not m:
+        raise ValidationError(f"not a duration: {text!r} (examples: 90, 30m, 1h, 7d)")
+    return float(m.group(1)) * _UNIT_SECONDS[m.group(2) or "s"]

@@ -1,0 +1,426 @@
+"""The facade: :func:`open` gives a :class:`MindBank`, which wires the store and the domain parts.
+
+A MindBank holds one SQLite connection; use it from one thread (open one per thread). Many
+processes may open the same database at once.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+from mindbank.config import Settings, find_db_path, parse_duration
+from mindbank.errors import NotFoundError, ValidationError
+from mindbank.memory import coordination
+from mindbank.memory.transfer import entry_line, parse_lines
+from mindbank.memory.validation import (
+    check_key,
+    check_limit,
+    check_namespace,
+    check_tags,
+    encode_entry,
+    expiry,
+)
+from mindbank.records import (
+    CheckReport,
+    CleanupReport,
+    Entry,
+    MigrationInfo,
+    QueryResult,
+    Stats,
+    UsageReport,
+)
+from mindbank.store import maintenance
+from mindbank.store.coordination import CoordinationRepo
+from mindbank.store.database import Database, SlowQueryHook
+from mindbank.store.memory import MemoryRepo
+
+__all__ = ["MindBank", "open", "restore"]
+
+PathLike = str | os.PathLike[str]
+
+
+class MindBank:
+    """An open mindbank database. Create it with :func:`mindbank.open`.
+
+    Memory: :meth:`store`, :meth:`store_many`, :meth:`retrieve`, :meth:`list`, :meth:`delete`,
+    :meth:`count`, :meth:`namespaces`, :meth:`clear_namespace`, :meth:`cleanup`.
+    Coordination: :attr:`sessions`, :attr:`agents`, :attr:`tasks`, :attr:`shared`,
+    :attr:`events`, :attr:`metrics`, :attr:`workflows`, :attr:`topology`, :attr:`consensus`.
+    Care: :meth:`transaction`, :meth:`query`, :meth:`backup`, :meth:`export`, :meth:`import_`,
+    :meth:`stats`, :meth:`analytics`, :meth:`check`, :meth:`optimize`, :meth:`vacuum`.
+    """
+
+    def __init__(self, db: Database):
+        self._db = db
+        self._clock = db.clock
+        self._memory = MemoryRepo(db)
+        self._readonly: maintenance.ReadOnlyConnection | None = None
+        self._coordination = repo = CoordinationRepo(db)
+        self.sessions = coordination.Sessions(repo, self._clock)
+        self.agents = coordination.Agents(repo, self._clock)
+        self.tasks = coordination.Tasks(repo, self._clock)
+        self.shared = coordination.SharedStates(repo, self._clock)
+        self.events = coordination.Events(repo, self._clock)
+        self.metrics = coordination.Metrics(repo, self._clock)
+        self.workflows = coordination.Workflows(repo, self._clock)
+        self.topology = coordination.Topologies(repo, self._clock)
+        self.consensus = coordination.ConsensusLog(repo, self._clock)
+
+    @property
+    def path(self) -> Path:
+        """The database file."""
+        return self._db.path
+
+    # -- life cycle --------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Write buffered access counts and close. Safe to call twice."""
+        try:
+            self._memory.flush_access()
+        finally:
+            if self._readonly is not None:
+                self._readonly.close()
+                self._readonly = None
+            self._db.close()
+
+    def __enter__(self) -> MindBank:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<MindBank {str(self._db.path)!r}>"
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[MindBank]:
+        """Group writes: all or nothing. Nested transactions are savepoints.
+
+        Example::
+
+            with mb.transaction():
+                mb.store("a", "1")
+                mb.store("b", "2")      # an exception here undoes "a" too
+        """
+        with self._db.transaction():
+            yield self
+
+    # -- memory ------------------------------------------------------------------------------
+
+    def store(
+        self,
+        key: str,
+        value: Any,
+        *,
+        namespace: str = "default",
+        tags: Iterable[str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        ttl: float | None = None,
+    ) -> Entry:
+        """Store a value under ``(key, namespace)``, replacing any previous value.
+
+        Args:
+            key: non-empty, at most 1,024 characters.
+            value: text, or any JSON value; it comes back exactly as stored.
+            namespace: groups keys (default ``"default"``).
+            tags: labels to filter by.
+            metadata: a JSON object.
+            ttl: seconds until the entry expires (``None`` = never). Must be > 0.
+
+        Returns:
+            The stored entry.
+
+        Raises:
+            ValidationError: invalid key, namespace, tags, metadata, value or TTL.
+        """
+        now = self._clock()
+        row = encode_entry(key, value, namespace, tags, metadata, expiry(ttl, now))
+        return self._memory.upsert(row, now)
+
+    def store_many(self, items: Iterable[Mapping[str, Any]]) -> int:
+        """Store many entries in one transaction: all or none.
+
+        Args:
+            items: mappings with ``key`` and ``value`` and optionally ``namespace``, ``tags``,
+                ``metadata``, ``ttl`` (the arguments of :meth:`store`).
+
+        Returns:
+            How many entries were stored.
+
+        Raises:
+            ValidationError: naming the first invalid item; nothing is stored.
+        """
+        now = self._clock()
+        rows = []
+        for i, item in enumerate(items):
+            try:
+                unknown = set(item) - {"key", "value", "namespace", "tags", "metadata", "ttl"}
+                if unknown:
+                    raise ValidationError(f"unknown fields {sorted(unknown)}")
+                if "key" not in item or "value" not in item:
+                    raise ValidationError("needs a key and a value")
+                rows.append(
+                    encode_entry(
+                        item["key"],
+                        item["value"],
+                        item.get("namespace", "default"),
+                        item.get("tags"),
+                        item.get("metadata"),
+                        expiry(item.get("ttl"), now),
+                    )
+                )
+            except ValidationError as exc:
+                raise ValidationError(f"item {i}: {exc}") from None
+        return self._memory.upsert_many(rows, now)
+
+    def retrieve(self, key: str, *, namespace: str = "default") -> Entry | None:
+        """Return the entry, or None if it does not exist or has expired. Counts the access."""
+        return self._memory.get(key, namespace, self._clock())
+
+    def get(self, key: str, *, namespace: str = "default") -> Entry | None:
+        """Like :meth:`retrieve` but does not count an access (for tools and inspection)."""
+        return self._memory.get(key, namespace, self._clock(), count_access=False)
+
+    def list(
+        self,
+        *,
+        namespace: str | None = None,
+        pattern: str | None = None,
+        tags: Iterable[str] | None = None,
+        limit: int | None = 100,
+        offset: int = 0,
+    ) -> builtins.list[Entry]:
+        """List live entries ordered by key.
+
+        Args:
+            namespace: one namespace, or None for all.
+            pattern: a key GLOB (``api-*``, ``user-?``, ``[ab]*``; case-sensitive).
+            tags: entries that carry all of these tags.
+            limit: at most this many (None = all).
+            offset: skip this many first.
+        """
+        check_limit(limit, offset)
+        if namespace is not None:
+            check_namespace(namespace)
+        return self._memory.list(namespace, pattern, check_tags(tags), limit, offset, self._clock())
+
+    def count(
+        self,
+        *,
+        namespace: str | None = None,
+        pattern: str | None = None,
+        tags: Iterable[str] | None = None,
+    ) -> int:
+        """How many live entries match (same filters as :meth:`list`)."""
+        return self._memory.count(namespace, pattern, check_tags(tags), self._clock())
+
+    def delete(self, key: str, *, namespace: str = "default") -> bool:
+        """Delete an entry; True if a live entry was deleted."""
+        check_key(key)
+        return self._memory.delete(key, check_namespace(namespace), self._clock())
+
+    def namespaces(self) -> dict[str, int]:
+        """Namespaces with their live entry counts, sorted by name."""
+        return self._memory.namespaces(self._clock())
+
+    def clear_namespace(self, namespace: str) -> int:
+        """Delete every entry of a namespace; returns how many live entries went.
+
+        Raises:
+            NotFoundError: the namespace has no entries at all.
+        """
+        check_namespace(namespace)
+        if not self._memory.has_namespace(namespace):
+            raise NotFoundError(f"no namespace {namespace!r}")
+        return self._memory.clear_namespace(namespace, self._clock())[0]
+
+    def cleanup(self) -> CleanupReport:
+        """Delete expired entries and sessions (they are already invisible)."""
+        now = self._clock()
+        with self._db.transaction():
+            entries = self._memory.delete_expired(now)
+            sessions = self._coordination.sessions_delete_expired(now)
+        return CleanupReport(entries=entries, sessions=sessions)
+
+    # -- import and export -------------------------------------------------------------------
+
+    def export(self, target: PathLike | IO[str], *, namespace: str | None = None) -> int:
+        """Write live entries as JSON Lines (see :mod:`mindbank.memory.transfer`).
+
+        Args:
+            target: a path (written atomically) or an open text file.
+            namespace: only this namespace (default: all).
+
+        Returns:
+            How many entries were written.
+        """
+        if namespace is not None:
+            check_namespace(namespace)
+        entries = self._memory.iter_entries(namespace, self._clock())
+        if not isinstance(target, str | os.PathLike):
+            return _write_lines(target, entries)
+        path = Path(target)
+        tmp = path.with_name(f".{path.name}.tmp")
+        try:
+            with tmp.open("w", encoding="utf-8") as fh:
+                n = _write_lines(fh, entries)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return n
+
+    def import_(self, source: PathLike | IO[str]) -> int:
+        """Import JSON Lines written by :meth:`export`, replacing entries with the same key.
+
+        The whole file is validated first and written in one transaction: a bad line means
+        nothing is imported.
+
+        Returns:
+            How many entries were imported.
+
+        Raises:
+            ImportFormatError: naming the first bad line.
+        """
+        now = self._clock()
+        if isinstance(source, str | os.PathLike):
+            with Path(source).open(encoding="utf-8") as fh:
+                rows = list(parse_lines(fh, now))
+        else:
+            rows = list(parse_lines(source, now))
+        return self._memory.import_rows(rows)
+
+    # -- analysis and care -------------------------------------------------------------------
+
+    def query(self, sql: str, params: Any = ()) -> QueryResult:
+        """Run one read-only SQL statement for analysis.
+
+        A statement that would write (INSERT, UPDATE, DELETE, DDL, ATTACH, PRAGMA writes ...)
+        is refused whatever its spelling: the query runs on a read-only connection under an
+        authorizer. It sees committed data only.
+
+        Raises:
+            ReadOnlyQueryError: the statement writes or is invalid.
+        """
+        self._memory.flush_access()
+        if self._readonly is None:
+            self._readonly = maintenance.ReadOnlyConnection(
+                self._db.path, self._db.settings.busy_timeout
+            )
+        return self._readonly.query(sql, params)
+
+    def backup(self, path: PathLike, *, overwrite: bool = False) -> int:
+        """Copy the database to ``path``, online and consistent; returns the file's size.
+
+        Raises:
+            ValidationError: ``path`` exists (and ``overwrite`` is false).
+        """
+        self._memory.flush_access()
+        return maintenance.backup(self._db, Path(path), overwrite=overwrite)
+
+    def stats(self) -> Stats:
+        """File sizes, rows per table, live entries per namespace."""
+        self._memory.flush_access()
+        return maintenance.stats(self._db, self._clock())
+
+    def analytics(self, *, window: str | float = "7d", top: int = 10) -> UsageReport:
+        """Usage by namespace and the hottest keys over a window (``"1h"``, ``"7d"``, seconds)."""
+        self._memory.flush_access()
+        now = self._clock()
+        return maintenance.analytics(self._db, now - parse_duration(window), now, top)
+
+    def check(self) -> CheckReport:
+        """Run SQLite's integrity and foreign-key checks and verify the migrations."""
+        return maintenance.check(self._db)
+
+    def optimize(self) -> None:
+        """Update the query planner's statistics (``PRAGMA optimize``) and checkpoint the WAL."""
+        self._memory.flush_access()
+        self._db.execute("PRAGMA optimize")
+        self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+    def vacuum(self) -> tuple[int, int]:
+        """Rebuild the file to reclaim space; returns (bytes before, bytes after)."""
+        self._memory.flush_access()
+        return maintenance.vacuum(self._db)
+
+    def migrate(self) -> builtins.list[int]:
+        """Apply pending migrations (opening does this already); returns the versions applied."""
+        return self._db.migrate()
+
+    def migrations(self) -> builtins.list[MigrationInfo]:
+        """Every known migration and when it was applied."""
+        return self._db.migration_status()
+
+    def on_slow_query(self, callback: SlowQueryHook, *, threshold_ms: float | None = None) -> None:
+        """Call ``callback(sql, ms)`` for each statement slower than the threshold (default:
+        the setting's ``slow_query_ms``, else 100 ms). Each is also logged as a
+        ``slow_query`` event."""
+        if threshold_ms is None:
+            threshold_ms = self._db.settings.slow_query_ms or 100.0
+        self._db.set_slow_query(threshold_ms, callback)
+
+
+def _write_lines(fh: IO[str], entries: Iterator[Entry]) -> int:
+    n = 0
+    for entry in entries:
+        fh.write(entry_line(entry))
+        fh.write("\n")
+        n += 1
+    return n
+
+
+def open(  # noqa: A001 - the public name mirrors the builtin on purpose: mindbank.open()
+    path: PathLike | None = None,
+    *,
+    settings: Settings | None = None,
+    clock: Callable[[], float] = time.time,
+) -> MindBank:
+    """Open (creating and migrating if needed) a mindbank database.
+
+    Args:
+        path: the SQLite file; default: ``$MINDBANK_DB``, else ``.mindbank/memory.db`` found
+            upward from the current directory like git finds its repository.
+        settings: busy timeout, synchronous mode, slow-query threshold (default: from the
+            environment).
+        clock: the time source (tests pass a fake one).
+
+    Raises:
+        NotADatabaseError: the file is not a mindbank database (it is left untouched).
+        SchemaError: the database was written by a newer mindbank.
+        DatabaseLockedError: another process held the lock past the busy timeout.
+    """
+    db = Database(
+        Path(path) if path is not None else find_db_path(),
+        settings if settings is not None else Settings.from_env(),
+        clock=clock,
+    )
+    return MindBank(db)
+
+
+def restore(backup: PathLike, path: PathLike | None = None) -> None:
+    """Replace the database at ``path`` (default: the usual one) with a backup.
+
+    The backup is verified first (a mindbank database, intact, not newer than this mindbank);
+    a target that is not a mindbank database is never overwritten.
+
+    Raises:
+        NotADatabaseError: the backup or the target is not a mindbank database.
+        SchemaError: the backup is newer than this mindbank.
+    """
+    target = Path(path) if path is not None else find_db_path()
+    maintenance.restore(Path(backup), target)
+    # Bring an older backup's schema up to date.
+    Database(target, Settings.from_env()).close()

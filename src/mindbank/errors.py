@@ -1,0 +1,99 @@
+"""The exceptions mindbank raises.
+
+Every error mindbank raises on purpose is a :class:`MindbankError`, so a caller can catch one
+class at the edge. The tree::
+
+    MindbankError
+    ├── ValidationError          bad input: empty key, negative TTL, metadata that is not a JSON
+    │                            object, an unknown status ... (also a ValueError)
+    ├── NotFoundError            the named thing does not exist (also a LookupError)
+    ├── ConflictError            a compare-and-set lost: someone else wrote first
+    ├── ReadOnlyQueryError       ``query()`` was given a statement that would write
+    ├── ImportFormatError        an import file line is malformed (``line`` says which)
+    └── StoreError               the database itself
+        ├── NotADatabaseError    the file is not a mindbank database (it is never overwritten)
+        ├── SchemaError          the schema is newer than this mindbank, or a migration was altered
+        ├── DatabaseLockedError  another process held the lock past the busy timeout
+        └── IntegrityCheckError  ``check()`` found corruption
+
+The core never prints: the CLI and the MCP server translate these into one clear line and a
+non-zero exit (or a tool error).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConflictError",
+    "DatabaseLockedError",
+    "ImportFormatError",
+    "IntegrityCheckError",
+    "MindbankError",
+    "NotADatabaseError",
+    "NotFoundError",
+    "ReadOnlyQueryError",
+    "SchemaError",
+    "StoreError",
+    "ValidationError",
+]
+
+
+class MindbankError(Exception):
+    """Base class of every error mindbank raises on purpose."""
+
+
+class ValidationError(MindbankError, ValueError):
+    """An argument is invalid. Nothing was written."""
+
+
+class NotFoundError(MindbankError, LookupError):
+    """The named entry, session, agent, task, namespace ... does not exist."""
+
+
+class ConflictError(MindbankError):
+    """A compare-and-set failed because the stored version moved on.
+
+    Attributes:
+        expected: the version the writer expected.
+        actual: the version found in the database (0 when the key does not exist).
+    """
+
+    def __init__(self, message: str, *, expected: int | None = None, actual: int | None = None):
+        super().__init__(message)
+        self.expected = expected
+        self.actual = actual
+
+
+class ReadOnlyQueryError(MindbankError):
+    """``query()`` refused a statement that would write, or the SQL is invalid."""
+
+
+class ImportFormatError(MindbankError, ValueError):
+    """An import file is malformed. Nothing was imported.
+
+    Attributes:
+        line: the 1-based line number of the first bad line.
+    """
+
+    def __init__(self, message: str, *, line: int):
+        super().__init__(f"line {line}: {message}")
+        self.line = line
+
+
+class StoreError(MindbankError):
+    """The database could not be opened, read or written."""
+
+
+class NotADatabaseError(StoreError):
+    """The file exists but is not a mindbank database. It was left untouched."""
+
+
+class SchemaError(StoreError):
+    """The schema is newer than this mindbank knows, or an applied migration was altered."""
+
+
+class DatabaseLockedError(StoreError):
+    """Another connection held a lock for longer than the busy timeout."""
+
+
+class IntegrityCheckError(StoreError):
+    """The database failed an integrity check."""

@@ -1,0 +1,1 @@
+"""The memory domain: input rules, the export format and coordination state."""

@@ -1,0 +1,1 @@
+"""The substrate: all SQL lives here. The embedded backend is SQLite."""

@@ -1,0 +1,294 @@
+"""One SQLite connection, opened safely: identification, pragmas, migrations, transactions.
+
+Opening never writes to a file that is not a mindbank database: the SQLite header and the
+``application_id`` are checked first. Transactions are ``BEGIN IMMEDIATE`` (a writer takes the
+write lock up front, so it waits on the busy timeout instead of failing on lock upgrade) and
+nest as savepoints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from mindbank.config import Settings
+from mindbank.errors import (
+    DatabaseLockedError,
+    NotADatabaseError,
+    SchemaError,
+    StoreError,
+)
+from mindbank.records import MigrationInfo
+from mindbank.store.schema import APPLICATION_ID, MIGRATIONS
+
+__all__ = ["Database", "SlowQueryHook", "translate_error"]
+
+SlowQueryHook = Callable[[str, float], None]
+"""Called with (sql, milliseconds) for each statement over the slow-query threshold."""
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def translate_error(exc: sqlite3.Error, path: str | Path = "") -> StoreError:
+    """Turn an sqlite3 exception into the matching :mod:`mindbank.errors` class."""
+    msg = str(exc)
+    where = f" ({path})" if path else ""
+    if "locked" in msg or "busy" in msg:
+        return DatabaseLockedError(
+            f"database is locked by another process{where}; it held the lock past the busy "
+            "timeout (raise it with MINDBANK_BUSY_TIMEOUT)"
+        )
+    if "not a database" in msg or "malformed" in msg:
+        return NotADatabaseError(f"not a mindbank database{where}: {msg}")
+    return StoreError(f"{msg}{where}")
+
+
+class Database:
+    """A migrated connection to one mindbank SQLite file.
+
+    ``execute`` is the connection's own method unless a slow-query threshold is set, so the
+    hot paths pay nothing for the hook when it is off.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        settings: Settings | None = None,
+        *,
+        migrate: bool = True,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.path = Path(path)
+        self.settings = settings or Settings()
+        self.clock = clock
+        self._depth = 0
+        self._slow_hooks: list[SlowQueryHook] = []
+        self._in_slow_hook = False
+        _check_file(self.path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.conn = sqlite3.connect(
+                self.path, timeout=self.settings.busy_timeout, isolation_level=None
+            )
+        except sqlite3.Error as exc:
+            raise translate_error(exc, self.path) from exc
+        self.execute: Callable[..., sqlite3.Cursor] = self.conn.execute
+        try:
+            self._identify()
+            self.conn.execute("PRAGMA foreign_keys = ON")
+            mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode != "wal":
+                raise StoreError(f"could not switch {self.path} to WAL mode (got {mode})")
+            self.conn.execute(f"PRAGMA synchronous = {self.settings.synchronous.upper()}")
+            if migrate:
+                self.migrate()
+        except sqlite3.Error as exc:
+            self.conn.close()
+            raise translate_error(exc, self.path) from exc
+        except BaseException:
+            self.conn.close()
+            raise
+        if self.settings.slow_query_ms is not None:
+            self.execute = self._execute_timed
+
+    # -- identification and migrations -------------------------------------------------------
+
+    def _identify(self) -> None:
+        app_id = self.conn.execute("PRAGMA application_id").fetchone()[0]
+        if app_id == APPLICATION_ID:
+            return
+        if app_id != 0:
+            raise NotADatabaseError(
+                f"{self.path} is an SQLite database of another application "
+                f"(application_id {app_id:#x}); it was left untouched"
+            )
+        names = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master")}
+        if names and "schema_migrations" not in names:
+            raise NotADatabaseError(
+                f"{self.path} is an SQLite database but not a mindbank database "
+                f"(it has tables {', '.join(sorted(names)[:5])}); it was left untouched"
+            )
+
+    def applied_migrations(self) -> dict[int, tuple[str, str, float]]:
+        """Return ``{version: (name, sha256, applied_at)}`` of the applied migrations."""
+        exists = self.conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+        ).fetchone()
+        if not exists:
+            return {}
+        rows = self.conn.execute(
+            "SELECT version, name, sha256, applied_at FROM schema_migrations"
+        ).fetchall()
+        return {r[0]: (r[1], r[2], r[3]) for r in rows}
+
+    def schema_version(self) -> int:
+        """The highest applied migration (0 for a blank database)."""
+        return max(self.applied_migrations(), default=0)
+
+    def _verify(self, applied: dict[int, tuple[str, str, float]]) -> list[int]:
+        known = {m.version: m for m in MIGRATIONS}
+        newest = max(known)
+        too_new = [v for v in applied if v > newest]
+        if too_new:
+            raise SchemaError(
+                f"{self.path} has schema version {max(too_new)}, written by a newer mindbank "
+                f"(this one knows up to {newest}); upgrade mindbank to open it"
+            )
+        for version, (_, sha, _) in applied.items():
+            if known[version].sha256 != sha:
+                raise SchemaError(
+                    f"{self.path}: migration {version} was applied from different SQL than this "
+                    "mindbank ships (hash mismatch); the database or the package was altered"
+                )
+        return [v for v in known if v not in applied]
+
+    def migrate(self) -> list[int]:
+        """Apply every pending migration, each in its own transaction.
+
+        Returns:
+            the versions applied now (empty when the schema was current).
+
+        Raises:
+            SchemaError: the database is newer than this mindbank, or a migration was altered.
+        """
+        if not self._verify(self.applied_migrations()):
+            return []
+        done: list[int] = []
+        for migration in MIGRATIONS:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                # Re-read under the write lock: another process may have migrated meanwhile.
+                applied = self.applied_migrations()
+                self._verify(applied)
+                if migration.version in applied:
+                    self.conn.execute("COMMIT")
+                    continue
+                if not applied:
+                    self.conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                    self.conn.execute(
+                        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, "
+                        "name TEXT NOT NULL, sha256 TEXT NOT NULL, applied_at REAL NOT NULL)"
+                    )
+                for statement in migration.statements:
+                    self.conn.execute(statement)
+                self.conn.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?, ?, ?)",
+                    (migration.version, migration.name, migration.sha256, self.clock()),
+                )
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            done.append(migration.version)
+        return done
+
+    def migration_status(self) -> list[MigrationInfo]:
+        """Every known migration with its applied time (``None`` = pending)."""
+        applied = self.applied_migrations()
+        return [
+            MigrationInfo(m.version, m.name, m.sha256, applied.get(m.version, ("", "", None))[2])
+            for m in MIGRATIONS
+        ]
+
+    # -- statements and transactions ---------------------------------------------------------
+
+    def _execute_timed(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
+        start = time.perf_counter()
+        cur = self.conn.execute(sql, params)
+        ms = (time.perf_counter() - start) * 1000.0
+        threshold = self.settings.slow_query_ms
+        if threshold is not None and ms >= threshold and not self._in_slow_hook:
+            self._report_slow(sql, ms)
+        return cur
+
+    def _report_slow(self, sql: str, ms: float) -> None:
+        self._in_slow_hook = True
+        try:
+            self.conn.execute(
+                "INSERT INTO events (type, source, data, timestamp) VALUES (?, ?, json(?), ?)",
+                (
+                    "slow_query",
+                    "mindbank",
+                    _json_text({"sql": sql, "ms": round(ms, 3)}),
+                    self.clock(),
+                ),
+            )
+            for hook in self._slow_hooks:
+                hook(sql, ms)
+        finally:
+            self._in_slow_hook = False
+
+    def set_slow_query(self, threshold_ms: float | None, hook: SlowQueryHook | None) -> None:
+        """Set the slow-query threshold and add a hook (``None`` threshold turns timing off)."""
+        from dataclasses import replace
+
+        self.settings = replace(self.settings, slow_query_ms=threshold_ms)
+        if hook is not None:
+            self._slow_hooks.append(hook)
+        self.execute = self.conn.execute if threshold_ms is None else self._execute_timed
+
+    def executemany(self, sql: str, rows: Any) -> sqlite3.Cursor:
+        """Run one statement for many parameter rows (timed like ``execute``)."""
+        if self.settings.slow_query_ms is None:
+            return self.conn.executemany(sql, rows)
+        start = time.perf_counter()
+        cur = self.conn.executemany(sql, rows)
+        ms = (time.perf_counter() - start) * 1000.0
+        if ms >= self.settings.slow_query_ms and not self._in_slow_hook:
+            self._report_slow(sql, ms)
+        return cur
+
+    @property
+    def in_transaction(self) -> bool:
+        """True inside ``transaction()``."""
+        return self._depth > 0
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """A transaction; nested calls are savepoints that roll back on their own."""
+        depth = self._depth
+        name = f"mb_sp{depth}"
+        self.execute("BEGIN IMMEDIATE" if depth == 0 else f"SAVEPOINT {name}")
+        self._depth = depth + 1
+        try:
+            yield
+        except BaseException:
+            self._depth = depth
+            if depth == 0:
+                self.conn.execute("ROLLBACK")
+            else:
+                self.conn.execute(f"ROLLBACK TO {name}")
+                self.conn.execute(f"RELEASE {name}")
+            raise
+        self._depth = depth
+        self.execute("COMMIT" if depth == 0 else f"RELEASE {name}")
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        with contextlib.suppress(sqlite3.ProgrammingError):
+            self.conn.close()
+
+
+def _check_file(path: Path) -> None:
+    """Refuse anything that is not an SQLite file, before SQLite can touch it."""
+    if path.is_dir():
+        raise NotADatabaseError(f"{path} is a directory, not a mindbank database")
+    if not path.exists():
+        return
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(16)
+    except OSError as exc:
+        raise StoreError(f"cannot read {path}: {exc.strerror}") from exc
+    if head and head != _SQLITE_MAGIC:
+        raise NotADatabaseError(f"{path} is not a mindbank database; it was left untouched")
+
+
+def _json_text(value: Any) -> str:
+    import json
+
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)

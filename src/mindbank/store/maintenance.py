@@ -1,0 +1,287 @@
+"""Whole-database operations: backup and restore, read-only queries, stats, analytics,
+integrity checks, optimize and vacuum."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from mindbank.errors import (
+    NotADatabaseError,
+    ReadOnlyQueryError,
+    SchemaError,
+    StoreError,
+    ValidationError,
+)
+from mindbank.records import CheckReport, HotKey, NamespaceUsage, QueryResult, Stats, UsageReport
+from mindbank.store.database import Database, translate_error
+from mindbank.store.schema import APPLICATION_ID, MIGRATIONS
+
+__all__ = [
+    "ReadOnlyConnection",
+    "analytics",
+    "backup",
+    "check",
+    "restore",
+    "stats",
+    "vacuum",
+    "verify_backup",
+]
+
+# Actions a read-only query may take (sqlite3 authorizer action codes).
+_ALLOWED = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION}
+_ALLOWED.add(getattr(sqlite3, "SQLITE_RECURSIVE", 33))
+_READ_PRAGMAS = {"table_info", "table_xinfo", "index_list", "index_info", "foreign_key_list"}
+
+
+def _authorize(action: int, arg1: str | None, arg2: str | None, db: str | None, src: str | None):  # type: ignore[no-untyped-def]
+    if action in _ALLOWED:
+        return sqlite3.SQLITE_OK
+    if action == sqlite3.SQLITE_PRAGMA and arg1 in _READ_PRAGMAS:
+        return sqlite3.SQLITE_OK
+    return sqlite3.SQLITE_DENY
+
+
+class ReadOnlyConnection:
+    """A second connection that can only read: opened ``mode=ro``, ``query_only`` on, and an
+    authorizer that denies every action but reading, whatever the statement's spelling."""
+
+    def __init__(self, path: Path, busy_timeout: float):
+        self.path = path
+        try:
+            self.conn = sqlite3.connect(
+                f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=busy_timeout
+            )
+            self.conn.execute("PRAGMA query_only = ON")
+        except sqlite3.Error as exc:
+            raise translate_error(exc, path) from exc
+        self.conn.set_authorizer(_authorize)
+
+    def query(self, sql: str, params: Any = ()) -> QueryResult:
+        """Run one read-only statement."""
+        try:
+            cur = self.conn.execute(sql, params)
+            rows = tuple(tuple(r) for r in cur.fetchall())
+        except sqlite3.DatabaseError as exc:
+            msg = str(exc)
+            if "not authorized" in msg or "readonly" in msg or "read-only" in msg:
+                raise ReadOnlyQueryError(
+                    f"query() only reads; this statement would write or is not allowed ({msg})"
+                ) from None
+            if isinstance(exc, sqlite3.OperationalError) and "locked" in msg:
+                raise translate_error(exc, self.path) from exc
+            raise ReadOnlyQueryError(f"invalid query: {msg}") from None
+        except (sqlite3.ProgrammingError, sqlite3.Warning) as exc:
+            raise ReadOnlyQueryError(f"invalid query: {exc}") from None
+        finally:
+            self.conn.rollback()
+        columns = tuple(d[0] for d in cur.description or ())
+        return QueryResult(columns, rows)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.conn.close()
+
+
+def stats(db: Database, now: float) -> Stats:
+    """Size of the files, rows per table, live entries per namespace."""
+    path = db.path
+    wal = Path(f"{path}-wal")
+    try:
+        tables = [
+            r[0]
+            for r in db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' "
+                "AND name NOT LIKE 'sqlite_%' ORDER BY name"
+            )
+        ]
+        counts = {t: db.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
+        ns = dict(
+            db.execute(
+                "SELECT namespace, count(*) FROM memory_store "
+                "WHERE expires_at IS NULL OR expires_at > ? GROUP BY namespace ORDER BY namespace",
+                (now,),
+            ).fetchall()
+        )
+        expired = db.execute(
+            "SELECT count(*) FROM memory_store WHERE expires_at <= ?", (now,)
+        ).fetchone()[0]
+    except sqlite3.Error as exc:
+        raise translate_error(exc, path) from exc
+    return Stats(
+        path=str(path),
+        file_bytes=path.stat().st_size,
+        wal_bytes=wal.stat().st_size if wal.exists() else 0,
+        schema_version=db.schema_version(),
+        tables=counts,
+        namespaces=ns,
+        expired_entries=expired,
+    )
+
+
+def analytics(db: Database, since: float, now: float, top: int) -> UsageReport:
+    """Usage by namespace over the window, and the most-accessed keys touched in it."""
+    live = "(expires_at IS NULL OR expires_at > :now)"
+    try:
+        rows = db.execute(
+            "SELECT namespace, count(*), sum(length(CAST(value AS BLOB))), sum(access_count), "
+            "sum(created_at >= :since), sum(updated_at >= :since), "
+            "sum(coalesce(accessed_at >= :since, 0)) "
+            f"FROM memory_store WHERE {live} GROUP BY namespace ORDER BY namespace",
+            {"now": now, "since": since},
+        ).fetchall()
+        hot = db.execute(
+            "SELECT key, namespace, access_count, accessed_at FROM memory_store "
+            f"WHERE accessed_at >= :since AND {live} "
+            "ORDER BY access_count DESC, accessed_at DESC LIMIT :top",
+            {"now": now, "since": since, "top": top},
+        ).fetchall()
+    except sqlite3.Error as exc:
+        raise translate_error(exc, db.path) from exc
+    return UsageReport(
+        since=since,
+        until=now,
+        namespaces=tuple(NamespaceUsage(*r) for r in rows),
+        hot_keys=tuple(HotKey(*r) for r in hot),
+    )
+
+
+def check(db: Database) -> CheckReport:
+    """Integrity check, foreign keys, application id and migration hashes."""
+    problems: list[str] = []
+    try:
+        for (msg,) in db.execute("PRAGMA integrity_check"):
+            if msg != "ok":
+                problems.append(f"integrity: {msg}")
+        for row in db.execute("PRAGMA foreign_key_check"):
+            problems.append(f"foreign key: table {row[0]} rowid {row[1]} -> {row[2]}")
+        app_id = db.execute("PRAGMA application_id").fetchone()[0]
+        if app_id != APPLICATION_ID:
+            problems.append(f"application_id is {app_id:#x}, expected {APPLICATION_ID:#x}")
+        applied = db.applied_migrations()
+    except sqlite3.Error as exc:
+        problems.append(f"sqlite: {exc}")
+        return CheckReport(tuple(problems), 0)
+    known = {m.version: m.sha256 for m in MIGRATIONS}
+    for version, (_, sha, _) in sorted(applied.items()):
+        if version not in known:
+            problems.append(f"migration {version} is unknown to this mindbank")
+        elif known[version] != sha:
+            problems.append(f"migration {version} hash mismatch")
+    missing = sorted(set(known) - set(applied))
+    if missing:
+        problems.append(f"migrations not applied: {missing} (run `mindbank db migrate`)")
+    return CheckReport(tuple(problems), max(applied, default=0))
+
+
+def vacuum(db: Database) -> tuple[int, int]:
+    """VACUUM and truncate the WAL; returns (bytes before, bytes after) of file + WAL."""
+    wal = Path(f"{db.path}-wal")
+
+    def size() -> int:
+        return db.path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
+
+    before = size()
+    try:
+        db.conn.execute("VACUUM")
+        db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    except sqlite3.Error as exc:
+        raise translate_error(exc, db.path) from exc
+    return before, size()
+
+
+def _copy(src: sqlite3.Connection, target: Path) -> None:
+    """Copy a whole database into a new file next to ``target``, then rename it into place."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        dst = sqlite3.connect(tmp)
+        try:
+            src.backup(dst)
+            # A backup is one self-contained file: no WAL beside it.
+            dst.execute("PRAGMA journal_mode = DELETE")
+        finally:
+            dst.close()
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def backup(db: Database, target: Path, *, overwrite: bool = False) -> int:
+    """Online, consistent copy of the database to ``target``; returns its size in bytes."""
+    if target.exists():
+        if not overwrite:
+            raise ValidationError(f"{target} exists; choose another path or overwrite it")
+        verify_backup(target)  # never overwrite something that is not a mindbank database
+    if target.resolve() == db.path.resolve():
+        raise ValidationError("cannot back up a database onto itself")
+    try:
+        _copy(db.conn, target)
+    except sqlite3.Error as exc:
+        raise translate_error(exc, target) from exc
+    return target.stat().st_size
+
+
+def verify_backup(path: Path) -> int:
+    """Check that ``path`` is a sound mindbank database this version can open; returns its
+    schema version."""
+    if not path.is_file():
+        raise NotADatabaseError(f"{path} does not exist or is not a file")
+    with path.open("rb") as fh:
+        if fh.read(16) != b"SQLite format 3\x00":
+            raise NotADatabaseError(f"{path} is not a mindbank database")
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise translate_error(exc, path) from exc
+    try:
+        if conn.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
+            raise NotADatabaseError(f"{path} is not a mindbank database")
+        ok = conn.execute("PRAGMA integrity_check").fetchone()[0]
+        if ok != "ok":
+            raise NotADatabaseError(f"{path} is damaged: {ok}")
+        version = conn.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] or 0
+    except sqlite3.Error as exc:
+        raise translate_error(exc, path) from exc
+    finally:
+        conn.close()
+    newest = max(m.version for m in MIGRATIONS)
+    if version > newest:
+        raise SchemaError(f"{path} has schema version {version}; this mindbank knows {newest}")
+    return int(version)
+
+
+def restore(source: Path, target: Path) -> None:
+    """Replace the database at ``target`` with the backup ``source``.
+
+    The backup is verified first; a ``target`` that exists but is not a mindbank database is
+    refused. The copy goes through SQLite's backup API into the live target, so other
+    connections see either the old or the new content, never a mix.
+    """
+    verify_backup(source)
+    if target.exists() and target.stat().st_size > 0:
+        verify_backup(target)
+    if source.resolve() == target.resolve():
+        raise ValidationError("the backup and the target are the same file")
+    try:
+        src = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise translate_error(exc, source) from exc
+    try:
+        if not target.exists() or target.stat().st_size == 0:
+            _copy(src, target)
+            return
+        dst = sqlite3.connect(target, timeout=5.0)
+        try:
+            src.backup(dst)
+        finally:
+            dst.close()
+    except sqlite3.Error as exc:
+        raise StoreError(f"restore into {target} failed: {exc}") from exc
+    finally:
+        src.close()

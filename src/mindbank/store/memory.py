@@ -1,0 +1,343 @@
+"""SQL of the key-value memory (``memory_store``).
+
+An entry whose ``expires_at`` has passed is invisible to every read here, before any cleanup.
+Access counting is buffered in the process (see :class:`~mindbank.config.Settings`) so that a
+retrieve costs one indexed SELECT.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from mindbank.records import Entry
+from mindbank.store.codec import loads
+from mindbank.store.database import Database, translate_error
+
+__all__ = ["EntryRow", "MemoryRepo", "glob_prefix"]
+
+_COLUMNS = (
+    "key, namespace, value, value_type, tags, metadata, created_at, updated_at, "
+    "accessed_at, access_count, expires_at"
+)
+_LIVE = "(expires_at IS NULL OR expires_at > ?)"
+_SQL_GET = f"SELECT {_COLUMNS} FROM memory_store WHERE namespace = ? AND key = ? AND {_LIVE}"
+_SQL_UPSERT = """
+INSERT INTO memory_store (key, namespace, value, value_type, tags, metadata,
+                          created_at, updated_at, expires_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (namespace, key) DO UPDATE SET
+    value = excluded.value,
+    value_type = excluded.value_type,
+    tags = excluded.tags,
+    metadata = excluded.metadata,
+    updated_at = excluded.updated_at,
+    expires_at = excluded.expires_at,
+    -- storing over an expired entry starts a new entry
+    created_at = CASE WHEN memory_store.expires_at <= excluded.updated_at
+                      THEN excluded.created_at ELSE memory_store.created_at END,
+    accessed_at = CASE WHEN memory_store.expires_at <= excluded.updated_at
+                       THEN NULL ELSE memory_store.accessed_at END,
+    access_count = CASE WHEN memory_store.expires_at <= excluded.updated_at
+                        THEN 0 ELSE memory_store.access_count END
+"""
+_SQL_UPSERT_RETURNING = _SQL_UPSERT + " RETURNING created_at, accessed_at, access_count"
+_SQL_IMPORT = f"""
+INSERT INTO memory_store ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (namespace, key) DO UPDATE SET
+    value = excluded.value, value_type = excluded.value_type, tags = excluded.tags,
+    metadata = excluded.metadata, created_at = excluded.created_at,
+    updated_at = excluded.updated_at, accessed_at = excluded.accessed_at,
+    access_count = excluded.access_count, expires_at = excluded.expires_at
+"""
+_SQL_FLUSH = """
+UPDATE memory_store SET access_count = access_count + ?,
+       accessed_at = max(coalesce(accessed_at, 0), ?)
+WHERE namespace = ? AND key = ?
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class EntryRow:
+    """An entry encoded for storage (value, tags and metadata as column text)."""
+
+    key: str
+    namespace: str
+    value: str
+    value_type: str
+    tags: str
+    metadata: str
+    expires_at: float | None
+
+
+def glob_prefix(pattern: str) -> str:
+    """The literal prefix of a GLOB pattern (up to the first ``*``, ``?`` or ``[``)."""
+    for i, ch in enumerate(pattern):
+        if ch in "*?[":
+            return pattern[:i]
+    return pattern
+
+
+def _entry(row: Sequence[Any], extra_count: int = 0, accessed: float | None = None) -> Entry:
+    value = row[2] if row[3] == "text" else loads(row[2])
+    tags = () if row[4] == "[]" else tuple(loads(row[4]))
+    metadata = {} if row[5] == "{}" else loads(row[5])
+    return Entry(
+        row[0],
+        row[1],
+        value,
+        tags,
+        metadata,
+        row[6],
+        row[7],
+        row[8] if accessed is None else accessed,
+        row[9] + extra_count,
+        row[10],
+    )
+
+
+class MemoryRepo:
+    """Reads and writes ``memory_store`` rows for one :class:`Database`."""
+
+    def __init__(self, db: Database):
+        self.db = db
+        # (namespace, key) -> [accesses not yet written, time of the latest]
+        self._pending: dict[tuple[str, str], list[float]] = {}
+        self._pending_since = 0.0
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def upsert(self, row: EntryRow, now: float) -> Entry:
+        """Insert or replace one entry; returns it as stored."""
+        try:
+            cur = self.db.execute(
+                _SQL_UPSERT_RETURNING,
+                (
+                    row.key,
+                    row.namespace,
+                    row.value,
+                    row.value_type,
+                    row.tags,
+                    row.metadata,
+                    now,
+                    now,
+                    row.expires_at,
+                ),
+            )
+            created, accessed, count = cur.fetchone()
+        except sqlite3.Error as exc:
+            raise translate_error(exc, self.db.path) from exc
+        self._pending.pop((row.namespace, row.key), None)
+        return _entry(
+            (row.key, row.namespace, row.value, row.value_type, row.tags, row.metadata,
+             created, now, accessed, count, row.expires_at)
+        )  # fmt: skip
+
+    def upsert_many(self, rows: Iterable[EntryRow], now: float) -> int:
+        """Insert or replace many entries in one transaction; returns how many."""
+        params = [
+            (r.key, r.namespace, r.value, r.value_type, r.tags, r.metadata, now, now, r.expires_at)
+            for r in rows
+        ]
+        try:
+            with self.db.transaction():
+                self.db.executemany(_SQL_UPSERT, params)
+        except sqlite3.Error as exc:
+            raise translate_error(exc, self.db.path) from exc
+        for p in params:
+            self._pending.pop((p[1], p[0]), None)
+        return len(params)
+
+    def import_rows(self, rows: Sequence[tuple[Any, ...]]) -> int:
+        """Write full rows (all columns, in ``_COLUMNS`` order) in one transaction."""
+        self.flush_access()
+        try:
+            with self.db.transaction():
+                self.db.executemany(_SQL_IMPORT, rows)
+        except sqlite3.Error as exc:
+            raise translate_error(exc, self.db.path) from exc
+        return len(rows)
+
+    def delete(self, key: str, namespace: str, now: float) -> bool:
+        """Delete one entry; True if a live (unexpired) entry was deleted."""
+        self._pending.pop((namespace, key), None)
+        try:
+            cur = self.db.execute(
+                "DELETE FROM memory_store WHERE namespace = ? AND key = ? RETURNING expires_at",
+                (namespace, key),
+            )
+            row = cur.fetchone()
+        except sqlite3.Error as exc:
+            raise translate_error(exc, self.db.path) from exc
+        return row is not None and (row[0] is None or row[0] > now)
+
+    def clear_namespace(self, namespace: str, now: float) -> tuple[int, int]:
+        """Delete a namespace; returns (live entries deleted, rows deleted)."""
+        self._pending = {k: v for k, v in self._pending.items() if k[0] != namespace}
+        try:
+            with self.db.transaction():
+                live = self.db.execute(
+                    f"SELECT count(*) FROM memory_store WHERE namespace = ? AND {_LIVE}",
+                    (namespace, now),
+                ).fetchone()[0]
+                total = self.db.execute(
+                    "DELETE FROM memory_store WHERE namespace = ?", (namespace,)
+                ).rowcount
+        except sqlite3.Error as exc:
+            raise translate_error(exc, self.db.path) from exc
+        return live, total
+
+    def delete_expired(self, now: float) -> int:
+        """Delete every expired entry; returns how many."""
+        try:
+            return self.db.execute(
+                "DELETE FROM memory_store WHERE expires_at <= ?", (now,)
+            ).rowcount
+        except sqlite3.Error as exc:
+            raise translate_error(exc, self.db.path) from exc
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def get(
+        self, key: str, namespace: str, now: float, *, count_access: bool = True
+    ) -> Entry | None:
+        """Return the live entry or None; counts the access unless told not to."""
+        try:
+            row = self.db.execute(_SQL_GET, (namespace, key, now)).fetchone()
+        except sqlite3.Error as exc:
+            raise translate_error(exc, self.db.path) from exc
+        if row is None:
+            return None
+        if not count_access:
+            return _entry(row)
+        slot = self._pending.get((namespace, key))
+        if slot is None:
+            if not self._pending:
+                self._pending_since = now
+            self._pending[(namespace, key)] = slot = [0, now]
+        slot[0] += 1
+        slot[1] = now
+        entry = _entry(row, int(slot[0]), now)
+        settings = self.db.settings
+        if (
+            len(self._pending) >= settings.access_flush_every
+            or now - self._pending_since >= settings.access_flush_seconds
+        ):
+            self.flush_access()
+        return entry
+
+    def flush_access(self) -> int:
+        """Write the buffered access counts; returns how many entries were touched."""
+        if not self._pending:
+            return 0
+        rows = [(int(c), t, ns, k) for (ns, k), (c, t) in self._pending.items()]
+        try:
+            if self.db.in_transaction:
+                self.db.executemany(_SQL_FLUSH, rows)
+            else:
+                with self.db.transaction():
+                    self.db.executemany(_SQL_FLUSH, rows)
+        except sqlite3.Error as exc:
+            raise translate_error(exc, self.db.path) from exc
+        self._pending.clear()
+        return len(rows)
+
+    def _where(
+        self,
+        namespace: str | None,
+        pattern: str | None,
+        tags: Sequence[str],
+        now: float,
+    ) -> tuple[str, list[Any]]:
+        clauses = [_LIVE]
+        params: list[Any] = [now]
+        if namespace is not None:
+            clauses.append("namespace = ?")
+            params.append(namespace)
+        if pattern:
+            prefix = glob_prefix(pattern)
+            if prefix:
+                clauses.append("key >= ? AND key < ?")
+                params += [prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)]
+            if prefix != pattern:
+                clauses.append("key GLOB ?")
+                params.append(pattern)
+        for tag in tags:
+            clauses.append(
+                "EXISTS (SELECT 1 FROM json_each(memory_store.tags) WHERE json_each.value = ?)"
+            )
+            params.append(tag)
+        return " AND ".join(clauses), params
+
+    def list(
+        self,
+        namespace: str | None,
+        pattern: str | None,
+        tags: Sequence[str],
+        limit: int | None,
+        offset: int,
+        now: float,
+    ) -> list[Entry]:
+        """Live entries matching the filters, ordered by key (then namespace)."""
+        self.flush_access()
+        where, params = self._where(namespace, pattern, tags, now)
+        order = "key" if namespace is not None else "key, namespace"
+        sql = f"SELECT {_COLUMNS} FROM memory_store WHERE {where} ORDER BY {order}"
+        sql += " LIMIT ? OFFSET ?"
+        params += [-1 if limit is None else limit, offset]
+        try:
+            rows = self.db.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise translate_error(exc, self.db.path) from exc
+        return [_entry(r) for r in rows]
+
+    def count(
+        self, namespace: str | None, pattern: str | None, tags: Sequence[str], now: float
+    ) -> int:
+        """How many live entries match the filters."""
+        where, params = self._where(namespace, pattern, tags, now)
+        try:
+            return int(
+                self.db.execute(
+                    f"SELECT count(*) FROM memory_store WHERE {where}", params
+                ).fetchone()[0]
+            )
+        except sqlite3.Error as exc:
+            raise translate_error(exc, self.db.path) from exc
+
+    def namespaces(self, now: float) -> dict[str, int]:
+        """Live entry count per namespace, sorted by name."""
+        try:
+            rows = self.db.execute(
+                f"SELECT namespace, count(*) FROM memory_store WHERE {_LIVE} "
+                "GROUP BY namespace ORDER BY namespace",
+                (now,),
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise translate_error(exc, self.db.path) from exc
+        return {r[0]: r[1] for r in rows}
+
+    def has_namespace(self, namespace: str) -> bool:
+        """Whether any row (live or expired) is in the namespace."""
+        return (
+            self.db.execute(
+                "SELECT 1 FROM memory_store WHERE namespace = ? LIMIT 1", (namespace,)
+            ).fetchone()
+            is not None
+        )
+
+    def iter_entries(self, namespace: str | None, now: float) -> Iterator[Entry]:
+        """Every live entry (of one namespace, or all), ordered by namespace and key."""
+        self.flush_access()
+        where, params = self._where(namespace, None, (), now)
+        try:
+            cur = self.db.conn.execute(
+                f"SELECT {_COLUMNS} FROM memory_store WHERE {where} ORDER BY namespace, key",
+                params,
+            )
+            for row in cur:
+                yield _entry(row)
+        except sqlite3.Error as exc:
+            raise translate_error(exc, self.db.path) from exc

@@ -1,0 +1,161 @@
+"""The schema, as numbered, append-only migrations.
+
+Never edit a migration that has shipped: add a new one. Each migration is applied in one
+transaction and recorded in ``schema_migrations`` with the SHA-256 of its statements, so an
+altered migration is detected (``mindbank db check``).
+
+Times are REAL Unix seconds (UTC). JSON columns hold compact JSON text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+__all__ = ["APPLICATION_ID", "MIGRATIONS", "Migration"]
+
+# "MBNK": marks a file as a mindbank database in the SQLite header (PRAGMA application_id).
+APPLICATION_ID = 0x4D424E4B
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One schema step: a version, a name and the statements that make it."""
+
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+    @property
+    def sha256(self) -> str:
+        """SHA-256 of the statements, recorded when applied."""
+        return hashlib.sha256("\n;\n".join(self.statements).encode()).hexdigest()
+
+
+_M1 = (
+    # memory_store: the key-value memory. value_type says whether value is raw text or JSON.
+    """CREATE TABLE memory_store (
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL,
+        namespace TEXT NOT NULL DEFAULT 'default',
+        value TEXT NOT NULL,
+        value_type TEXT NOT NULL DEFAULT 'text' CHECK (value_type IN ('text', 'json')),
+        tags TEXT NOT NULL DEFAULT '[]',
+        metadata TEXT NOT NULL DEFAULT '{}',
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        accessed_at REAL,
+        access_count INTEGER NOT NULL DEFAULT 0,
+        expires_at REAL,
+        UNIQUE (namespace, key)
+    )""",
+    "CREATE INDEX memory_store_key ON memory_store (key, namespace)",
+    "CREATE INDEX memory_store_expires ON memory_store (expires_at) WHERE expires_at IS NOT NULL",
+    """CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        data TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        last_accessed REAL NOT NULL,
+        expires_at REAL
+    )""",
+    """CREATE TABLE agents (
+        id TEXT PRIMARY KEY,
+        type TEXT NOT NULL,
+        capabilities TEXT NOT NULL DEFAULT '[]',
+        state TEXT NOT NULL DEFAULT '{}',
+        swarm_id TEXT,
+        created_at REAL NOT NULL,
+        last_active REAL NOT NULL
+    )""",
+    "CREATE INDEX agents_swarm ON agents (swarm_id)",
+    """CREATE TABLE tasks (
+        id TEXT PRIMARY KEY,
+        description TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending'
+            CHECK (status IN ('pending', 'in_progress', 'completed', 'failed', 'cancelled')),
+        priority TEXT NOT NULL DEFAULT 'medium'
+            CHECK (priority IN ('low', 'medium', 'high', 'critical')),
+        assigned_to TEXT,
+        dependencies TEXT NOT NULL DEFAULT '[]',
+        result TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        completed_at REAL
+    )""",
+    "CREATE INDEX tasks_status ON tasks (status, priority)",
+    """CREATE TABLE agent_memory (
+        id INTEGER PRIMARY KEY,
+        agent_id TEXT NOT NULL REFERENCES agents (id) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        UNIQUE (agent_id, key)
+    )""",
+    """CREATE TABLE shared_state (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated_by TEXT,
+        version INTEGER NOT NULL DEFAULT 1,
+        updated_at REAL NOT NULL
+    )""",
+    """CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        type TEXT NOT NULL,
+        source TEXT NOT NULL,
+        data TEXT,
+        timestamp REAL NOT NULL
+    )""",
+    "CREATE INDEX events_type_time ON events (type, timestamp)",
+    "CREATE INDEX events_time ON events (timestamp)",
+    # patterns: the reference's learned-pattern table; the ReasoningBank builds on it.
+    """CREATE TABLE patterns (
+        id TEXT PRIMARY KEY,
+        type TEXT NOT NULL,
+        pattern_data TEXT NOT NULL,
+        confidence REAL NOT NULL DEFAULT 0.0,
+        usage_count INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL,
+        last_used REAL
+    )""",
+    "CREATE INDEX patterns_type ON patterns (type, confidence)",
+    """CREATE TABLE performance_metrics (
+        id INTEGER PRIMARY KEY,
+        metric_name TEXT NOT NULL,
+        value REAL NOT NULL,
+        tags TEXT NOT NULL DEFAULT '{}',
+        timestamp REAL NOT NULL
+    )""",
+    "CREATE INDEX performance_metrics_name_time ON performance_metrics (metric_name, timestamp)",
+    """CREATE TABLE workflow_state (
+        id TEXT PRIMARY KEY,
+        workflow_type TEXT NOT NULL,
+        state TEXT NOT NULL,
+        checkpoint_data TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    )""",
+    """CREATE TABLE swarm_topology (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        swarm_id TEXT NOT NULL,
+        topology_type TEXT NOT NULL,
+        nodes TEXT NOT NULL,
+        edges TEXT NOT NULL DEFAULT '[]',
+        metadata TEXT NOT NULL DEFAULT '{}',
+        created_at REAL NOT NULL
+    )""",
+    "CREATE INDEX swarm_topology_swarm ON swarm_topology (swarm_id, id)",
+    """CREATE TABLE consensus_state (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        version INTEGER NOT NULL DEFAULT 1,
+        proposer TEXT NOT NULL,
+        voters TEXT NOT NULL DEFAULT '[]',
+        acceptors TEXT NOT NULL DEFAULT '[]',
+        quorum INTEGER NOT NULL,
+        timestamp REAL NOT NULL
+    )""",
+)
+
+MIGRATIONS: tuple[Migration, ...] = (Migration(1, "memory and coordination tables", _M1),)
+"""Every migration this mindbank knows, in order. Append only."""
