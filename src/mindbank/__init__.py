@@ -10,42 +10,48 @@ Quick start::
         print(entry.value)                           # "Use REST"
 """
 
-from mindbank.config import Settings, find_db_path
-from mindbank.engine import MindBank, open, restore
-from mindbank.errors import (
-    ConflictError,
-    DatabaseLockedError,
-    ImportFormatError,
-    IntegrityCheckError,
-    MindbankError,
-    NotADatabaseError,
-    NotFoundError,
-    ReadOnlyQueryError,
-    SchemaError,
-    StoreError,
-    ValidationError,
-)
-from mindbank.records import (
-    Agent,
-    AgentMemory,
-    CheckReport,
-    CleanupReport,
-    Consensus,
-    Entry,
-    Event,
-    HotKey,
-    MetricSummary,
-    MigrationInfo,
-    NamespaceUsage,
-    QueryResult,
-    Session,
-    SharedState,
-    Stats,
-    Task,
-    Topology,
-    UsageReport,
-    WorkflowState,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mindbank.config import Settings, find_db_path
+    from mindbank.engine import MindBank, open, restore
+    from mindbank.errors import (
+        ConflictError,
+        DatabaseLockedError,
+        ImportFormatError,
+        IntegrityCheckError,
+        MindbankError,
+        NotADatabaseError,
+        NotFoundError,
+        ReadOnlyQueryError,
+        SchemaError,
+        StoreError,
+        ValidationError,
+    )
+    from mindbank.records import (
+        Agent,
+        AgentMemory,
+        CheckReport,
+        CleanupReport,
+        Consensus,
+        Entry,
+        Event,
+        HotKey,
+        MetricSummary,
+        MigrationInfo,
+        NamespaceUsage,
+        QueryResult,
+        Session,
+        SharedState,
+        Stats,
+        Task,
+        Topology,
+        UsageReport,
+        WorkflowState,
+    )
 
 __version__ = "0.1.0"
 
@@ -87,3 +93,54 @@ __all__ = [
     "open",
     "restore",
 ]
+
+# Names load on first use: `mindbank memory retrieve` should not pay for every module.
+_WHERE = {
+    "Agent": "records",
+    "AgentMemory": "records",
+    "CheckReport": "records",
+    "CleanupReport": "records",
+    "ConflictError": "errors",
+    "Consensus": "records",
+    "DatabaseLockedError": "errors",
+    "Entry": "records",
+    "Event": "records",
+    "HotKey": "records",
+    "ImportFormatError": "errors",
+    "IntegrityCheckError": "errors",
+    "MetricSummary": "records",
+    "MigrationInfo": "records",
+    "MindBank": "engine",
+    "MindbankError": "errors",
+    "NamespaceUsage": "records",
+    "NotADatabaseError": "errors",
+    "NotFoundError": "errors",
+    "QueryResult": "records",
+    "ReadOnlyQueryError": "errors",
+    "SchemaError": "errors",
+    "Session": "records",
+    "Settings": "config",
+    "SharedState": "records",
+    "Stats": "records",
+    "StoreError": "errors",
+    "Task": "records",
+    "Topology": "records",
+    "UsageReport": "records",
+    "ValidationError": "errors",
+    "WorkflowState": "records",
+    "find_db_path": "config",
+    "open": "engine",
+    "restore": "engine",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        value = getattr(importlib.import_module(f"mindbank.{_WHERE[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'mindbank' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -11,13 +11,13 @@ import contextlib
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from functools import cached_property
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from mindbank.config import Settings, find_db_path, parse_duration
 from mindbank.errors import NotFoundError, ValidationError
-from mindbank.memory import coordination
 from mindbank.memory.transfer import entry_line, parse_lines
 from mindbank.memory.validation import (
     check_key,
@@ -27,19 +27,22 @@ from mindbank.memory.validation import (
     encode_entry,
     expiry,
 )
-from mindbank.records import (
-    CheckReport,
-    CleanupReport,
-    Entry,
-    MigrationInfo,
-    QueryResult,
-    Stats,
-    UsageReport,
-)
-from mindbank.store import maintenance
-from mindbank.store.coordination import CoordinationRepo
 from mindbank.store.database import Database, SlowQueryHook
 from mindbank.store.memory import MemoryRepo
+
+if TYPE_CHECKING:  # loaded on first use, so that a CLI call that only retrieves starts fast
+    from mindbank.memory import coordination
+    from mindbank.records import (
+        CheckReport,
+        CleanupReport,
+        Entry,
+        MigrationInfo,
+        QueryResult,
+        Stats,
+        UsageReport,
+    )
+    from mindbank.store import maintenance
+    from mindbank.store.coordination import CoordinationRepo
 
 __all__ = ["MindBank", "open", "restore"]
 
@@ -62,16 +65,75 @@ class MindBank:
         self._clock = db.clock
         self._memory = MemoryRepo(db)
         self._readonly: maintenance.ReadOnlyConnection | None = None
-        self._coordination = repo = CoordinationRepo(db)
-        self.sessions = coordination.Sessions(repo, self._clock)
-        self.agents = coordination.Agents(repo, self._clock)
-        self.tasks = coordination.Tasks(repo, self._clock)
-        self.shared = coordination.SharedStates(repo, self._clock)
-        self.events = coordination.Events(repo, self._clock)
-        self.metrics = coordination.Metrics(repo, self._clock)
-        self.workflows = coordination.Workflows(repo, self._clock)
-        self.topology = coordination.Topologies(repo, self._clock)
-        self.consensus = coordination.ConsensusLog(repo, self._clock)
+
+    @cached_property
+    def _coordination(self) -> CoordinationRepo:
+        from mindbank.store.coordination import CoordinationRepo
+
+        return CoordinationRepo(self._db)
+
+    @cached_property
+    def sessions(self) -> coordination.Sessions:
+        """Sessions: create, resume, update, expire."""
+        from mindbank.memory.coordination import Sessions
+
+        return Sessions(self._coordination, self._clock)
+
+    @cached_property
+    def agents(self) -> coordination.Agents:
+        """The agent registry and per-agent memory."""
+        from mindbank.memory.coordination import Agents
+
+        return Agents(self._coordination, self._clock)
+
+    @cached_property
+    def tasks(self) -> coordination.Tasks:
+        """Tasks with status, priority, dependencies and result."""
+        from mindbank.memory.coordination import Tasks
+
+        return Tasks(self._coordination, self._clock)
+
+    @cached_property
+    def shared(self) -> coordination.SharedStates:
+        """Versioned shared state with compare-and-set."""
+        from mindbank.memory.coordination import SharedStates
+
+        return SharedStates(self._coordination, self._clock)
+
+    @cached_property
+    def events(self) -> coordination.Events:
+        """The events log."""
+        from mindbank.memory.coordination import Events
+
+        return Events(self._coordination, self._clock)
+
+    @cached_property
+    def metrics(self) -> coordination.Metrics:
+        """Performance metrics: record and aggregate over a window."""
+        from mindbank.memory.coordination import Metrics
+
+        return Metrics(self._coordination, self._clock)
+
+    @cached_property
+    def workflows(self) -> coordination.Workflows:
+        """Workflow checkpoints."""
+        from mindbank.memory.coordination import Workflows
+
+        return Workflows(self._coordination, self._clock)
+
+    @cached_property
+    def topology(self) -> coordination.Topologies:
+        """Swarm topology versions."""
+        from mindbank.memory.coordination import Topologies
+
+        return Topologies(self._coordination, self._clock)
+
+    @cached_property
+    def consensus(self) -> coordination.ConsensusLog:
+        """Proposals, acceptances and quorum."""
+        from mindbank.memory.coordination import ConsensusLog
+
+        return ConsensusLog(self._coordination, self._clock)
 
     @property
     def path(self) -> Path:
@@ -248,6 +310,8 @@ class MindBank:
 
     def cleanup(self) -> CleanupReport:
         """Delete expired entries and sessions (they are already invisible)."""
+        from mindbank.records import CleanupReport
+
         now = self._clock()
         with self._db.transaction():
             entries = self._memory.delete_expired(now)
@@ -316,6 +380,8 @@ class MindBank:
         """
         self._memory.flush_access()
         if self._readonly is None:
+            from mindbank.store import maintenance
+
             self._readonly = maintenance.ReadOnlyConnection(
                 self._db.path, self._db.settings.busy_timeout
             )
@@ -328,21 +394,29 @@ class MindBank:
             ValidationError: ``path`` exists (and ``overwrite`` is false).
         """
         self._memory.flush_access()
+        from mindbank.store import maintenance
+
         return maintenance.backup(self._db, Path(path), overwrite=overwrite)
 
     def stats(self) -> Stats:
         """File sizes, rows per table, live entries per namespace."""
         self._memory.flush_access()
+        from mindbank.store import maintenance
+
         return maintenance.stats(self._db, self._clock())
 
     def analytics(self, *, window: str | float = "7d", top: int = 10) -> UsageReport:
         """Usage by namespace and the hottest keys over a window (``"1h"``, ``"7d"``, seconds)."""
         self._memory.flush_access()
         now = self._clock()
+        from mindbank.store import maintenance
+
         return maintenance.analytics(self._db, now - parse_duration(window), now, top)
 
     def check(self) -> CheckReport:
         """Run SQLite's integrity and foreign-key checks and verify the migrations."""
+        from mindbank.store import maintenance
+
         return maintenance.check(self._db)
 
     def optimize(self) -> None:
@@ -354,6 +428,8 @@ class MindBank:
     def vacuum(self) -> tuple[int, int]:
         """Rebuild the file to reclaim space; returns (bytes before, bytes after)."""
         self._memory.flush_access()
+        from mindbank.store import maintenance
+
         return maintenance.vacuum(self._db)
 
     def migrate(self) -> builtins.list[int]:
@@ -421,6 +497,8 @@ def restore(backup: PathLike, path: PathLike | None = None) -> None:
         SchemaError: the backup is newer than this mindbank.
     """
     target = Path(path) if path is not None else find_db_path()
+    from mindbank.store import maintenance
+
     maintenance.restore(Path(backup), target)
     # Bring an older backup's schema up to date.
     Database(target, Settings.from_env()).close()

@@ -13,7 +13,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mindbank.config import Settings
 from mindbank.errors import (
@@ -22,8 +22,10 @@ from mindbank.errors import (
     SchemaError,
     StoreError,
 )
-from mindbank.records import MigrationInfo
 from mindbank.store.schema import APPLICATION_ID, MIGRATIONS
+
+if TYPE_CHECKING:
+    from mindbank.records import MigrationInfo
 
 __all__ = ["Database", "SlowQueryHook", "translate_error"]
 
@@ -188,6 +190,8 @@ class Database:
 
     def migration_status(self) -> list[MigrationInfo]:
         """Every known migration with its applied time (``None`` = pending)."""
+        from mindbank.records import MigrationInfo
+
         applied = self.applied_migrations()
         return [
             MigrationInfo(m.version, m.name, m.sha256, applied.get(m.version, ("", "", None))[2])

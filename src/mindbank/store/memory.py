@@ -23,7 +23,7 @@ _COLUMNS = (
     "accessed_at, access_count, expires_at"
 )
 _LIVE = "(expires_at IS NULL OR expires_at > ?)"
-_SQL_GET = f"SELECT {_COLUMNS} FROM memory_store WHERE namespace = ? AND key = ? AND {_LIVE}"
+_SQL_GET = f"SELECT {_COLUMNS}, id FROM memory_store WHERE namespace = ? AND key = ? AND {_LIVE}"
 _SQL_UPSERT = """
 INSERT INTO memory_store (key, namespace, value, value_type, tags, metadata,
                           created_at, updated_at, expires_at)
@@ -55,7 +55,7 @@ ON CONFLICT (namespace, key) DO UPDATE SET
 _SQL_FLUSH = """
 UPDATE memory_store SET access_count = access_count + ?,
        accessed_at = max(coalesce(accessed_at, 0), ?)
-WHERE namespace = ? AND key = ?
+WHERE id = ?
 """
 
 
@@ -103,7 +103,7 @@ class MemoryRepo:
 
     def __init__(self, db: Database):
         self.db = db
-        # (namespace, key) -> [accesses not yet written, time of the latest]
+        # (namespace, key) -> [accesses not yet written, time of the latest, row id]
         self._pending: dict[tuple[str, str], list[float]] = {}
         self._pending_since = 0.0
 
@@ -129,7 +129,14 @@ class MemoryRepo:
             created, accessed, count = cur.fetchone()
         except sqlite3.Error as exc:
             raise translate_error(exc, self.db.path) from exc
-        self._pending.pop((row.namespace, row.key), None)
+        created = float(created)
+        slot = self._pending.get((row.namespace, row.key))
+        if slot is not None:
+            if created == now:  # a new entry (or one restarted after expiry)
+                del self._pending[(row.namespace, row.key)]
+            else:  # accesses not yet written still count
+                count += int(slot[0])
+                accessed = slot[1]
         return _entry(
             (row.key, row.namespace, row.value, row.value_type, row.tags, row.metadata,
              created, now, accessed, count, row.expires_at)
@@ -146,8 +153,6 @@ class MemoryRepo:
                 self.db.executemany(_SQL_UPSERT, params)
         except sqlite3.Error as exc:
             raise translate_error(exc, self.db.path) from exc
-        for p in params:
-            self._pending.pop((p[1], p[0]), None)
         return len(params)
 
     def import_rows(self, rows: Sequence[tuple[Any, ...]]) -> int:
@@ -216,7 +221,7 @@ class MemoryRepo:
         if slot is None:
             if not self._pending:
                 self._pending_since = now
-            self._pending[(namespace, key)] = slot = [0, now]
+            self._pending[(namespace, key)] = slot = [0, now, row[11]]
         slot[0] += 1
         slot[1] = now
         entry = _entry(row, int(slot[0]), now)
@@ -232,7 +237,8 @@ class MemoryRepo:
         """Write the buffered access counts; returns how many entries were touched."""
         if not self._pending:
             return 0
-        rows = [(int(c), t, ns, k) for (ns, k), (c, t) in self._pending.items()]
+        # By row id: an entry deleted and stored again meanwhile does not inherit the counts.
+        rows = [(int(c), t, int(rid)) for c, t, rid in self._pending.values()]
         try:
             if self.db.in_transaction:
                 self.db.executemany(_SQL_FLUSH, rows)

@@ -1,0 +1,173 @@
+"""Benchmark of the memory store against plain sqlite3 doing the same work in the same run.
+
+Run: ``make bench`` (or ``python bench/bench_store.py [--entries N]``). Prints each figure, the
+issue's target, and the ratio to the baseline (mindbank / sqlite3 for throughput; sqlite3 time /
+mindbank time for latency, so > 1 is always "faster than baseline"). The machine is shared and
+noisy: compare ratios, not absolute numbers, across runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import mindbank
+
+
+def _best_rate(fn: Callable[[], int], repeat: int = 3) -> float:
+    """Operations per second, best of ``repeat`` runs."""
+    best = 0.0
+    for _ in range(repeat):
+        start = time.perf_counter()
+        n = fn()
+        best = max(best, n / (time.perf_counter() - start))
+    return best
+
+
+def _baseline_conn(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS kv (namespace TEXT, key TEXT, value TEXT, "
+        "UNIQUE (namespace, key))"
+    )
+    return conn
+
+
+def _row(name: str, value: float, unit: str, target: str, ratio: float) -> None:
+    print(f"{name:<34} {value:>12,.1f} {unit:<10} target {target:<12} vs sqlite3 x{ratio:.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--entries", type=int, default=20_000)
+    parser.add_argument("--cli-runs", type=int, default=15)
+    args = parser.parse_args()
+    n = args.entries
+    tmp = Path(tempfile.mkdtemp(prefix="mindbank-bench-"))
+    keys = [f"key-{i:07d}" for i in range(n)]
+    print(f"mindbank {mindbank.__version__}, SQLite {sqlite3.sqlite_version}, {n:,} entries, "
+          f"{os.cpu_count()} CPUs")  # fmt: skip
+
+    # store_many ---------------------------------------------------------------------------
+    counter = iter(range(1_000_000))
+
+    def mb_many() -> int:
+        with mindbank.open(tmp / f"many-{next(counter)}.db") as mb:
+            return mb.store_many({"key": k, "value": f"value {k}", "namespace": "b"} for k in keys)
+
+    def base_many() -> int:
+        conn = _baseline_conn(tmp / f"base-many-{next(counter)}.db")
+        conn.execute("BEGIN")
+        conn.executemany(
+            "INSERT OR REPLACE INTO kv VALUES (?, ?, ?)", (("b", k, f"value {k}") for k in keys)
+        )
+        conn.execute("COMMIT")
+        conn.close()
+        return n
+
+    rate, base = _best_rate(mb_many), _best_rate(base_many)
+    _row("store_many", rate, "entries/s", ">= 50,000", rate / base)
+
+    # single autocommitted store -----------------------------------------------------------
+    m = min(n, 5000)
+    mb = mindbank.open(tmp / "single.db")
+    conn = _baseline_conn(tmp / "base-single.db")
+
+    def mb_single() -> int:
+        for k in keys[:m]:
+            mb.store(k, "v", namespace="s")
+        return m
+
+    def base_single() -> int:
+        for k in keys[:m]:
+            conn.execute("INSERT OR REPLACE INTO kv VALUES (?, ?, ?)", ("s", k, "v"))
+        return m
+
+    rate, base = _best_rate(mb_single), _best_rate(base_single)
+    _row("store (autocommit)", rate, "entries/s", ">= 5,000", rate / base)
+
+    # retrieve by key ----------------------------------------------------------------------
+    mb.store_many({"key": k, "value": f"value {k}", "namespace": "r"} for k in keys)
+    conn.execute("BEGIN")
+    conn.executemany(
+        "INSERT OR REPLACE INTO kv VALUES (?, ?, ?)", (("r", k, f"value {k}") for k in keys)
+    )
+    conn.execute("COMMIT")
+
+    def mb_get() -> int:
+        for k in keys:
+            mb.retrieve(k, namespace="r")
+        return n
+
+    def base_get() -> int:
+        for k in keys:
+            conn.execute(
+                "SELECT value FROM kv WHERE namespace = ? AND key = ?", ("r", k)
+            ).fetchone()
+        return n
+
+    rate, base = _best_rate(mb_get), _best_rate(base_get)
+    _row("retrieve by key", rate, "ops/s", ">= 150,000", rate / base)
+
+    # list 100 by prefix -------------------------------------------------------------------
+    # Each prefix matches 1,000 keys; the list takes the first 100.
+    prefixes = [f"key-{i:04d}" for i in range(max(n // 1000, 1))]
+
+    def mb_list() -> int:
+        for p in prefixes * 50:
+            assert len(mb.list(namespace="r", pattern=p + "*", limit=100)) == 100
+        return len(prefixes) * 50
+
+    def base_list() -> int:
+        for p in prefixes * 50:
+            conn.execute(
+                "SELECT key, value FROM kv WHERE namespace = ? AND key >= ? AND key < ? "
+                "ORDER BY key LIMIT 100",
+                ("r", p, p[:-1] + chr(ord(p[-1]) + 1)),
+            ).fetchall()
+        return len(prefixes) * 50
+
+    rate, base = _best_rate(mb_list), _best_rate(base_list)
+    _row("list 100 by prefix", 1000.0 / rate, "ms", "< 1 ms", (1 / base) / (1 / rate))
+    mb.close()
+    conn.close()
+
+    # CLI: process start to exit -----------------------------------------------------------
+    db = tmp / "single.db"
+    env = {**os.environ, "MINDBANK_DB": str(db)}
+    cli = [sys.executable, "-m", "mindbank", "memory", "retrieve", keys[0], "-n", "r"]
+    base_cmd = [
+        sys.executable,
+        "-c",
+        "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+        "print(c.execute(\"SELECT value FROM memory_store WHERE namespace='r' AND key=?\", "
+        "(sys.argv[2],)).fetchone()[0])",
+        str(db),
+        keys[0],
+    ]
+
+    def median_ms(cmd: list[str]) -> float:
+        times = []
+        for _ in range(args.cli_runs):
+            start = time.perf_counter()
+            subprocess.run(cmd, env=env, check=True, capture_output=True)
+            times.append((time.perf_counter() - start) * 1000)
+        return statistics.median(times)
+
+    cli_ms, base_ms = median_ms(cli), median_ms(base_cmd)
+    _row("CLI retrieve, start to exit", cli_ms, "ms median", "<= 150 ms", base_ms / cli_ms)
+    print(f"(baseline for the CLI: `python -c` with sqlite3 alone, {base_ms:.1f} ms median)")
+
+
+if __name__ == "__main__":
+    main()

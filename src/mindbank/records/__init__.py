@@ -1,0 +1,99 @@
+"""The records mindbank returns: frozen, typed dataclasses.
+
+Times are Unix seconds (UTC) as floats, the same numbers that are stored in the database, so a
+record read back compares equal to the one written. ``JSON`` is any value ``json.dumps`` accepts.
+
+The classes live in submodules by concept and load on first use, so a command that only
+retrieves an entry does not pay for defining every record.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from mindbank.records._base import JSON
+
+if TYPE_CHECKING:
+    from mindbank.records.coordination import (
+        Agent,
+        AgentMemory,
+        Consensus,
+        Event,
+        MetricSummary,
+        Session,
+        SharedState,
+        Task,
+        Topology,
+        WorkflowState,
+    )
+    from mindbank.records.memory import (
+        Entry,
+    )
+    from mindbank.records.reports import (
+        CheckReport,
+        CleanupReport,
+        HotKey,
+        MigrationInfo,
+        NamespaceUsage,
+        QueryResult,
+        Stats,
+        UsageReport,
+    )
+
+__all__ = [
+    "Agent",
+    "AgentMemory",
+    "CheckReport",
+    "CleanupReport",
+    "Consensus",
+    "Entry",
+    "Event",
+    "HotKey",
+    "JSON",
+    "MetricSummary",
+    "MigrationInfo",
+    "NamespaceUsage",
+    "QueryResult",
+    "Session",
+    "SharedState",
+    "Stats",
+    "Task",
+    "Topology",
+    "UsageReport",
+    "WorkflowState",
+]
+
+_WHERE = {
+    "Agent": "coordination",
+    "AgentMemory": "coordination",
+    "CheckReport": "reports",
+    "CleanupReport": "reports",
+    "Consensus": "coordination",
+    "Entry": "memory",
+    "Event": "coordination",
+    "HotKey": "reports",
+    "MetricSummary": "coordination",
+    "MigrationInfo": "reports",
+    "NamespaceUsage": "reports",
+    "QueryResult": "reports",
+    "Session": "coordination",
+    "SharedState": "coordination",
+    "Stats": "reports",
+    "Task": "coordination",
+    "Topology": "coordination",
+    "UsageReport": "reports",
+    "WorkflowState": "coordination",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        value = getattr(importlib.import_module(f"mindbank.records.{_WHERE[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'mindbank.records' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

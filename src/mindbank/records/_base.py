@@ -1,0 +1,20 @@
+"""Helpers shared by the record modules."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any, TypeAlias
+
+__all__ = ["JSON", "_plain"]
+
+JSON: TypeAlias = Any
+"""Any JSON-serialisable value: str, int, float, bool, None, list, dict."""
+
+
+def _plain(obj: Any) -> dict[str, Any]:
+    """A record as a JSON-ready dict (tuples become lists)."""
+    out = asdict(obj)
+    for k, v in out.items():
+        if isinstance(v, tuple):
+            out[k] = list(v)
+    return out

@@ -1,0 +1,124 @@
+"""The layer rules of DESIGN.md and the public API, enforced by reading the source."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import pkgutil
+from pathlib import Path
+
+import mindbank
+
+SRC = Path(mindbank.__file__).resolve().parent
+
+# Layer of each top-level module or package under mindbank/ (higher may import lower).
+LAYERS = {
+    "records": 0,
+    "errors": 0,
+    "config": 0,
+    "store": 1,
+    "vectors": 1,
+    "embedders": 1,
+    "witness": 1,
+    "memory": 2,
+    "reasoning": 2,
+    "learning": 2,
+    "neural": 2,
+    "pipeline": 2,
+    "bridge": 2,
+    "engine": 3,
+    "cli": 4,
+    "mcp": 4,
+    "web": 4,
+    "__init__": 5,
+    "__main__": 5,
+}
+INTERFACE_ONLY = {"click", "rich", "mcp"}
+
+
+def _modules() -> list[Path]:
+    return sorted(SRC.rglob("*.py"))
+
+
+def _part(path: Path) -> str:
+    rel = path.relative_to(SRC)
+    return rel.parts[0].removesuffix(".py")
+
+
+def _imports(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.append(node.module)
+    return names
+
+
+def test_every_module_has_a_layer() -> None:
+    unknown = {_part(p) for p in _modules()} - set(LAYERS)
+    assert not unknown, f"add these to LAYERS (and to DESIGN.md): {unknown}"
+
+
+def test_imports_point_downwards() -> None:
+    bad = []
+    for path in _modules():
+        part = _part(path)
+        for name in _imports(path):
+            top = name.split(".")[0]
+            if top in INTERFACE_ONLY and LAYERS[part] < 4:
+                bad.append(f"{path.relative_to(SRC)} imports {name} (interfaces only)")
+            if top != "mindbank":
+                continue
+            target = name.split(".")[1] if "." in name else "__init__"
+            if target == part:
+                continue
+            if target == "__init__":
+                # Interfaces use the public API; nothing else may import the package root.
+                if part not in ("cli", "mcp", "web", "__main__"):
+                    bad.append(f"{path.relative_to(SRC)} imports the package root")
+                continue
+            same_base = LAYERS[target] == LAYERS[part] == 0  # config may use errors
+            if LAYERS[target] >= LAYERS[part] and not same_base and part != "__init__":
+                bad.append(f"{path.relative_to(SRC)} ({part}) imports {name} ({target})")
+    assert not bad, "\n".join(bad)
+
+
+def test_no_sql_outside_the_store() -> None:
+    for path in _modules():
+        if _part(path) == "store":
+            continue
+        text = path.read_text(encoding="utf-8")
+        assert "import sqlite3" not in text, f"{path.relative_to(SRC)} talks to SQLite directly"
+
+
+def test_public_api_is_sorted_and_complete() -> None:
+    exported = mindbank.__all__
+    assert exported == sorted(exported), "__all__ must be sorted"
+    assert len(set(exported)) == len(exported)
+    assert dir(mindbank) == sorted(exported)
+    for name in exported:
+        assert getattr(mindbank, name) is not None
+    from mindbank import engine
+
+    for name in engine.__all__:
+        assert name in exported, f"mindbank.engine.{name} is not exported"
+
+
+def test_every_error_and_record_is_exported() -> None:
+    from mindbank import errors, records
+
+    for module in (errors, records):
+        for name in module.__all__:
+            if name == "JSON":
+                continue
+            assert name in mindbank.__all__, f"{module.__name__}.{name} is not exported"
+
+
+def test_every_module_imports_and_has_a_docstring() -> None:
+    for info in pkgutil.walk_packages([str(SRC)], prefix="mindbank."):
+        if info.name == "mindbank.__main__":
+            continue
+        module = importlib.import_module(info.name)
+        assert module.__doc__, f"{info.name} needs a module docstring"

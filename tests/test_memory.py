@@ -1,0 +1,248 @@
+"""The key-value memory: store, retrieve, list, delete, TTL, transactions, validation."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+import mindbank
+from mindbank import MindBank, NotFoundError, ValidationError
+
+from .conftest import FakeClock
+
+
+def _rows(path: Path) -> list[tuple[str, str, str]]:
+    with sqlite3.connect(path) as conn:
+        return conn.execute(
+            "SELECT namespace, key, value FROM memory_store ORDER BY namespace, key"
+        ).fetchall()
+
+
+def test_store_and_retrieve_round_trip_every_json_type(mb: MindBank) -> None:
+    values = [
+        "Use REST",
+        "",
+        "ünïcødé ✓ \n multi-line",
+        '{"looks": "like json but is text"}',
+        0,
+        -3.25,
+        True,
+        None,
+        [1, "two", [3]],
+        {"nested": {"a": [1, 2]}, "b": None},
+    ]
+    for i, value in enumerate(values):
+        mb.store(f"k{i}", value)
+    for i, value in enumerate(values):
+        entry = mb.retrieve(f"k{i}")
+        assert entry is not None
+        assert entry.value == value
+        assert type(entry.value) is type(value)
+
+
+def test_entry_fields(mb: MindBank, clock: FakeClock) -> None:
+    stored = mb.store(
+        "api-design",
+        "Use REST",
+        namespace="architecture",
+        tags=["api", "rest", "api"],
+        metadata={"by": "architect"},
+        ttl=3600,
+    )
+    assert stored.tags == ("api", "rest")
+    assert stored.metadata == {"by": "architect"}
+    assert stored.created_at == stored.updated_at == clock.now
+    assert stored.expires_at == clock.now + 3600
+    assert stored.access_count == 0 and stored.accessed_at is None
+
+    clock.advance(5)
+    got = mb.retrieve("api-design", namespace="architecture")
+    assert got is not None
+    assert got.access_count == 1 and got.accessed_at == clock.now
+    assert mb.retrieve("api-design") is None  # other namespace
+
+
+def test_upsert_keeps_created_at_and_access_count(mb: MindBank, clock: FakeClock) -> None:
+    first = mb.store("k", "v1")
+    mb.retrieve("k")
+    mb.retrieve("k")
+    clock.advance(10)
+    second = mb.store("k", "v2", tags=["x"])
+    assert second.created_at == first.created_at
+    assert second.updated_at == clock.now
+    assert second.value == "v2" and second.tags == ("x",)
+    got = mb.retrieve("k")
+    assert got is not None and got.access_count == 3
+    assert mb.count() == 1
+
+
+def test_access_counts_are_persisted(db_path: Path, clock: FakeClock) -> None:
+    with mindbank.open(db_path, clock=clock) as mb:
+        mb.store("k", "v")
+        for _ in range(5):
+            mb.retrieve("k")
+        assert mb.get("k") is not None
+    with mindbank.open(db_path, clock=clock) as mb:
+        entry = mb.get("k")
+        assert entry is not None and entry.access_count == 5
+
+
+def test_access_buffer_flushes_on_time(db_path: Path, clock: FakeClock) -> None:
+    settings = mindbank.Settings(access_flush_seconds=1.0)
+    with mindbank.open(db_path, clock=clock, settings=settings) as mb:
+        mb.store("k", "v")
+        mb.retrieve("k")
+        clock.advance(2)
+        mb.retrieve("k")  # past the interval: written now, not at close
+        with sqlite3.connect(db_path) as other:
+            assert other.execute("SELECT access_count FROM memory_store").fetchone()[0] == 2
+
+
+def test_ttl_expiry_is_immediate_and_cleanup_counts(mb: MindBank, clock: FakeClock) -> None:
+    mb.store("short", "v", ttl=10)
+    mb.store("long", "v", ttl=100)
+    mb.store("forever", "v")
+    clock.advance(10)
+    assert mb.retrieve("short") is None
+    assert [e.key for e in mb.list()] == ["forever", "long"]
+    assert mb.count() == 2
+    assert mb.namespaces() == {"default": 2}
+    report = mb.cleanup()
+    assert report.entries == 1 and report.total == 1
+    assert mb.cleanup().entries == 0
+
+
+def test_store_over_an_expired_entry_starts_fresh(mb: MindBank, clock: FakeClock) -> None:
+    mb.store("k", "old", ttl=1)
+    mb.retrieve("k")
+    mb.get("k")
+    clock.advance(5)
+    entry = mb.store("k", "new")
+    assert entry.created_at == clock.now
+    assert entry.access_count == 0 and entry.expires_at is None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"key": ""}, "key must not be empty"),
+        ({"key": "   "}, "key must not be empty"),
+        ({"key": 5}, "key must be a string"),
+        ({"key": "x" * 1025}, "limit is 1024"),
+        ({"ttl": -1}, "ttl must be a positive"),
+        ({"ttl": 0}, "ttl must be a positive"),
+        ({"ttl": "10"}, "ttl must be a number"),
+        ({"namespace": ""}, "namespace"),
+        ({"metadata": ["not", "an", "object"]}, "metadata must be a JSON object"),
+        ({"metadata": {"x": {1, 2}}}, "not JSON-serialisable"),
+        ({"value": b"bytes"}, "not JSON-serialisable"),
+        ({"value": float("nan")}, "not JSON-serialisable"),
+        ({"tags": "api"}, "tags must be a list"),
+        ({"tags": ["ok", ""]}, "every tag"),
+    ],
+)
+def test_bad_input_is_refused_and_nothing_changes(
+    mb: MindBank, db_path: Path, kwargs: dict[str, object], message: str
+) -> None:
+    mb.store("keep", "me")
+    before = _rows(db_path)
+    args: dict[str, object] = {"key": "k", "value": "v", **kwargs}
+    with pytest.raises(ValidationError, match=message):
+        mb.store(args.pop("key"), args.pop("value"), **args)  # type: ignore[arg-type]
+    assert _rows(db_path) == before
+
+
+def test_store_many_is_one_transaction(mb: MindBank, db_path: Path) -> None:
+    n = mb.store_many(
+        [{"key": f"k{i}", "value": i, "namespace": "batch", "tags": ["t"]} for i in range(100)]
+    )
+    assert n == 100
+    assert mb.count(namespace="batch") == 100
+    with pytest.raises(ValidationError, match="item 2"):
+        mb.store_many([{"key": "a", "value": 1}, {"key": "b", "value": 2}, {"key": "", "value": 3}])
+    assert mb.retrieve("a") is None
+    with pytest.raises(ValidationError, match="unknown fields"):
+        mb.store_many([{"key": "a", "value": 1, "colour": "red"}])
+
+
+def test_list_filters_pattern_tags_and_paging(mb: MindBank) -> None:
+    mb.store("api-design", 1, namespace="arch", tags=["api", "rest"])
+    mb.store("api-errors", 2, namespace="arch", tags=["api"])
+    mb.store("api-x", 3, namespace="other", tags=["api"])
+    mb.store("apix", 4, namespace="arch")
+    mb.store("db-choice", 5, namespace="arch", tags=["db"])
+    mb.store("user-1", 6, namespace="arch")
+    mb.store("user-22", 7, namespace="arch")
+
+    assert [e.key for e in mb.list(namespace="arch", pattern="api-*")] == [
+        "api-design",
+        "api-errors",
+    ]
+    assert [(e.namespace, e.key) for e in mb.list(pattern="api-*")] == [
+        ("arch", "api-design"),
+        ("arch", "api-errors"),
+        ("other", "api-x"),
+    ]
+    assert [e.key for e in mb.list(pattern="user-?")] == ["user-1"]
+    assert [e.key for e in mb.list(pattern="*-e*")] == ["api-errors"]
+    assert [e.key for e in mb.list(pattern="[ad]*", namespace="arch")] == [
+        "api-design",
+        "api-errors",
+        "apix",
+        "db-choice",
+    ]
+    assert [e.key for e in mb.list(pattern="apix")] == ["apix"]
+    assert [e.key for e in mb.list(tags=["api", "rest"])] == ["api-design"]
+    assert mb.count(tags=["api"]) == 3
+    keys = [e.key for e in mb.list(namespace="arch", limit=2, offset=1)]
+    assert keys == ["api-errors", "apix"]
+    assert len(mb.list(limit=None)) == 7
+    with pytest.raises(ValidationError):
+        mb.list(limit=-1)
+
+
+def test_list_prefix_with_special_characters(mb: MindBank) -> None:
+    for key in ["a%b", "a_b", "a%c", "ab", "ü-1", "ü-2", "ü"]:
+        mb.store(key, key)
+    assert [e.key for e in mb.list(pattern="a%*")] == ["a%b", "a%c"]
+    assert [e.key for e in mb.list(pattern="a_*")] == ["a_b"]
+    assert [e.key for e in mb.list(pattern="ü-*")] == ["ü-1", "ü-2"]
+
+
+def test_delete_and_clear_namespace(mb: MindBank, clock: FakeClock) -> None:
+    mb.store("a", 1, namespace="tmp")
+    mb.store("b", 2, namespace="tmp")
+    mb.store("c", 3, namespace="keep")
+    assert mb.delete("a", namespace="tmp") is True
+    assert mb.delete("a", namespace="tmp") is False
+    assert mb.clear_namespace("tmp") == 1
+    assert mb.namespaces() == {"keep": 1}
+    with pytest.raises(NotFoundError, match="no namespace 'tmp'"):
+        mb.clear_namespace("tmp")
+    assert mb.count() == 1
+
+
+def test_transaction_rolls_back_and_nests(mb: MindBank) -> None:
+    with pytest.raises(RuntimeError), mb.transaction():
+        mb.store("a", 1)
+        raise RuntimeError("boom")
+    assert mb.retrieve("a") is None
+
+    with mb.transaction():
+        mb.store("outer", 1)
+        with pytest.raises(RuntimeError), mb.transaction():
+            mb.store("inner", 2)
+            raise RuntimeError("inner fails")
+        with mb.transaction():
+            mb.store("inner-ok", 3)
+    assert mb.get("outer") is not None
+    assert mb.get("inner") is None
+    assert mb.get("inner-ok") is not None
+
+
+def test_entries_are_frozen(mb: MindBank) -> None:
+    entry = mb.store("k", "v")
+    with pytest.raises(AttributeError):
+        entry.value = "other"  # type: ignore[misc]

@@ -1,0 +1,108 @@
+"""A hypothesis state machine: any sequence of store / delete / retrieve / clear / time passing /
+reopen agrees with a plain dict model of the memory."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+import mindbank
+
+from .conftest import FakeClock
+
+keys = st.sampled_from(["a", "b", "api-1", "api-2", "ü", "x y"])
+namespaces = st.sampled_from(["default", "ns1", "ns2"])
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
+    max_leaves=5,
+)
+
+
+class MemoryMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tmp = tempfile.TemporaryDirectory()
+        self.path = Path(self.tmp.name) / "m.db"
+        self.clock = FakeClock()
+        self.mb = mindbank.open(self.path, clock=self.clock)
+        # (namespace, key) -> (value, tags, expires_at)
+        self.model: dict[tuple[str, str], tuple[Any, tuple[str, ...], float | None]] = {}
+
+    def live(self) -> dict[tuple[str, str], tuple[Any, tuple[str, ...], float | None]]:
+        now = self.clock.now
+        return {k: v for k, v in self.model.items() if v[2] is None or v[2] > now}
+
+    @rule(
+        key=keys,
+        ns=namespaces,
+        value=st.text(max_size=10) | json_values,
+        tags=st.lists(st.sampled_from(["t1", "t2"]), max_size=2, unique=True),
+        ttl=st.none() | st.integers(min_value=1, max_value=20),
+    )
+    def store(self, key: str, ns: str, value: Any, tags: list[str], ttl: int | None) -> None:
+        self.mb.store(key, value, namespace=ns, tags=tags, ttl=ttl)
+        self.model[(ns, key)] = (value, tuple(tags), None if ttl is None else self.clock.now + ttl)
+
+    @rule(key=keys, ns=namespaces)
+    def delete(self, key: str, ns: str) -> None:
+        was_live = (ns, key) in self.live()
+        assert self.mb.delete(key, namespace=ns) == was_live
+        self.model.pop((ns, key), None)
+
+    @rule(key=keys, ns=namespaces)
+    def retrieve(self, key: str, ns: str) -> None:
+        got = self.mb.retrieve(key, namespace=ns)
+        expected = self.live().get((ns, key))
+        if expected is None:
+            assert got is None
+        else:
+            assert got is not None and (got.value, got.tags, got.expires_at) == expected
+
+    @rule(seconds=st.integers(min_value=1, max_value=15))
+    def time_passes(self, seconds: int) -> None:
+        self.clock.advance(seconds)
+
+    @precondition(lambda self: bool(self.model))
+    @rule(ns=namespaces)
+    def clear(self, ns: str) -> None:
+        if any(k[0] == ns for k in self.model):
+            live = sum(1 for k in self.live() if k[0] == ns)
+            assert self.mb.clear_namespace(ns) == live
+            self.model = {k: v for k, v in self.model.items() if k[0] != ns}
+
+    @rule()
+    def cleanup(self) -> None:
+        expired = len(self.model) - len(self.live())
+        assert self.mb.cleanup().entries == expired
+        self.model = self.live()
+
+    @rule()
+    def reopen(self) -> None:
+        self.mb.close()
+        self.mb = mindbank.open(self.path, clock=self.clock)
+
+    @invariant()
+    def listing_matches(self) -> None:
+        live = self.live()
+        listed = {
+            (e.namespace, e.key): (e.value, e.tags, e.expires_at) for e in self.mb.list(limit=None)
+        }
+        assert listed == live
+        assert self.mb.count(tags=["t1"]) == sum(1 for v in live.values() if "t1" in v[1])
+        assert self.mb.count(pattern="api-*") == sum(1 for k in live if k[1].startswith("api-"))
+
+    def teardown(self) -> None:
+        self.mb.close()
+        self.tmp.cleanup()
+
+
+TestMemoryMachine = MemoryMachine.TestCase
+TestMemoryMachine.settings = settings(max_examples=60, stateful_step_count=30, deadline=None)
