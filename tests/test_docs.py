@@ -1,0 +1,30 @@
+"""The README's Python quickstart runs as written and prints what it says."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_readme_python_quickstart(tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    code = re.search(r"## Python quickstart\n\n```python\n(.*?)```", readme, re.S)
+    assert code is not None
+    assert len(code.group(1).strip().splitlines()) <= 12
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT / "src")}
+    r = subprocess.run(
+        [sys.executable, "-c", code.group(1)], cwd=tmp_path, capture_output=True, text=True,
+        env=env, timeout=60,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0] == "Use REST ('api',) 1"
+    assert "api-design Use REST" in r.stdout
+    assert (tmp_path / ".mindbank" / "memory.db").exists()
+
+
+def test_docs_pages_exist_for_built_capabilities() -> None:
+    assert (ROOT / "docs" / "memory-store.md").exists()
