@@ -14,6 +14,10 @@ import mindbank
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
+# Tests use the explicit hashing embedder unless they ask for the real model (it loads in ~1 s
+# and embeds ~150 sentences per CPU-second): see the `minilm` fixture in test_search.py.
+os.environ["MINDBANK_EMBEDDER"] = "hashing"
+
 
 class FakeClock:
     """A clock the test moves by hand, so TTLs and windows are exact without sleeping."""
@@ -49,6 +53,7 @@ def run_mindbank(
 ) -> subprocess.CompletedProcess[str]:
     """Run the real `python -m mindbank` in a subprocess."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("MINDBANK_")}
+    full_env["MINDBANK_EMBEDDER"] = "hashing"
     full_env.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "mindbank", *args],

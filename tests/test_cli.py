@@ -15,6 +15,9 @@ from click.testing import CliRunner, Result
 
 import mindbank
 from mindbank.cli.main import cli
+from mindbank.store.schema import MIGRATIONS
+
+LATEST = MIGRATIONS[-1].version
 
 from .conftest import run_mindbank
 
@@ -149,10 +152,10 @@ def test_backup_restore(invoke, tmp_path: Path, db_path: Path) -> None:  # type:
 
 def test_db_commands(invoke) -> None:  # type: ignore[no-untyped-def]
     r = invoke("db", "migrate", "--json")
-    assert json.loads(r.output)["schema_version"] == 1
+    assert json.loads(r.output)["schema_version"] == LATEST
     r = invoke("db", "status", "--json")
     status = json.loads(r.output)
-    assert status["schema_version"] == 1 and status["migrations"][0]["applied_at"] is not None
+    assert status["schema_version"] == LATEST and status["migrations"][0]["applied_at"] is not None
     assert "migrations" in invoke("db", "status").output
     r = invoke("db", "check")
     assert r.exit_code == 0 and "ok" in r.output

@@ -294,7 +294,7 @@ def test_stats(mb: MindBank, clock: FakeClock) -> None:
     mb.store("gone", 1, ttl=1)
     clock.advance(2)
     s = mb.stats()
-    assert s.file_bytes > 0 and s.schema_version == 1
+    assert s.file_bytes > 0 and s.schema_version == MIGRATIONS[-1].version
     assert s.namespaces == {"architecture": 1, "default": 1, "ops": 1}
     assert s.tables["memory_store"] == 4 and s.expired_entries == 1
     assert set(s.tables) >= REFERENCE_TABLES
@@ -347,7 +347,7 @@ def test_slow_query_hook_and_event(mb: MindBank) -> None:
     seen: list[tuple[str, float]] = []
     mb.on_slow_query(lambda sql, ms: seen.append((sql, ms)), threshold_ms=0.0)
     mb.store("k", "v")
-    assert seen and "INSERT INTO memory_store" in seen[0][0]
+    assert any("INSERT INTO memory_store" in sql for sql, _ in seen)
     events = mb.events.list(type="slow_query")
     assert events and events[0].data["ms"] >= 0
 

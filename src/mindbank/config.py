@@ -37,6 +37,16 @@ class Settings:
             at most this long after the first unwritten access (and at close). ``0`` writes each
             access at once.
         access_flush_every: ... or once this many accesses are buffered.
+        embedder: which embedder to use (see :mod:`mindbank.embedders`; env
+            ``MINDBANK_EMBEDDER``; default ``minilm``).
+        embed: embed entries as they are stored (env ``MINDBANK_EMBED=0`` turns it off; search
+            then embeds what is missing).
+        no_embed_namespaces: namespaces never embedded (found by keyword search only; env
+            ``MINDBANK_NO_EMBED_NAMESPACES=a,b``).
+        query_cache_size: search results kept (LRU; 0 turns the cache off).
+        query_cache_ttl: seconds a cached search result stays valid.
+        fusion: how hybrid search fuses scores, ``"convex"`` or ``"rrf"``.
+        fusion_alpha: the semantic weight of the convex fusion.
     """
 
     busy_timeout: float = 5.0
@@ -44,6 +54,13 @@ class Settings:
     slow_query_ms: float | None = None
     access_flush_seconds: float = 1.0
     access_flush_every: int = 1000
+    embedder: str | None = None
+    embed: bool = True
+    no_embed_namespaces: frozenset[str] = frozenset()
+    query_cache_size: int = 100
+    query_cache_ttl: float = 60.0
+    fusion: str = "convex"
+    fusion_alpha: float = 0.6
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -56,6 +73,12 @@ class Settings:
             kwargs["synchronous"] = v
         if v := env.get("MINDBANK_SLOW_QUERY_MS"):
             kwargs["slow_query_ms"] = _positive_float("MINDBANK_SLOW_QUERY_MS", v)
+        if v := env.get("MINDBANK_EMBEDDER"):
+            kwargs["embedder"] = v
+        if v := env.get("MINDBANK_EMBED"):
+            kwargs["embed"] = v.strip().lower() not in ("0", "false", "no", "off")
+        if v := env.get("MINDBANK_NO_EMBED_NAMESPACES"):
+            kwargs["no_embed_namespaces"] = frozenset(n.strip() for n in v.split(",") if n.strip())
         return cls(**kwargs)  # type: ignore[arg-type]
 
     def __post_init__(self) -> None:
@@ -65,6 +88,12 @@ class Settings:
             raise ValidationError(
                 f"synchronous must be NORMAL, FULL, EXTRA or OFF, got {self.synchronous!r}"
             )
+        if self.fusion not in ("convex", "rrf"):
+            raise ValidationError(f"fusion must be 'convex' or 'rrf', got {self.fusion!r}")
+        if not 0.0 <= self.fusion_alpha <= 1.0:
+            raise ValidationError(f"fusion_alpha must be in [0, 1], got {self.fusion_alpha}")
+        if self.query_cache_size < 0 or self.query_cache_ttl < 0:
+            raise ValidationError("query_cache_size and query_cache_ttl must be >= 0")
         if self.access_flush_seconds < 0 or self.access_flush_every < 1:
             raise ValidationError("access_flush_seconds must be >= 0 and access_flush_every >= 1")
 

@@ -28,16 +28,20 @@ from mindbank.memory.validation import (
     expiry,
 )
 from mindbank.store.database import Database, SlowQueryHook
-from mindbank.store.memory import MemoryRepo
+from mindbank.store.memory import EntryRow, MemoryRepo
 
 if TYPE_CHECKING:  # loaded on first use, so that a CLI call that only retrieves starts fast
+    from mindbank.embedders.base import Embedder
     from mindbank.memory import coordination
+    from mindbank.memory.semantic import SemanticMemory
     from mindbank.records import (
         CheckReport,
         CleanupReport,
         Entry,
+        IndexStatus,
         MigrationInfo,
         QueryResult,
+        SearchHit,
         Stats,
         UsageReport,
     )
@@ -60,11 +64,35 @@ class MindBank:
     :meth:`stats`, :meth:`analytics`, :meth:`check`, :meth:`optimize`, :meth:`vacuum`.
     """
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, embedder: Embedder | str | None = None):
         self._db = db
+        self._embedder_spec = embedder
         self._clock = db.clock
         self._memory = MemoryRepo(db)
         self._readonly: maintenance.ReadOnlyConnection | None = None
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        """The embedder this database is searched with (its model loads on first use)."""
+        from mindbank.embedders import load_embedder
+
+        spec = self._embedder_spec
+        if spec is None or isinstance(spec, str):
+            return load_embedder(spec or self._db.settings.embedder)
+        return spec
+
+    @cached_property
+    def _semantic(self) -> SemanticMemory:
+        from mindbank.memory.semantic import SemanticMemory
+        from mindbank.store.vectors import VectorRepo
+
+        return SemanticMemory(
+            VectorRepo(self._db), self._memory, self.embedder, self._db.settings, self._clock
+        )
+
+    def _embeds(self, namespaces: Iterable[str]) -> bool:
+        settings = self._db.settings
+        return settings.embed and any(ns not in settings.no_embed_namespaces for ns in namespaces)
 
     @cached_property
     def _coordination(self) -> CoordinationRepo:
@@ -209,7 +237,13 @@ class MindBank:
         """
         now = self._clock()
         row = encode_entry(key, value, namespace, tags, metadata, expiry(ttl, now))
-        return self._memory.upsert(row, now)
+        if not self._embeds((namespace,)):
+            return self._memory.upsert(row, now)[0]
+        prepared = self._semantic.prepare([row])  # the model runs outside the transaction
+        with self._db.transaction():
+            entry, row_id = self._memory.upsert(row, now)
+            self._semantic.write([(row_id, namespace, prepared[0])])
+        return entry
 
     def store_many(self, items: Iterable[Mapping[str, Any]]) -> int:
         """Store many entries in one transaction: all or none.
@@ -245,7 +279,14 @@ class MindBank:
                 )
             except ValidationError as exc:
                 raise ValidationError(f"item {i}: {exc}") from None
-        return self._memory.upsert_many(rows, now)
+        prepared = self._semantic.prepare(rows) if self._embeds(r.namespace for r in rows) else []
+        with self._db.transaction():
+            ids = self._memory.upsert_many(rows, now)
+            if prepared:
+                self._semantic.write(
+                    [(i, r.namespace, p) for i, r, p in zip(ids, rows, prepared, strict=True)]
+                )
+        return len(ids)
 
     def retrieve(self, key: str, *, namespace: str = "default") -> Entry | None:
         """Return the entry, or None if it does not exist or has expired. Counts the access."""
@@ -318,6 +359,72 @@ class MindBank:
             sessions = self._coordination.sessions_delete_expired(now)
         return CleanupReport(entries=entries, sessions=sessions)
 
+    # -- search ------------------------------------------------------------------------------
+
+    def search(
+        self,
+        query: str,
+        *,
+        k: int = 10,
+        mode: str = "hybrid",
+        namespace: str | None = None,
+        tags: Iterable[str] | None = None,
+        min_score: float | None = None,
+        mmr: float | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> builtins.list[SearchHit]:
+        """Find entries by meaning, by keyword, or both.
+
+        Args:
+            query: what to look for, in words.
+            k: how many results.
+            mode: ``"hybrid"`` (default: meaning and keywords fused), ``"semantic"`` (cosine
+                similarity of embeddings) or ``"keyword"`` (BM25 over keys, values and tags).
+            namespace: only this namespace.
+            tags: only entries with all these tags.
+            min_score: drop results scoring below this.
+            mmr: diversify with maximal marginal relevance; the value is the weight of
+                relevance (1.0 = pure relevance, 0.5 = balanced).
+            since: only entries updated at or after this Unix time.
+            until: only entries updated at or before this Unix time.
+
+        Returns:
+            Hits, best first, each with the entry, its score and the score's parts. Filters
+            apply inside the search: the result is the top k of the filtered set.
+
+        Raises:
+            ValidationError: an empty query, an unknown mode, k < 1, mmr outside [0, 1].
+            EmbedderMismatchError: the vectors were written by another embedder.
+        """
+        if namespace is not None:
+            check_namespace(namespace)
+        return self._semantic.search(
+            query,
+            k=k,
+            mode=mode,
+            namespace=namespace,
+            tags=check_tags(tags),
+            min_score=min_score,
+            mmr=mmr,
+            since=since,
+            until=until,
+        )
+
+    def reembed(self, progress: Callable[[int], None] | None = None) -> int:
+        """Recompute every vector with the embedder in use (after changing models); returns
+        how many entries were embedded. ``progress(done)`` is called after each batch."""
+        return self._semantic.reembed(progress)
+
+    def index_status(self) -> IndexStatus:
+        """Whether the vector and full-text indexes are complete and in step."""
+        return self._semantic.status()
+
+    def rebuild_index(self, progress: Callable[[int], None] | None = None) -> int:
+        """Rebuild the full-text index, embed entries that miss a vector, reload the vector
+        index; returns how many entries were embedded."""
+        return self._semantic.rebuild(progress)
+
     # -- import and export -------------------------------------------------------------------
 
     def export(self, target: PathLike | IO[str], *, namespace: str | None = None) -> int:
@@ -364,7 +471,18 @@ class MindBank:
                 rows = list(parse_lines(fh, now))
         else:
             rows = list(parse_lines(source, now))
-        return self._memory.import_rows(rows)
+        prepared: list[Any] = []
+        if self._embeds(r[1] for r in rows):
+            prepared = self._semantic.prepare(
+                [EntryRow(r[0], r[1], r[2], r[3], r[4], r[5], r[10]) for r in rows]
+            )
+        with self._db.transaction():
+            ids = self._memory.import_rows(rows)
+            if prepared:
+                self._semantic.write(
+                    [(i, r[1], p) for i, r, p in zip(ids, rows, prepared, strict=True)]
+                )
+        return len(ids)
 
     # -- analysis and care -------------------------------------------------------------------
 
@@ -463,6 +581,7 @@ def open(  # noqa: A001 - the public name mirrors the builtin on purpose: mindba
     *,
     settings: Settings | None = None,
     clock: Callable[[], float] = time.time,
+    embedder: Embedder | str | None = None,
 ) -> MindBank:
     """Open (creating and migrating if needed) a mindbank database.
 
@@ -472,6 +591,9 @@ def open(  # noqa: A001 - the public name mirrors the builtin on purpose: mindba
         settings: busy timeout, synchronous mode, slow-query threshold (default: from the
             environment).
         clock: the time source (tests pass a fake one).
+        embedder: an :class:`~mindbank.embedders.base.Embedder` or a spec such as
+            ``"minilm"`` or ``"hashing"`` (default: ``settings.embedder``, ``$MINDBANK_EMBEDDER``,
+            else ``minilm``). It must be the one that wrote the database's vectors.
 
     Raises:
         NotADatabaseError: the file is not a mindbank database (it is left untouched).
@@ -483,7 +605,7 @@ def open(  # noqa: A001 - the public name mirrors the builtin on purpose: mindba
         settings if settings is not None else Settings.from_env(),
         clock=clock,
     )
-    return MindBank(db)
+    return MindBank(db, embedder)
 
 
 def restore(backup: PathLike, path: PathLike | None = None) -> None:

@@ -10,6 +10,8 @@ class at the edge. The tree::
     ├── ConflictError            a compare-and-set lost: someone else wrote first
     ├── ReadOnlyQueryError       ``query()`` was given a statement that would write
     ├── ImportFormatError        an import file line is malformed (``line`` says which)
+    ├── EmbedderError            the embedding model could not load or misbehaved
+    │   └── EmbedderMismatchError  the vectors were written by another embedder
     └── StoreError               the database itself
         ├── NotADatabaseError    the file is not a mindbank database (it is never overwritten)
         ├── SchemaError          the schema is newer than this mindbank, or a migration was altered
@@ -25,6 +27,8 @@ from __future__ import annotations
 __all__ = [
     "ConflictError",
     "DatabaseLockedError",
+    "EmbedderError",
+    "EmbedderMismatchError",
     "ImportFormatError",
     "IntegrityCheckError",
     "MindbankError",
@@ -77,6 +81,29 @@ class ImportFormatError(MindbankError, ValueError):
     def __init__(self, message: str, *, line: int):
         super().__init__(f"line {line}: {message}")
         self.line = line
+
+
+class EmbedderError(MindbankError):
+    """The embedder could not load (missing package, altered model file) or returned something
+    that is not a vector."""
+
+
+class EmbedderMismatchError(EmbedderError):
+    """The database's vectors were written by another embedder than the one in use.
+
+    Attributes:
+        stored: the identity (``model-id:dims``) of the stored vectors.
+        current: the identity of the embedder in use.
+    """
+
+    def __init__(self, stored: str, current: str):
+        super().__init__(
+            f"this database's vectors were written by {stored}, but the embedder in use is "
+            f"{current}; vectors of different models cannot be compared. Use the same embedder "
+            f"(MINDBANK_EMBEDDER), or re-embed everything with `mindbank memory reembed`"
+        )
+        self.stored = stored
+        self.current = current
 
 
 class StoreError(MindbankError):

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
         Stats,
         UsageReport,
     )
+    from mindbank.records.search import IndexStatus, SearchHit
 
 __all__ = [
     "Agent",
@@ -50,11 +51,13 @@ __all__ = [
     "Entry",
     "Event",
     "HotKey",
+    "IndexStatus",
     "JSON",
     "MetricSummary",
     "MigrationInfo",
     "NamespaceUsage",
     "QueryResult",
+    "SearchHit",
     "Session",
     "SharedState",
     "Stats",
@@ -73,10 +76,12 @@ _WHERE = {
     "Entry": "memory",
     "Event": "coordination",
     "HotKey": "reports",
+    "IndexStatus": "search",
     "MetricSummary": "coordination",
     "MigrationInfo": "reports",
     "NamespaceUsage": "reports",
     "QueryResult": "reports",
+    "SearchHit": "search",
     "Session": "coordination",
     "SharedState": "coordination",
     "Stats": "reports",

@@ -256,7 +256,10 @@ class Database:
         """A transaction; nested calls are savepoints that roll back on their own."""
         depth = self._depth
         name = f"mb_sp{depth}"
-        self.execute("BEGIN IMMEDIATE" if depth == 0 else f"SAVEPOINT {name}")
+        try:
+            self.execute("BEGIN IMMEDIATE" if depth == 0 else f"SAVEPOINT {name}")
+        except sqlite3.Error as exc:
+            raise translate_error(exc, self.path) from exc
         self._depth = depth + 1
         try:
             yield
@@ -269,7 +272,12 @@ class Database:
                 self.conn.execute(f"RELEASE {name}")
             raise
         self._depth = depth
-        self.execute("COMMIT" if depth == 0 else f"RELEASE {name}")
+        try:
+            self.execute("COMMIT" if depth == 0 else f"RELEASE {name}")
+        except sqlite3.Error as exc:
+            if depth == 0 and self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise translate_error(exc, self.path) from exc
 
     def close(self) -> None:
         """Close the connection (idempotent)."""

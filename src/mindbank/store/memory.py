@@ -43,7 +43,8 @@ ON CONFLICT (namespace, key) DO UPDATE SET
     access_count = CASE WHEN memory_store.expires_at <= excluded.updated_at
                         THEN 0 ELSE memory_store.access_count END
 """
-_SQL_UPSERT_RETURNING = _SQL_UPSERT + " RETURNING created_at, accessed_at, access_count"
+_SQL_UPSERT_RETURNING = _SQL_UPSERT + " RETURNING created_at, accessed_at, access_count, id"
+_SQL_ID = "SELECT id FROM memory_store WHERE namespace = ? AND key = ?"
 _SQL_IMPORT = f"""
 INSERT INTO memory_store ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (namespace, key) DO UPDATE SET
@@ -109,8 +110,8 @@ class MemoryRepo:
 
     # -- writes ------------------------------------------------------------------------------
 
-    def upsert(self, row: EntryRow, now: float) -> Entry:
-        """Insert or replace one entry; returns it as stored."""
+    def upsert(self, row: EntryRow, now: float) -> tuple[Entry, int]:
+        """Insert or replace one entry; returns it as stored, and its row id."""
         try:
             cur = self.db.execute(
                 _SQL_UPSERT_RETURNING,
@@ -126,7 +127,7 @@ class MemoryRepo:
                     row.expires_at,
                 ),
             )
-            created, accessed, count = cur.fetchone()
+            created, accessed, count, row_id = cur.fetchone()
         except sqlite3.Error as exc:
             raise translate_error(exc, self.db.path) from exc
         created = float(created)
@@ -137,33 +138,46 @@ class MemoryRepo:
             else:  # accesses not yet written still count
                 count += int(slot[0])
                 accessed = slot[1]
-        return _entry(
+        entry = _entry(
             (row.key, row.namespace, row.value, row.value_type, row.tags, row.metadata,
              created, now, accessed, count, row.expires_at)
         )  # fmt: skip
+        return entry, int(row_id)
 
-    def upsert_many(self, rows: Iterable[EntryRow], now: float) -> int:
-        """Insert or replace many entries in one transaction; returns how many."""
+    def upsert_many(self, rows: Iterable[EntryRow], now: float) -> list[int]:
+        """Insert or replace many entries (call inside a transaction); returns their row ids."""
         params = [
             (r.key, r.namespace, r.value, r.value_type, r.tags, r.metadata, now, now, r.expires_at)
             for r in rows
         ]
         try:
-            with self.db.transaction():
-                self.db.executemany(_SQL_UPSERT, params)
+            self.db.executemany(_SQL_UPSERT, params)
+            return [int(self.db.execute(_SQL_ID, (p[1], p[0])).fetchone()[0]) for p in params]
         except sqlite3.Error as exc:
             raise translate_error(exc, self.db.path) from exc
-        return len(params)
 
-    def import_rows(self, rows: Sequence[tuple[Any, ...]]) -> int:
-        """Write full rows (all columns, in ``_COLUMNS`` order) in one transaction."""
+    def by_ids(self, ids: Sequence[int]) -> dict[int, Entry]:
+        """Entries by row id (all of them, live or not: the caller filtered already)."""
+        if not ids:
+            return {}
+        id_list = ",".join(str(int(i)) for i in ids)
+        try:
+            rows = self.db.execute(
+                f"SELECT {_COLUMNS}, id FROM memory_store WHERE id IN ({id_list})"
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise translate_error(exc, self.db.path) from exc
+        return {int(r[11]): _entry(r) for r in rows}
+
+    def import_rows(self, rows: Sequence[tuple[Any, ...]]) -> list[int]:
+        """Write full rows (all columns, in ``_COLUMNS`` order; call inside a transaction);
+        returns their row ids."""
         self.flush_access()
         try:
-            with self.db.transaction():
-                self.db.executemany(_SQL_IMPORT, rows)
+            self.db.executemany(_SQL_IMPORT, rows)
+            return [int(self.db.execute(_SQL_ID, (r[1], r[0])).fetchone()[0]) for r in rows]
         except sqlite3.Error as exc:
             raise translate_error(exc, self.db.path) from exc
-        return len(rows)
 
     def delete(self, key: str, namespace: str, now: float) -> bool:
         """Delete one entry; True if a live (unexpired) entry was deleted."""

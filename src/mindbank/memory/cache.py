@@ -1,0 +1,54 @@
+"""A true LRU cache with a time-to-live, and its hit and miss counts."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
+
+__all__ = ["LRUCache"]
+
+V = TypeVar("V")
+
+
+class LRUCache(Generic[V]):
+    """At most ``size`` values, each valid for ``ttl`` seconds; the least recently used goes
+    first when full. ``size=0`` turns caching off."""
+
+    def __init__(self, size: int, ttl: float, clock: Callable[[], float]):
+        if size < 0 or ttl < 0:
+            raise ValueError("cache size and ttl must be >= 0")
+        self.size = size
+        self.ttl = ttl
+        self._clock = clock
+        self._data: OrderedDict[Hashable, tuple[float, V]] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: Hashable) -> V | None:
+        """The value, or None when absent or expired (counted as a miss)."""
+        item = self._data.get(key)
+        if item is None or self._clock() - item[0] >= self.ttl:
+            if item is not None:
+                del self._data[key]
+            self.misses += 1
+            return None
+        self._data.move_to_end(key)
+        self.hits += 1
+        return item[1]
+
+    def put(self, key: Hashable, value: V) -> None:
+        """Store a value, evicting the least recently used one if full."""
+        if self.size == 0:
+            return
+        self._data[key] = (self._clock(), value)
+        self._data.move_to_end(key)
+        while len(self._data) > self.size:
+            self._data.popitem(last=False)
+
+    def clear(self) -> None:
+        """Forget every value (the counts stay)."""
+        self._data.clear()
+
+    def __len__(self) -> int:
+        return len(self._data)

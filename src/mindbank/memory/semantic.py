@@ -1,0 +1,383 @@
+"""Semantic memory: embedding entries as they are stored, and searching them by meaning,
+by keyword, or both.
+
+The database holds the truth (vectors in ``embeddings``, text in the FTS5 index). The exact
+vector index in this process mirrors the vectors; the ``embeddings`` change counter, bumped by a
+trigger on every vector write by any process, tells when the mirror is stale. Writes made through
+this object are applied to the mirror directly; anything else (another process, a delete, a
+rolled-back transaction) makes the next search reload it.
+
+Filters are applied inside the search: the semantic top-k' candidates are checked against the
+filters in SQL, and when fewer than k survive, the whole filtered set is scored. Either way the
+result is exactly the top k of the filtered set.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mindbank.config import Settings
+from mindbank.errors import EmbedderMismatchError, ValidationError
+from mindbank.memory.cache import LRUCache
+from mindbank.records import IndexStatus, SearchHit
+from mindbank.store.memory import EntryRow, MemoryRepo
+from mindbank.store.vectors import VectorRepo
+from mindbank.vectors.fusion import fuse
+from mindbank.vectors.index import ExactIndex
+from mindbank.vectors.mmr import mmr as mmr_select
+
+if TYPE_CHECKING:
+    from mindbank.embedders.base import Embedder, Vectors
+
+__all__ = ["MODES", "Prepared", "SemanticMemory", "embedding_text"]
+
+MODES = ("hybrid", "semantic", "keyword")
+_BACKFILL_BATCH = 256
+
+
+def embedding_text(value: str, value_type: str) -> str:
+    """The text an entry's vector is computed from: its value (JSON values as compact JSON)."""
+    return value
+
+
+def content_hash(text: str) -> str:
+    """SHA-256 of the text, hex."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A vector computed (or found by content hash) before the write transaction."""
+
+    content_hash: str
+    vector: Vectors
+
+
+class SemanticMemory:
+    """Embeds on write; searches by meaning, keyword or both; caches query results."""
+
+    def __init__(
+        self,
+        vectors: VectorRepo,
+        memory: MemoryRepo,
+        embedder: Embedder,
+        settings: Settings,
+        clock: Callable[[], float],
+    ):
+        self._repo = vectors
+        self._memory = memory
+        self.embedder = embedder
+        self._settings = settings
+        self._clock = clock
+        self._index: ExactIndex | None = None
+        self._index_version = -1
+        self._pending: list[tuple[int, Vectors, str]] = []
+        self._pending_version = -1
+        self.cache: LRUCache[builtins.list[SearchHit]] = LRUCache(
+            settings.query_cache_size, settings.query_cache_ttl, clock
+        )
+        self._query_vectors: LRUCache[Vectors] = LRUCache(256, 3600.0, clock)
+        self._checked = False
+
+    # -- identity ----------------------------------------------------------------------------
+
+    def check_identity(self) -> None:
+        """Refuse an embedder other than the one that wrote this database's vectors.
+
+        Raises:
+            EmbedderMismatchError: naming both identities.
+        """
+        if self._checked:
+            return
+        stored = self._repo.meta("embedder")
+        if stored is None:
+            others = self._repo.embedders_in_use()
+            stored = next(iter(others), None)
+        if stored is not None and stored != self.embedder.identity:
+            raise EmbedderMismatchError(stored, self.embedder.identity)
+        self._checked = True
+
+    def wants(self, namespace: str) -> bool:
+        """Whether entries of this namespace are embedded as they are stored."""
+        return self._settings.embed and namespace not in self._settings.no_embed_namespaces
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def prepare(self, rows: Sequence[EntryRow]) -> list[Prepared | None]:
+        """Compute vectors for rows that want one, reusing stored vectors of identical text.
+
+        Runs before the write transaction, so the model never holds the database lock.
+        """
+        out: list[Prepared | None] = [None] * len(rows)
+        todo: dict[str, list[int]] = {}
+        texts: dict[str, str] = {}
+        for i, row in enumerate(rows):
+            if not self.wants(row.namespace):
+                continue
+            text = embedding_text(row.value, row.value_type)
+            h = content_hash(text)
+            known = self._repo.vector_for_hash(h, self.embedder.identity)
+            if known is not None:
+                out[i] = Prepared(h, np.frombuffer(known, dtype="<f4"))
+            else:
+                todo.setdefault(h, []).append(i)
+                texts[h] = text
+        if todo:
+            self.check_identity()
+            hashes = list(todo)
+            vecs = self.embedder.embed([texts[h] for h in hashes])
+            for h, vec in zip(hashes, vecs, strict=True):
+                for i in todo[h]:
+                    out[i] = Prepared(h, vec)
+        return out
+
+    def write(self, items: Sequence[tuple[int, str, Prepared | None]]) -> None:
+        """Store prepared vectors for ``(entry_id, namespace, prepared)``; call inside the
+        transaction that wrote the entries. Entries whose text did not change keep their vector.
+        """
+        items = [it for it in items if it[2] is not None]
+        if not items:
+            return
+        self.check_identity()
+        identity = self.embedder.identity
+        current = self._repo.hashes_for((i for i, _, _ in items), identity)
+        changed = [
+            (i, ns, p) for i, ns, p in items if p is not None and current.get(i) != p.content_hash
+        ]
+        if not changed:
+            return
+        before = self._repo.counters()[1]
+        if self._repo.meta("embedder") is None:
+            self._repo.set_meta("embedder", identity)
+        self._repo.put_vectors(
+            [(i, identity, p.content_hash, p.vector.astype("<f4").tobytes()) for i, _, p in changed]
+        )
+        after = self._repo.counters()[1]
+        expected = self._pending_version if self._pending else self._index_version
+        if self._index is not None and before == expected:
+            self._pending += [(i, p.vector, ns) for i, ns, p in changed]
+            self._pending_version = after
+        else:
+            self._drop_index()
+
+    def _drop_index(self) -> None:
+        self._index = None
+        self._index_version = -1
+        self._pending = []
+
+    def _fresh_index(self) -> ExactIndex:
+        version = self._repo.counters()[1]
+        if self._index is not None and self._pending and version == self._pending_version:
+            for entry_id, vec, ns in self._pending:
+                self._index.upsert(entry_id, vec, ns)
+            self._index_version = version
+            self._pending = []
+        if self._index is None or version != self._index_version:
+            mirror = self._repo.load_mirror(self.embedder.identity, self.embedder.dims)
+            self._index = ExactIndex(
+                self.embedder.dims, mirror.ids, mirror.matrix, mirror.namespaces
+            )
+            self._index_version = version
+            self._pending = []
+        return self._index
+
+    def backfill(self, progress: Callable[[int], None] | None = None) -> int:
+        """Embed every live entry that should have a vector and has none; returns how many."""
+        done = 0
+        skip = sorted(self._settings.no_embed_namespaces)
+        while True:
+            rows = self._repo.missing(self.embedder.identity, skip, self._clock(), _BACKFILL_BATCH)
+            if not rows:
+                return done
+            self.check_identity()
+            texts = [embedding_text(v, t) for _, v, t, _ in rows]
+            vecs = self.embedder.embed(texts)
+            identity = self.embedder.identity
+            with self._repo.db.transaction():
+                if self._repo.meta("embedder") is None:
+                    self._repo.set_meta("embedder", identity)
+                self._repo.put_vectors(
+                    [
+                        (entry_id, identity, content_hash(text), vec.astype("<f4").tobytes())
+                        for (entry_id, _, _, _), text, vec in zip(rows, texts, vecs, strict=True)
+                    ]
+                )
+            done += len(rows)
+            if progress is not None:
+                progress(done)
+
+    def reembed(self, progress: Callable[[int], None] | None = None) -> int:
+        """Replace every vector with one from the embedder in use; returns how many."""
+        with self._repo.db.transaction():
+            self._repo.db.execute(
+                "DELETE FROM embeddings WHERE embedder != ?", (self.embedder.identity,)
+            )
+            self._repo.set_meta("embedder", self.embedder.identity)
+        self._checked = False
+        self._drop_index()
+        self.cache.clear()
+        return self.backfill(progress)
+
+    # -- searching ---------------------------------------------------------------------------
+
+    def search(
+        self,
+        query: str,
+        *,
+        k: int = 10,
+        mode: str = "hybrid",
+        namespace: str | None = None,
+        tags: Sequence[str] = (),
+        min_score: float | None = None,
+        mmr: float | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> builtins.list[SearchHit]:
+        """Search; see :meth:`mindbank.MindBank.search`."""
+        if not isinstance(query, str) or not query.strip():
+            raise ValidationError("the query must be a non-empty string")
+        if mode not in MODES:
+            raise ValidationError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValidationError(f"k must be a positive integer, got {k!r}")
+        if mmr is not None and not 0.0 <= mmr <= 1.0:
+            raise ValidationError(f"mmr (the weight of relevance) must be in [0, 1], got {mmr}")
+        counters = self._repo.counters()
+        key = (query, k, mode, namespace, tuple(tags), min_score, mmr, since, until, counters)
+        cached = self.cache.get(key)
+        if cached is not None:
+            return cached
+        self._memory.flush_access()
+        now = self._clock()
+        filters = (namespace, tuple(tags), now, since, until)
+        pool = k if mmr is None else max(4 * k, 20)
+        scored: builtins.list[tuple[int, float, float | None, float | None]]
+        if mode == "keyword":
+            scored = [(i, s, None, s) for i, s in self._repo.keyword(query, pool, *filters)]
+        else:
+            self.check_identity()
+            self.backfill()
+            qvec = self._query_vector(query)
+            index = self._fresh_index()
+            want = pool if mode == "semantic" else max(5 * pool, 50)
+            sem = self._semantic_top(index, qvec, want, filters)
+            if mode == "semantic":
+                scored = [(i, s, s, None) for i, s in sem]
+            else:
+                kw = dict(self._repo.keyword(query, want, *filters))
+                semd = dict(sem)
+                union = set(semd) | set(kw)
+                missing_sem = [i for i in union if i not in semd]
+                for i in missing_sem:
+                    vec = index.vector(i)
+                    if vec is not None:
+                        semd[i] = float(vec @ qvec)
+                missing_kw = [i for i in union if i not in kw]
+                if missing_kw:
+                    kw.update(
+                        self._repo.keyword(query, len(missing_kw), *filters, only_ids=missing_kw)
+                    )
+                fused = fuse(
+                    semd, kw, rule=self._settings.fusion, alpha=self._settings.fusion_alpha
+                )
+                order = sorted(fused, key=lambda i: (-fused[i], i))[:pool]
+                scored = [(i, fused[i], semd.get(i), kw.get(i)) for i in order]
+        if min_score is not None:
+            scored = [s for s in scored if s[1] >= min_score]
+        if mmr is not None and len(scored) > 1:
+            scored = self._diversify(scored, k, mmr)
+        hits = self._hits(scored[:k])
+        self.cache.put(key, hits)
+        return hits
+
+    def _query_vector(self, query: str) -> Vectors:
+        vec = self._query_vectors.get(query)
+        if vec is None:
+            vec = self.embedder.embed_one(query)
+            self._query_vectors.put(query, vec)
+        return vec
+
+    def _semantic_top(
+        self, index: ExactIndex, qvec: Vectors, k: int, filters: tuple[Any, ...]
+    ) -> builtins.list[tuple[int, float]]:
+        namespace, tags, now, since, until = filters
+        scores = index.scores(qvec, namespace)
+        ids = index.ids
+        # The best k' candidates, checked against the filters in SQL...
+        rows = index.top(scores, max(4 * k, k + 20))
+        cand = ids[rows]
+        ok = set(self._repo.allowed_ids_among(cand, tags, now, since, until).tolist())
+        survivors = [(int(ids[r]), float(scores[r])) for r in rows if int(ids[r]) in ok]
+        if len(survivors) >= k or len(rows) == int(np.isfinite(scores).sum()):
+            return survivors[:k]
+        # ... and when too few pass, the whole filtered set is scored: still the exact top k.
+        allowed = self._repo.allowed_ids(namespace, tags, now, since, until)
+        mask = np.full(len(scores), -np.inf, dtype=np.float32)
+        allowed_rows = index.rows_of(allowed)
+        mask[allowed_rows] = scores[allowed_rows]
+        rows = index.top(mask, k)
+        return [(int(ids[r]), float(mask[r])) for r in rows]
+
+    def _diversify(
+        self,
+        scored: builtins.list[tuple[int, float, float | None, float | None]],
+        k: int,
+        lam: float,
+    ) -> builtins.list[tuple[int, float, float | None, float | None]]:
+        index = self._fresh_index()
+        vecs = np.zeros((len(scored), self.embedder.dims), dtype=np.float32)
+        for n, (entry_id, *_rest) in enumerate(scored):
+            vec = index.vector(entry_id)
+            if vec is not None:
+                vecs[n] = vec
+        rel = np.asarray([s[1] for s in scored], dtype=np.float64)
+        return [scored[i] for i in mmr_select(rel, vecs, k, lam)]
+
+    def _hits(
+        self, scored: builtins.list[tuple[int, float, float | None, float | None]]
+    ) -> builtins.list[SearchHit]:
+        entries = self._memory.by_ids([i for i, *_ in scored])
+        hits: builtins.list[SearchHit] = []
+        for i, score, sem, kw in scored:
+            entry = entries.get(i)
+            if entry is not None:
+                hits.append(SearchHit(entry, score, sem, kw, len(hits) + 1))
+        return hits
+
+    # -- status ------------------------------------------------------------------------------
+
+    def status(self) -> IndexStatus:
+        """Counts that say whether the indexes are complete and in step."""
+        identity = self.embedder.identity
+        in_use = self._repo.embedders_in_use()
+        skip = sorted(self._settings.no_embed_namespaces)
+        missing = len(self._repo.missing(identity, skip, self._clock()))
+        entries = int(self._repo.db.execute("SELECT count(*) FROM memory_store").fetchone()[0])
+        return IndexStatus(
+            embedder=identity,
+            stored_embedder=self._repo.meta("embedder"),
+            vectors=in_use.get(identity, 0),
+            other_vectors=sum(n for e, n in in_use.items() if e != identity),
+            missing=missing,
+            skipped_namespaces=tuple(skip),
+            entries=entries,
+            fts_rows=self._repo.fts_count(),
+            fts_ok=self._repo.fts_integrity(),
+            loaded=0 if self._index is None else len(self._index),
+        )
+
+    def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
+        """Rebuild the full-text index, reload the vector mirror and embed what is missing."""
+        with self._repo.db.transaction():
+            self._repo.rebuild_fts()
+        self._drop_index()
+        self.cache.clear()
+        n = self.backfill(progress)
+        self._fresh_index()
+        return n

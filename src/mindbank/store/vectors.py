@@ -1,0 +1,273 @@
+"""SQL of semantic memory: vectors, the full-text index, change counters, database facts.
+
+Vectors are stored as float32 little-endian BLOBs (``numpy.ndarray.tobytes()`` on a
+little-endian machine; ``dims * 4`` bytes), one per entry, with the identity of the embedder that
+computed them and the SHA-256 of the text they were computed from.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from mindbank.store.database import Database, translate_error
+
+__all__ = ["Mirror", "VectorRepo", "fts_query"]
+
+_LIVE = "(m.expires_at IS NULL OR m.expires_at > ?)"
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+
+
+def fts_query(text: str) -> str | None:
+    """An FTS5 query that matches any word of ``text`` (each quoted, so no syntax leaks in).
+
+    Returns None when the text has no words.
+    """
+    words = list(dict.fromkeys(w.lower() for w in _TOKEN.findall(text)))
+    if not words:
+        return None
+    return " OR ".join(f'"{w}"' for w in words)
+
+
+@dataclass(frozen=True, slots=True)
+class Mirror:
+    """Every vector of one embedder with what search filters on, loaded in one query."""
+
+    ids: npt.NDArray[np.int64]
+    matrix: npt.NDArray[np.float32]
+    namespaces: tuple[str, ...]
+    expires_at: npt.NDArray[np.float64]  # +inf when the entry never expires
+    updated_at: npt.NDArray[np.float64]
+
+
+class VectorRepo:
+    """Reads and writes vectors, FTS and counters for one :class:`Database`."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    def _run(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
+        try:
+            return self.db.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise translate_error(exc, self.db.path) from exc
+
+    # -- facts and counters ------------------------------------------------------------------
+
+    def meta(self, key: str) -> str | None:
+        """A fact about the database (e.g. ``embedder``), or None."""
+        row = self._run("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Record a fact about the database."""
+        self._run(
+            "INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def counters(self) -> tuple[int, int]:
+        """(memory, embeddings) change counters; they grow with every change by any process."""
+        rows = dict(self._run("SELECT name, value FROM counters").fetchall())
+        return int(rows["memory"]), int(rows["embeddings"])
+
+    # -- vectors -----------------------------------------------------------------------------
+
+    def vector_for_hash(self, content_hash: str, embedder: str) -> bytes | None:
+        """A stored vector computed from the same text by the same embedder, if any."""
+        row = self._run(
+            "SELECT vector FROM embeddings WHERE content_hash = ? AND embedder = ? LIMIT 1",
+            (content_hash, embedder),
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def hashes_for(self, entry_ids: Iterable[int], embedder: str) -> dict[int, str]:
+        """The content hash of each entry's current vector (by this embedder)."""
+        ids = list(entry_ids)
+        out: dict[int, str] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            for entry_id, h in self._run(
+                f"SELECT entry_id, content_hash FROM embeddings WHERE embedder = ? "
+                f"AND entry_id IN ({marks})",
+                (embedder, *chunk),
+            ):
+                out[int(entry_id)] = str(h)
+        return out
+
+    def put_vectors(self, rows: Sequence[tuple[int, str, str, bytes]]) -> None:
+        """Write ``(entry_id, embedder, content_hash, vector)`` rows, replacing old ones."""
+        try:
+            self.db.executemany(
+                "INSERT INTO embeddings VALUES (?, ?, ?, ?) ON CONFLICT (entry_id) DO UPDATE SET "
+                "embedder = excluded.embedder, content_hash = excluded.content_hash, "
+                "vector = excluded.vector",
+                rows,
+            )
+        except sqlite3.Error as exc:
+            raise translate_error(exc, self.db.path) from exc
+
+    def delete_vectors(self, entry_ids: Sequence[int]) -> None:
+        """Remove the vectors of these entries."""
+        try:
+            self.db.executemany(
+                "DELETE FROM embeddings WHERE entry_id = ?", [(i,) for i in entry_ids]
+            )
+        except sqlite3.Error as exc:
+            raise translate_error(exc, self.db.path) from exc
+
+    def embedders_in_use(self) -> dict[str, int]:
+        """Vector count per embedder identity."""
+        return dict(self._run("SELECT embedder, count(*) FROM embeddings GROUP BY 1").fetchall())
+
+    def missing(
+        self, embedder: str, skip_namespaces: Iterable[str], now: float, limit: int | None = None
+    ) -> list[tuple[int, str, str, str]]:
+        """Live entries without a current vector: ``(id, value, value_type, key)``."""
+        skip = list(skip_namespaces)
+        marks = ",".join("?" * len(skip))
+        not_skipped = f"AND m.namespace NOT IN ({marks})" if skip else ""
+        rows = self._run(
+            f"SELECT m.id, m.value, m.value_type, m.key FROM memory_store m "
+            f"LEFT JOIN embeddings e ON e.entry_id = m.id AND e.embedder = ? "
+            f"WHERE e.entry_id IS NULL AND {_LIVE} {not_skipped} ORDER BY m.id LIMIT ?",
+            (embedder, now, *skip, -1 if limit is None else limit),
+        ).fetchall()
+        return [(int(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in rows]
+
+    def load_mirror(self, embedder: str, dims: int) -> Mirror:
+        """Every vector of ``embedder``, with namespace, expiry and update time per row."""
+        rows = self._run(
+            "SELECT e.entry_id, e.vector, m.namespace, m.expires_at, m.updated_at "
+            "FROM embeddings e JOIN memory_store m ON m.id = e.entry_id "
+            "WHERE e.embedder = ? ORDER BY e.entry_id",
+            (embedder,),
+        ).fetchall()
+        n = len(rows)
+        matrix = np.empty((n, dims), dtype=np.float32)
+        for i, r in enumerate(rows):
+            matrix[i] = np.frombuffer(r[1], dtype="<f4")
+        return Mirror(
+            ids=np.fromiter((r[0] for r in rows), dtype=np.int64, count=n),
+            matrix=matrix,
+            namespaces=tuple(r[2] for r in rows),
+            expires_at=np.fromiter(
+                (np.inf if r[3] is None else r[3] for r in rows), dtype=np.float64, count=n
+            ),
+            updated_at=np.fromiter((r[4] for r in rows), dtype=np.float64, count=n),
+        )
+
+    # -- filters and full text ---------------------------------------------------------------
+
+    def _filters(
+        self,
+        namespace: str | None,
+        tags: Sequence[str],
+        now: float,
+        since: float | None,
+        until: float | None,
+    ) -> tuple[str, list[Any]]:
+        clauses = [_LIVE]
+        params: list[Any] = [now]
+        if namespace is not None:
+            clauses.append("m.namespace = ?")
+            params.append(namespace)
+        for tag in tags:
+            clauses.append("EXISTS (SELECT 1 FROM json_each(m.tags) WHERE json_each.value = ?)")
+            params.append(tag)
+        if since is not None:
+            clauses.append("m.updated_at >= ?")
+            params.append(since)
+        if until is not None:
+            clauses.append("m.updated_at <= ?")
+            params.append(until)
+        return " AND ".join(clauses), params
+
+    def allowed_ids(
+        self,
+        namespace: str | None,
+        tags: Sequence[str],
+        now: float,
+        since: float | None,
+        until: float | None,
+    ) -> npt.NDArray[np.int64]:
+        """Ids of the live entries that pass the filters."""
+        where, params = self._filters(namespace, tags, now, since, until)
+        rows = self._run(f"SELECT m.id FROM memory_store m WHERE {where}", params).fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    def allowed_ids_among(
+        self,
+        candidates: npt.NDArray[np.int64],
+        tags: Sequence[str],
+        now: float,
+        since: float | None,
+        until: float | None,
+    ) -> npt.NDArray[np.int64]:
+        """Those of ``candidates`` that are live and pass the tag and time filters."""
+        if len(candidates) == 0:
+            return np.empty(0, dtype=np.int64)
+        where, params = self._filters(None, tags, now, since, until)
+        id_list = ",".join(str(int(i)) for i in candidates)
+        rows = self._run(
+            f"SELECT m.id FROM memory_store m WHERE m.id IN ({id_list}) AND {where}", params
+        ).fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    def keyword(
+        self,
+        query: str,
+        limit: int,
+        namespace: str | None,
+        tags: Sequence[str],
+        now: float,
+        since: float | None,
+        until: float | None,
+        only_ids: Sequence[int] | None = None,
+    ) -> list[tuple[int, float]]:
+        """BM25 full-text matches, best first, as ``(entry_id, score)`` with score > 0.
+
+        Filters apply inside the query, so the top ``limit`` is the top of the filtered set.
+        ``only_ids`` restricts scoring to those entries (to score a known candidate set).
+        """
+        match = fts_query(query)
+        if match is None:
+            return []
+        where, params = self._filters(namespace, tags, now, since, until)
+        restrict = ""
+        if only_ids is not None:
+            if not only_ids:
+                return []
+            restrict = f"AND m.id IN ({','.join(str(int(i)) for i in only_ids)})"
+        rows = self._run(
+            f"SELECT m.id, -bm25(memory_fts) AS score FROM memory_fts "
+            f"JOIN memory_store m ON m.id = memory_fts.rowid "
+            f"WHERE memory_fts MATCH ? AND {where} {restrict} ORDER BY score DESC LIMIT ?",
+            (match, *params, limit),
+        ).fetchall()
+        return [(int(r[0]), float(r[1])) for r in rows]
+
+    def fts_count(self) -> int:
+        """Rows in the full-text index (should equal rows in memory_store)."""
+        return int(self._run("SELECT count(*) FROM memory_fts_docsize").fetchone()[0])
+
+    def rebuild_fts(self) -> None:
+        """Rebuild the full-text index from memory_store."""
+        self._run("INSERT INTO memory_fts (memory_fts) VALUES ('rebuild')")
+
+    def fts_integrity(self) -> bool:
+        """FTS5's own integrity check against its content table."""
+        try:
+            self.db.execute(
+                "INSERT INTO memory_fts (memory_fts, rank) VALUES ('integrity-check', 1)"
+            )
+        except sqlite3.DatabaseError:
+            return False
+        return True
