@@ -17,9 +17,9 @@ import mindbank
 from mindbank.cli.main import cli
 from mindbank.store.schema import MIGRATIONS
 
-LATEST = MIGRATIONS[-1].version
-
 from .conftest import run_mindbank
+
+LATEST = MIGRATIONS[-1].version
 
 
 @pytest.fixture
