@@ -47,6 +47,8 @@ class Settings:
         query_cache_ttl: seconds a cached search result stays valid.
         fusion: how hybrid search fuses scores, ``"convex"`` or ``"rrf"``.
         fusion_alpha: the semantic weight of the convex fusion.
+        fusion_k: the BM25 score that counts as half a keyword point in the convex fusion.
+            The defaults (0.7, 16) were chosen on ``bench/retrieval_quality.py``.
     """
 
     busy_timeout: float = 5.0
@@ -60,7 +62,8 @@ class Settings:
     query_cache_size: int = 100
     query_cache_ttl: float = 60.0
     fusion: str = "convex"
-    fusion_alpha: float = 0.6
+    fusion_alpha: float = 0.7
+    fusion_k: float = 16.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -92,6 +95,8 @@ class Settings:
             raise ValidationError(f"fusion must be 'convex' or 'rrf', got {self.fusion!r}")
         if not 0.0 <= self.fusion_alpha <= 1.0:
             raise ValidationError(f"fusion_alpha must be in [0, 1], got {self.fusion_alpha}")
+        if self.fusion_k <= 0:
+            raise ValidationError(f"fusion_k must be > 0, got {self.fusion_k}")
         if self.query_cache_size < 0 or self.query_cache_ttl < 0:
             raise ValidationError("query_cache_size and query_cache_ttl must be >= 0")
         if self.access_flush_seconds < 0 or self.access_flush_every < 1:

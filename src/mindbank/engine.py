@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import dataclasses
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -521,7 +522,19 @@ class MindBank:
         self._memory.flush_access()
         from mindbank.store import maintenance
 
-        return maintenance.stats(self._db, self._clock())
+        stats = maintenance.stats(self._db, self._clock())
+        if "_semantic" not in self.__dict__:  # no search in this process yet
+            return stats
+        cache = self._semantic.cache
+        return dataclasses.replace(
+            stats,
+            query_cache={
+                "hits": cache.hits,
+                "misses": cache.misses,
+                "size": len(cache),
+                "capacity": cache.size,
+            },
+        )
 
     def analytics(self, *, window: str | float = "7d", top: int = 10) -> UsageReport:
         """Usage by namespace and the hottest keys over a window (``"1h"``, ``"7d"``, seconds)."""

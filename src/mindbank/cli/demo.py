@@ -76,6 +76,10 @@ def demo(db: Path | None) -> None:
 
     Uses a scratch database in a temporary folder unless --db is given. Every time shown is
     measured in this run.
+
+    \b
+    Example:
+      mindbank demo
     """
     with tempfile.TemporaryDirectory(prefix="mindbank-demo-") as tmp:
         path = db if db is not None else Path(tmp) / "memory.db"

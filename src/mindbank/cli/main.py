@@ -16,6 +16,7 @@ _LAZY = {
     "memory": ("mindbank.cli.memory", "memory", "Store, find, list, export and back up memory."),
     "db": ("mindbank.cli.db", "db", "Migrate, inspect, check and optimize the database."),
     "demo": ("mindbank.cli.demo", "demo", "Run a real demonstration on a scratch database."),
+    "search": ("mindbank.cli.search", "search", "Find entries by meaning and keywords."),
 }
 
 
@@ -60,6 +61,7 @@ def cli() -> None:
       mindbank memory store api-design "Use REST" -n architecture -t api
       mindbank memory retrieve api-design -n architecture
       mindbank memory list -n architecture -p 'api-*'
+      mindbank search "how do we version the API"
       mindbank db status
       mindbank demo
     """

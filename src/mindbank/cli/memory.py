@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import click
 
 import mindbank
+from mindbank.cli import search as search_cli
 from mindbank.cli.output import db_option, emit_json, fail, fmt_time, json_option, table
 from mindbank.config import parse_duration
 from mindbank.errors import ValidationError
@@ -35,6 +36,11 @@ def _read_value(value: str | None) -> str:
 @click.group()
 def memory() -> None:
     """Store, find, list, export and back up agent memory."""
+
+
+memory.add_command(search_cli.search)
+memory.add_command(search_cli.reembed)
+memory.add_command(search_cli.index)
 
 
 @memory.command()

@@ -283,8 +283,9 @@ class SemanticMemory:
                     kw.update(
                         self._repo.keyword(query, len(missing_kw), *filters, only_ids=missing_kw)
                     )
+                settings = self._settings
                 fused = fuse(
-                    semd, kw, rule=self._settings.fusion, alpha=self._settings.fusion_alpha
+                    semd, kw, rule=settings.fusion, alpha=settings.fusion_alpha, k=settings.fusion_k
                 )
                 order = sorted(fused, key=lambda i: (-fused[i], i))[:pool]
                 scored = [(i, fused[i], semd.get(i), kw.get(i)) for i in order]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mindbank.records._base import _plain
@@ -48,6 +48,7 @@ class Stats:
     tables: Mapping[str, int]
     namespaces: Mapping[str, int]
     expired_entries: int
+    query_cache: Mapping[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""

@@ -22,6 +22,13 @@ __all__ = ["Mirror", "VectorRepo", "fts_query"]
 
 _LIVE = "(m.expires_at IS NULL OR m.expires_at > ?)"
 _TOKEN = re.compile(r"\w+", re.UNICODE)
+# Function words match almost every entry and only add noise to BM25; they are left out of
+# keyword queries (the index keeps them, so a query of nothing else still finds exact text).
+_STOPWORDS = frozenset(
+    "a an and are as at be been but by can do does for from had has have how i if in into is "
+    "it its me my no not of on or our so than that the their them then there these they this "
+    "to was we were what when where which who why will with would you your".split()
+)
 
 
 def fts_query(text: str) -> str | None:
@@ -32,6 +39,8 @@ def fts_query(text: str) -> str | None:
     words = list(dict.fromkeys(w.lower() for w in _TOKEN.findall(text)))
     if not words:
         return None
+    content = [w for w in words if w not in _STOPWORDS]
+    words = content or words
     return " OR ".join(f'"{w}"' for w in words)
 
 

@@ -2,9 +2,12 @@
 
 Two rules, both measured in ``bench/retrieval_quality.py`` (the figures are in docs/search.md):
 
-- ``"convex"`` (default): ``alpha * cosine + (1 - alpha) * bm25 / max_bm25`` over the candidate
-  set; BM25 is scaled into [0, 1] by the best keyword score among the candidates, cosine is used
-  as it is. A candidate the keyword index did not match gets 0 for that part.
+- ``"convex"`` (default): ``alpha * cosine + (1 - alpha) * bm25 / (bm25 + k)``. BM25 is
+  unbounded, so it is squashed into [0, 1) by a saturating curve whose half-point is ``k``: a
+  weak match on a common word adds little, a strong match on rare terms adds up to
+  ``1 - alpha``. A candidate the keyword index did not match gets 0 for that part. Scaling BM25
+  by the best score among the candidates instead (the common recipe) turned the weakest keyword
+  match into a full point and made hybrid worse than semantic alone on paraphrased queries.
 - ``"rrf"``: reciprocal rank fusion, ``1 / (60 + rank_semantic) + 1 / (60 + rank_keyword)``;
   scale-free, but it throws away how much better the first result is than the second.
 """
@@ -24,7 +27,8 @@ def fuse(
     keyword: Mapping[int, float],
     *,
     rule: str = "convex",
-    alpha: float = 0.6,
+    alpha: float = 0.7,
+    k: float = 16.0,
 ) -> dict[int, float]:
     """Fuse per-id scores; ids missing from one side score 0 (or no rank) there.
 
@@ -33,13 +37,12 @@ def fuse(
         keyword: id -> BM25 score (higher is better, > 0).
         rule: ``"convex"`` or ``"rrf"``.
         alpha: the semantic weight of the convex rule.
+        k: the BM25 score that counts as half a keyword point in the convex rule.
     """
     ids = set(semantic) | set(keyword)
     if rule == "convex":
-        top_kw = max(keyword.values(), default=0.0)
         return {
-            i: alpha * semantic.get(i, 0.0)
-            + (1.0 - alpha) * (keyword.get(i, 0.0) / top_kw if top_kw > 0 else 0.0)
+            i: alpha * semantic.get(i, 0.0) + (1.0 - alpha) * _squash(keyword.get(i, 0.0), k)
             for i in ids
         }
     if rule == "rrf":
@@ -51,3 +54,7 @@ def fuse(
             for i in ids
         }
     raise ValueError(f"unknown fusion rule {rule!r}; choose one of {FUSIONS}")
+
+
+def _squash(bm25: float, k: float) -> float:
+    return bm25 / (bm25 + k) if bm25 > 0 else 0.0
