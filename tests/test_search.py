@@ -480,3 +480,108 @@ def test_a_broken_embedder_is_an_error_and_stores_nothing(tmp_path: Path) -> Non
         with pytest.raises(EmbedderError, match="shape"):
             mb.store("a", "text")
         assert mb.count() == 0
+
+
+# -- a state machine: search agrees with a brute-force model after any sequence of changes --
+
+from hypothesis import settings as hyp_settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule  # noqa: E402
+
+_WORDS = ["red", "green", "blue", "fox", "dog", "cat", "sky", "sea"]
+
+
+class SearchMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        import tempfile
+
+        self.tmp = tempfile.TemporaryDirectory()
+        self.path = Path(self.tmp.name) / "m.db"
+        self.emb = HashingEmbedder(32)
+        self.mb = mindbank.open(self.path, embedder=self.emb)
+        self.other = mindbank.open(self.path, embedder=HashingEmbedder(32))  # another writer
+        self.model: dict[tuple[str, str], str] = {}
+
+    texts = st.lists(st.sampled_from(_WORDS), min_size=1, max_size=4).map(" ".join)
+    keys = st.sampled_from(["a", "b", "c", "d", "e"])
+    namespaces = st.sampled_from(["n1", "n2"])
+
+    @rule(key=keys, ns=namespaces, text=texts, via_other=st.booleans())
+    def store(self, key: str, ns: str, text: str, via_other: bool) -> None:
+        (self.other if via_other else self.mb).store(key, text, namespace=ns)
+        self.model[(ns, key)] = text
+
+    @rule(key=keys, ns=namespaces, via_other=st.booleans())
+    def delete(self, key: str, ns: str, via_other: bool) -> None:
+        (self.other if via_other else self.mb).delete(key, namespace=ns)
+        self.model.pop((ns, key), None)
+
+    @rule(data=st.data())
+    def store_batch(self, data: st.DataObject) -> None:
+        items = data.draw(st.lists(st.tuples(self.keys, self.namespaces, self.texts), max_size=4))
+        self.mb.store_many({"key": k, "value": t, "namespace": ns} for k, ns, t in items)
+        for k, ns, t in items:
+            self.model[(ns, k)] = t
+
+    @invariant()
+    def search_matches_brute_force(self) -> None:
+        query = "red fox sky"
+        q = self.emb.embed_one(query)
+        expected = sorted(
+            (round(float(self.emb.embed_one(t) @ q), 5) for t in self.model.values()),
+            reverse=True,
+        )[:3]
+        hits = self.mb.search(query, k=3, mode="semantic")
+        assert [round(h.score, 5) for h in hits] == expected
+        for h in hits:
+            assert self.model[(h.entry.namespace, h.entry.key)] == h.entry.value
+        words = set(query.split())
+        kw = {(h.entry.namespace, h.entry.key) for h in self.mb.search(query, k=10, mode="keyword")}
+        assert kw == {k for k, t in self.model.items() if words & set(t.split())}
+
+    def teardown(self) -> None:
+        self.mb.close()
+        self.other.close()
+        self.tmp.cleanup()
+
+
+TestSearchMachine = SearchMachine.TestCase
+TestSearchMachine.settings = hyp_settings(max_examples=40, stateful_step_count=20, deadline=None)
+
+
+# -- the command line ------------------------------------------------------------------------
+
+
+def test_cli_search_index_reembed(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from mindbank.cli.main import cli
+
+    db = str(tmp_path / "m.db")
+    runner = CliRunner()
+
+    def run(*args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+        return runner.invoke(cli, list(args), env={"MINDBANK_DB": db, **(env or {})})
+
+    run("memory", "store", "fox", "the quick brown fox")
+    run("memory", "store", "sky", "the sky is blue", "-n", "other")
+    r = run("search", "brown fox", "--json")
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.output)
+    assert data["hits"][0]["entry"]["key"] == "fox"
+    assert set(data["hits"][0]) == {"rank", "score", "semantic", "keyword", "entry"}
+    r = run("memory", "search", "blue", "--mode", "keyword", "-n", "other")
+    assert "sky" in r.output
+    assert run("search", "zzzz", "--mode", "keyword").output.strip() == "no results"
+    r = run("memory", "index", "status", "--json")
+    assert r.exit_code == 0 and json.loads(r.output)["ok"] is True
+    r = run("memory", "index", "status", env={"MINDBANK_EMBEDDER": "hashing:16"})
+    assert r.exit_code == 1 and "incomplete" in r.stderr
+    r = run("search", "fox", "--mode", "semantic", env={"MINDBANK_EMBEDDER": "hashing:16"})
+    assert r.exit_code == 1 and "mindbank memory reembed" in r.stderr
+    r = run("memory", "reembed", "--yes", "--json", env={"MINDBANK_EMBEDDER": "hashing:16"})
+    assert r.exit_code == 0 and json.loads(r.stdout)["embedded"] == 2
+    r = run("memory", "index", "rebuild", env={"MINDBANK_EMBEDDER": "hashing:16"})
+    assert r.exit_code == 0 and "rebuilt" in r.output
+    assert run("search", "", "--json").exit_code == 1

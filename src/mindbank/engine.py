@@ -242,8 +242,9 @@ class MindBank:
             return self._memory.upsert(row, now)[0]
         prepared = self._semantic.prepare([row])  # the model runs outside the transaction
         with self._db.transaction():
+            mark = self._semantic.mark()
             entry, row_id = self._memory.upsert(row, now)
-            self._semantic.write([(row_id, namespace, prepared[0])])
+            self._semantic.write([(row_id, namespace, prepared[0])], mark)
         return entry
 
     def store_many(self, items: Iterable[Mapping[str, Any]]) -> int:
@@ -282,10 +283,11 @@ class MindBank:
                 raise ValidationError(f"item {i}: {exc}") from None
         prepared = self._semantic.prepare(rows) if self._embeds(r.namespace for r in rows) else []
         with self._db.transaction():
+            mark = self._semantic.mark() if prepared else (0, 0)
             ids = self._memory.upsert_many(rows, now)
             if prepared:
                 self._semantic.write(
-                    [(i, r.namespace, p) for i, r, p in zip(ids, rows, prepared, strict=True)]
+                    [(i, r.namespace, p) for i, r, p in zip(ids, rows, prepared, strict=True)], mark
                 )
         return len(ids)
 
@@ -478,10 +480,11 @@ class MindBank:
                 [EntryRow(r[0], r[1], r[2], r[3], r[4], r[5], r[10]) for r in rows]
             )
         with self._db.transaction():
+            mark = self._semantic.mark() if prepared else (0, 0)
             ids = self._memory.import_rows(rows)
             if prepared:
                 self._semantic.write(
-                    [(i, r[1], p) for i, r, p in zip(ids, rows, prepared, strict=True)]
+                    [(i, r[1], p) for i, r, p in zip(ids, rows, prepared, strict=True)], mark
                 )
         return len(ids)
 

@@ -94,7 +94,29 @@ def _run(path: Path, tmp: Path) -> None:
             for ns, k, v, tags in _LESSONS
         ]
         n, ms = _timed(mb.store_many, items)
-        click.echo(f"1. stored {n} lessons in one transaction ({ms:.2f} ms)")
+        click.echo(
+            f"1. stored {n} lessons in one transaction, each embedded by {mb.embedder.identity} "
+            f"on this CPU, offline ({ms:.0f} ms including loading the model)"
+        )
+
+        click.echo("   search by meaning (hybrid: meaning and keywords fused):")
+        for question in (
+            "another process is holding the write lock",
+            "where should passwords and tokens go",
+            "the connection keeps dropping, how often should I try again",
+            "weird characters when reading a file",
+        ):
+            hits, ms = _timed(mb.search, question, k=1)
+            best = hits[0]
+            click.echo(
+                f"   '{question}' -> {best.entry.namespace}/{best.entry.key} "
+                f"(score {best.score:.2f}, semantic {best.semantic:.2f}; {ms:.1f} ms)"
+            )
+        words = mb.search("another process is holding the write lock", k=1, mode="keyword")
+        click.echo(
+            "   the first question by keywords alone finds: "
+            + (f"{words[0].entry.key}" if words else "nothing (no shared words)")
+        )
 
         entries, ms = _timed(mb.list, namespace="architecture", pattern="api-*")
         click.echo(f"2. keys matching architecture/api-* ({ms:.2f} ms):")

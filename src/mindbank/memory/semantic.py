@@ -84,6 +84,8 @@ class SemanticMemory:
         )
         self._query_vectors: LRUCache[Vectors] = LRUCache(256, 3600.0, clock)
         self._checked = False
+        # The memory counter at which no live entry lacked a vector (-1: not known).
+        self._complete_at = -1
 
     # -- identity ----------------------------------------------------------------------------
 
@@ -137,34 +139,46 @@ class SemanticMemory:
                     out[i] = Prepared(h, vec)
         return out
 
-    def write(self, items: Sequence[tuple[int, str, Prepared | None]]) -> None:
+    def mark(self) -> tuple[int, int]:
+        """The change counters, read inside a write transaction before its first write."""
+        return self._repo.counters()
+
+    def write(
+        self, items: Sequence[tuple[int, str, Prepared | None]], mark: tuple[int, int]
+    ) -> None:
         """Store prepared vectors for ``(entry_id, namespace, prepared)``; call inside the
-        transaction that wrote the entries. Entries whose text did not change keep their vector.
+        transaction that wrote the entries, with the :meth:`mark` taken before them. Entries
+        whose text did not change keep their vector.
         """
-        items = [it for it in items if it[2] is not None]
-        if not items:
-            return
-        self.check_identity()
+        # The same entry twice in one batch: the last write is the value stored, so its vector.
+        last = {entry_id: (ns, p) for entry_id, ns, p in items}
+        complete = all(p is not None or not self.wants(ns) for ns, p in last.values())
+        todo = [(i, ns, p) for i, (ns, p) in last.items() if p is not None]
         identity = self.embedder.identity
-        current = self._repo.hashes_for((i for i, _, _ in items), identity)
-        changed = [
-            (i, ns, p) for i, ns, p in items if p is not None and current.get(i) != p.content_hash
-        ]
-        if not changed:
-            return
-        before = self._repo.counters()[1]
-        if self._repo.meta("embedder") is None:
-            self._repo.set_meta("embedder", identity)
-        self._repo.put_vectors(
-            [(i, identity, p.content_hash, p.vector.astype("<f4").tobytes()) for i, _, p in changed]
-        )
-        after = self._repo.counters()[1]
-        expected = self._pending_version if self._pending else self._index_version
-        if self._index is not None and before == expected:
-            self._pending += [(i, p.vector, ns) for i, ns, p in changed]
-            self._pending_version = after
-        else:
-            self._drop_index()
+        if todo:
+            self.check_identity()
+            current = self._repo.hashes_for((i for i, _, _ in todo), identity)
+            todo = [(i, ns, p) for i, ns, p in todo if current.get(i) != p.content_hash]
+        if todo:
+            if self._repo.meta("embedder") is None:
+                self._repo.set_meta("embedder", identity)
+            self._repo.put_vectors(
+                [
+                    (i, identity, p.content_hash, p.vector.astype("<f4").tobytes())
+                    for i, _, p in todo
+                ]
+            )
+        after = self._repo.counters()
+        # Every entry written now has its vector: no need to look for missing ones at search.
+        if complete and mark[0] == self._complete_at:
+            self._complete_at = after[0]
+        if after[1] != mark[1]:
+            expected = self._pending_version if self._pending else self._index_version
+            if self._index is not None and mark[1] == expected:
+                self._pending += [(i, p.vector, ns) for i, ns, p in todo]
+                self._pending_version = after[1]
+            else:
+                self._drop_index()
 
     def _drop_index(self) -> None:
         self._index = None
@@ -220,6 +234,7 @@ class SemanticMemory:
             )
             self._repo.set_meta("embedder", self.embedder.identity)
         self._checked = False
+        self._complete_at = -1
         self._drop_index()
         self.cache.clear()
         return self.backfill(progress)
@@ -262,7 +277,9 @@ class SemanticMemory:
             scored = [(i, s, None, s) for i, s in self._repo.keyword(query, pool, *filters)]
         else:
             self.check_identity()
-            self.backfill()
+            if counters[0] != self._complete_at:
+                self.backfill()
+                self._complete_at = self._repo.counters()[0]
             qvec = self._query_vector(query)
             index = self._fresh_index()
             want = pool if mode == "semantic" else max(5 * pool, 50)
