@@ -19,7 +19,7 @@ from mindbank.embedders.hashing import HashingEmbedder
 from mindbank.embedders.onnx import MINILM_SHA256, OnnxEmbedder
 from mindbank.store.schema import APPLICATION_ID, MIGRATIONS
 from mindbank.vectors.fusion import fuse
-from mindbank.vectors.index import ExactIndex
+from mindbank.vectors.index import VectorIndex
 from mindbank.vectors.mmr import mmr
 
 from .conftest import FakeClock
@@ -108,29 +108,41 @@ def test_hashing_embedder_is_deterministic() -> None:
 # -- the index, MMR and fusion against exact references -----------------------------------
 
 
-def test_exact_index_matches_brute_force() -> None:
+def _unit(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
+    m = rng.normal(size=(n, d)).astype(np.float32)
+    return m / np.linalg.norm(m, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("int8_from", [10**9, 0])
+def test_vector_index_matches_brute_force(int8_from: int) -> None:
     rng = np.random.default_rng(7)
-    m = rng.normal(size=(500, 32)).astype(np.float32)
-    m /= np.linalg.norm(m, axis=1, keepdims=True)
+    m = _unit(rng, 500, 32)
     ids = np.arange(1000, 1500, dtype=np.int64)
     ns = tuple("a" if i % 3 else "b" for i in range(500))
-    index = ExactIndex(32, ids, m, ns)
+    index = VectorIndex(32, ids, m, ns, int8_from=int8_from)
+    assert index.uses_int8 == (int8_from == 0)
     q = m[17] + 0.1 * rng.normal(size=32).astype(np.float32)
     q /= np.linalg.norm(q)
-    scores = index.scores(q)
-    top = index.ids[index.top(scores, 10)]
-    assert list(top) == list(ids[np.argsort(-(m @ q))[:10]])
-    only_b = index.ids[index.top(index.scores(q, "b"), 5)]
-    expected_b = [i for i in ids[np.argsort(-(m @ q))] if ns[int(i) - 1000] == "b"][:5]
-    assert list(only_b) == expected_b
-    # updates and removals keep it exact
-    index.remove(int(top[0]))
+    exact = np.argsort(-(m @ q))
+    rows, scores = index.search(q, 10)
+    assert list(index.ids[rows]) == list(ids[exact[:10]])
+    assert np.allclose(scores, (m @ q)[exact[:10]], atol=1e-6)  # exact float32 cosines
+    rows_b, _ = index.search(q, 5, "b")
+    assert list(index.ids[rows_b]) == [i for i in ids[exact] if ns[int(i) - 1000] == "b"][:5]
+    assert len(index.search(q, 5, "nowhere")[0]) == 0
+    subset = np.arange(0, 500, 7)
+    rows_s, _ = index.search_rows(q, subset, 3)
+    assert list(rows_s) == [r for r in exact if r % 7 == 0][:3]
+    # updates and removals keep it right
+    top = int(index.ids[rows[0]])
+    index.remove(top)
     index.upsert(5000, q, "a")
-    assert index.ids[index.top(index.scores(q), 1)][0] == 5000
-    assert index.vector(int(top[0])) is None
+    assert index.ids[index.search(q, 1)[0]][0] == 5000
+    assert index.vector(top) is None
     for i in range(200):  # growth past the initial capacity
         index.upsert(6000 + i, m[i], "c")
     assert len(index) == 700
+    assert index.nbytes == 700 * 32 * 5
 
 
 def _mmr_reference(rel: list[float], vecs: np.ndarray, k: int, lam: float) -> list[int]:
@@ -412,6 +424,53 @@ def test_search_persists_across_reopen_and_rebuild(tmp_path: Path) -> None:
         mb.rebuild_index()
         assert mb.index_status().ok
         assert mb.search("persistent", mode="keyword")[0].entry.key == "a"
+
+
+def _real_sentences(n: int) -> list[str]:
+    """Distinct sentences of the standard library's docstrings: real text, no download."""
+    import ast
+    import re
+    import sysconfig
+
+    seen: dict[str, None] = {}
+    for path in sorted(Path(sysconfig.get_paths()["stdlib"]).rglob("*.py")):
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+        except (SyntaxError, UnicodeDecodeError, ValueError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+                for part in re.split(
+                    r"(?<=[.!?])\\s+", " ".join((ast.get_docstring(node) or "").split())
+                ):
+                    if 40 <= len(part) <= 300:
+                        seen.setdefault(part)
+        if len(seen) >= n:
+            break
+    return list(seen)[:n]
+
+
+@pytest.mark.slow
+def test_int8_index_recall_on_real_embeddings(minilm: OnnxEmbedder) -> None:
+    """recall@10 of the int8 tier against exact float32 search, 10,000 real MiniLM vectors."""
+    texts = _real_sentences(10_000)
+    assert len(texts) == 10_000
+    vecs = minilm.embed(texts)
+    queries = minilm.embed(
+        ["how do I compress a file", "parse a URL into its parts", "run a shell command",
+         "sort items by a key", "the connection was reset", "read a CSV file",
+         "convert a timestamp to a date", "escape HTML characters", "start a thread",
+         "compute a hash of some bytes"]
+    )  # fmt: skip
+    ids = np.arange(len(texts), dtype=np.int64)
+    index = VectorIndex(384, ids, vecs, ("n",) * len(texts))
+    assert index.uses_int8
+    recalls = []
+    for q in queries:
+        exact = set(np.argsort(-(vecs @ q))[:10].tolist())
+        rows, _ = index.search(q, 10)
+        recalls.append(len(exact & set(rows.tolist())) / 10)
+    assert float(np.mean(recalls)) >= 0.95, recalls
 
 
 def test_the_first_of_10000_is_found_by_its_exact_text(tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ from mindbank.records import IndexStatus, SearchHit
 from mindbank.store.memory import EntryRow, MemoryRepo
 from mindbank.store.vectors import VectorRepo
 from mindbank.vectors.fusion import fuse
-from mindbank.vectors.index import ExactIndex
+from mindbank.vectors.index import VectorIndex
 from mindbank.vectors.mmr import mmr as mmr_select
 
 if TYPE_CHECKING:
@@ -75,7 +75,7 @@ class SemanticMemory:
         self.embedder = embedder
         self._settings = settings
         self._clock = clock
-        self._index: ExactIndex | None = None
+        self._index: VectorIndex | None = None
         self._index_version = -1
         self._pending: list[tuple[int, Vectors, str]] = []
         self._pending_version = -1
@@ -185,7 +185,7 @@ class SemanticMemory:
         self._index_version = -1
         self._pending = []
 
-    def _fresh_index(self) -> ExactIndex:
+    def _fresh_index(self) -> VectorIndex:
         version = self._repo.counters()[1]
         if self._index is not None and self._pending and version == self._pending_version:
             for entry_id, vec, ns in self._pending:
@@ -194,7 +194,7 @@ class SemanticMemory:
             self._pending = []
         if self._index is None or version != self._index_version:
             mirror = self._repo.load_mirror(self.embedder.identity, self.embedder.dims)
-            self._index = ExactIndex(
+            self._index = VectorIndex(
                 self.embedder.dims, mirror.ids, mirror.matrix, mirror.namespaces
             )
             self._index_version = version
@@ -322,25 +322,23 @@ class SemanticMemory:
         return vec
 
     def _semantic_top(
-        self, index: ExactIndex, qvec: Vectors, k: int, filters: tuple[Any, ...]
+        self, index: VectorIndex, qvec: Vectors, k: int, filters: tuple[Any, ...]
     ) -> builtins.list[tuple[int, float]]:
         namespace, tags, now, since, until = filters
-        scores = index.scores(qvec, namespace)
         ids = index.ids
         # The best k' candidates, checked against the filters in SQL...
-        rows = index.top(scores, max(4 * k, k + 20))
-        cand = ids[rows]
-        ok = set(self._repo.allowed_ids_among(cand, tags, now, since, until).tolist())
-        survivors = [(int(ids[r]), float(scores[r])) for r in rows if int(ids[r]) in ok]
-        if len(survivors) >= k or len(rows) == int(np.isfinite(scores).sum()):
+        want = max(4 * k, k + 20)
+        rows, scores = index.search(qvec, want, namespace)
+        ok = set(self._repo.allowed_ids_among(ids[rows], tags, now, since, until).tolist())
+        survivors = [
+            (int(ids[r]), float(s)) for r, s in zip(rows, scores, strict=True) if int(ids[r]) in ok
+        ]
+        if len(survivors) >= k or len(rows) < want:
             return survivors[:k]
-        # ... and when too few pass, the whole filtered set is scored: still the exact top k.
-        allowed = self._repo.allowed_ids(namespace, tags, now, since, until)
-        mask = np.full(len(scores), -np.inf, dtype=np.float32)
-        allowed_rows = index.rows_of(allowed)
-        mask[allowed_rows] = scores[allowed_rows]
-        rows = index.top(mask, k)
-        return [(int(ids[r]), float(mask[r])) for r in rows]
+        # ... and when too few pass, the whole filtered set is scored exactly.
+        allowed = index.rows_of(self._repo.allowed_ids(namespace, tags, now, since, until))
+        rows, scores = index.search_rows(qvec, allowed, k)
+        return [(int(ids[r]), float(s)) for r, s in zip(rows, scores, strict=True)]
 
     def _diversify(
         self,
