@@ -4,6 +4,9 @@ Run: ``make bench`` (or ``python bench/bench_store.py [--entries N]``). Prints e
 issue's target, and the ratio to the baseline (mindbank / sqlite3 for throughput; sqlite3 time /
 mindbank time for latency, so > 1 is always "faster than baseline"). The machine is shared and
 noisy: compare ratios, not absolute numbers, across runs.
+
+Embedding is turned off here (``Settings(embed=False)``): this measures the store. The cost of
+embedding as entries are stored is measured in ``bench/search.py``.
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import mindbank
+
+
+STORE_ONLY = mindbank.Settings(embed=False)
 
 
 def _best_rate(fn: Callable[[], int], repeat: int = 3) -> float:
@@ -62,7 +68,7 @@ def main() -> None:
     counter = iter(range(1_000_000))
 
     def mb_many() -> int:
-        with mindbank.open(tmp / f"many-{next(counter)}.db") as mb:
+        with mindbank.open(tmp / f"many-{next(counter)}.db", settings=STORE_ONLY) as mb:
             return mb.store_many({"key": k, "value": f"value {k}", "namespace": "b"} for k in keys)
 
     def base_many() -> int:
@@ -80,7 +86,7 @@ def main() -> None:
 
     # single autocommitted store -----------------------------------------------------------
     m = min(n, 5000)
-    mb = mindbank.open(tmp / "single.db")
+    mb = mindbank.open(tmp / "single.db", settings=STORE_ONLY)
     conn = _baseline_conn(tmp / "base-single.db")
 
     def mb_single() -> int:

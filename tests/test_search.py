@@ -441,7 +441,7 @@ def _real_sentences(n: int) -> list[str]:
         for node in ast.walk(tree):
             if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
                 for part in re.split(
-                    r"(?<=[.!?])\\s+", " ".join((ast.get_docstring(node) or "").split())
+                    r"(?<=[.!?])\s+", " ".join((ast.get_docstring(node) or "").split())
                 ):
                     if 40 <= len(part) <= 300:
                         seen.setdefault(part)
