@@ -335,7 +335,14 @@ class MindBank:
     def delete(self, key: str, *, namespace: str = "default") -> bool:
         """Delete an entry; True if a live entry was deleted."""
         check_key(key)
-        return self._memory.delete(key, check_namespace(namespace), self._clock())
+        check_namespace(namespace)
+        if "_semantic" not in self.__dict__:  # no search index in this process to keep in step
+            return self._memory.delete(key, namespace, self._clock())[0]
+        with self._db.transaction():
+            mark = self._semantic.mark()
+            live, row_id = self._memory.delete(key, namespace, self._clock())
+            self._semantic.removed([] if row_id is None else [row_id], mark)
+        return live
 
     def namespaces(self) -> dict[str, int]:
         """Namespaces with their live entry counts, sorted by name."""

@@ -77,7 +77,8 @@ class SemanticMemory:
         self._clock = clock
         self._index: VectorIndex | None = None
         self._index_version = -1
-        self._pending: list[tuple[int, Vectors, str]] = []
+        # Own writes not yet applied to the index: (entry id, vector or None to remove, namespace)
+        self._pending: list[tuple[int, Vectors | None, str]] = []
         self._pending_version = -1
         self.cache: LRUCache[builtins.list[SearchHit]] = LRUCache(
             settings.query_cache_size, settings.query_cache_ttl, clock
@@ -168,14 +169,28 @@ class SemanticMemory:
                     for i, _, p in todo
                 ]
             )
+        self._note(mark, complete, [(i, p.vector, ns) for i, ns, p in todo])
+
+    def removed(self, entry_ids: Sequence[int], mark: tuple[int, int]) -> None:
+        """Entries this process deleted (inside the transaction, with the :meth:`mark` taken
+        before): their vectors went with them (ON DELETE CASCADE)."""
+        self._note(mark, True, [(i, None, "") for i in entry_ids])
+
+    def _note(
+        self,
+        mark: tuple[int, int],
+        complete: bool,
+        changes: builtins.list[tuple[int, Vectors | None, str]],
+    ) -> None:
+        """Keep the in-memory index in step with a write of this process (or drop it)."""
         after = self._repo.counters()
-        # Every entry written now has its vector: no need to look for missing ones at search.
+        # Nothing written lacks its vector: no need to look for missing ones at search.
         if complete and mark[0] == self._complete_at:
             self._complete_at = after[0]
         if after[1] != mark[1]:
             expected = self._pending_version if self._pending else self._index_version
             if self._index is not None and mark[1] == expected:
-                self._pending += [(i, p.vector, ns) for i, ns, p in todo]
+                self._pending += changes
                 self._pending_version = after[1]
             else:
                 self._drop_index()
@@ -189,7 +204,10 @@ class SemanticMemory:
         version = self._repo.counters()[1]
         if self._index is not None and self._pending and version == self._pending_version:
             for entry_id, vec, ns in self._pending:
-                self._index.upsert(entry_id, vec, ns)
+                if vec is None:
+                    self._index.remove(entry_id)
+                else:
+                    self._index.upsert(entry_id, vec, ns)
             self._index_version = version
             self._pending = []
         if self._index is None or version != self._index_version:

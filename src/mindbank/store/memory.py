@@ -179,18 +179,20 @@ class MemoryRepo:
         except sqlite3.Error as exc:
             raise translate_error(exc, self.db.path) from exc
 
-    def delete(self, key: str, namespace: str, now: float) -> bool:
-        """Delete one entry; True if a live (unexpired) entry was deleted."""
+    def delete(self, key: str, namespace: str, now: float) -> tuple[bool, int | None]:
+        """Delete one entry; returns (whether a live entry was deleted, its row id)."""
         self._pending.pop((namespace, key), None)
         try:
             cur = self.db.execute(
-                "DELETE FROM memory_store WHERE namespace = ? AND key = ? RETURNING expires_at",
+                "DELETE FROM memory_store WHERE namespace = ? AND key = ? RETURNING expires_at, id",
                 (namespace, key),
             )
             row = cur.fetchone()
         except sqlite3.Error as exc:
             raise translate_error(exc, self.db.path) from exc
-        return row is not None and (row[0] is None or row[0] > now)
+        if row is None:
+            return False, None
+        return (row[0] is None or row[0] > now), int(row[1])
 
     def clear_namespace(self, namespace: str, now: float) -> tuple[int, int]:
         """Delete a namespace; returns (live entries deleted, rows deleted)."""
