@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any, TypeAlias
 
-__all__ = ["JSON", "_plain"]
+__all__ = ["JSON", "Record", "_plain"]
 
 JSON: TypeAlias = Any
 """Any JSON-serialisable value: str, int, float, bool, None, list, dict."""
@@ -18,3 +18,13 @@ def _plain(obj: Any) -> dict[str, Any]:
         if isinstance(v, tuple):
             out[k] = list(v)
     return out
+
+
+class Record:
+    """Base of the records: ``to_dict()`` gives a JSON-ready dict (tuples become lists)."""
+
+    __slots__ = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return _plain(self)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mindbank.records._base import JSON, _plain
+from mindbank.records._base import JSON, Record, _plain
 
 __all__ = [
     "Agent",
@@ -24,7 +24,7 @@ __all__ = [
 
 
 @dataclass(frozen=True, slots=True)
-class Session:
+class Session(Record):
     """A session: context that persists across process runs until it expires."""
 
     id: str
@@ -33,13 +33,9 @@ class Session:
     last_accessed: float
     expires_at: float | None
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return _plain(self)
-
 
 @dataclass(frozen=True, slots=True)
-class Agent:
+class Agent(Record):
     """A registered agent."""
 
     id: str
@@ -50,13 +46,9 @@ class Agent:
     created_at: float
     last_active: float
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return _plain(self)
-
 
 @dataclass(frozen=True, slots=True)
-class AgentMemory:
+class AgentMemory(Record):
     """One key of an agent's private memory."""
 
     agent_id: str
@@ -65,13 +57,9 @@ class AgentMemory:
     created_at: float
     updated_at: float
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return _plain(self)
-
 
 @dataclass(frozen=True, slots=True)
-class Task:
+class Task(Record):
     """A task with status, priority, dependencies and result."""
 
     id: str
@@ -85,13 +73,9 @@ class Task:
     updated_at: float
     completed_at: float | None
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return _plain(self)
-
 
 @dataclass(frozen=True, slots=True)
-class SharedState:
+class SharedState(Record):
     """A versioned value shared between agents. ``version`` starts at 1 and grows by one."""
 
     key: str
@@ -100,13 +84,9 @@ class SharedState:
     updated_by: str | None
     updated_at: float
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return _plain(self)
-
 
 @dataclass(frozen=True, slots=True)
-class Event:
+class Event(Record):
     """One row of the append-only events log."""
 
     id: int
@@ -115,13 +95,9 @@ class Event:
     data: JSON
     timestamp: float
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return _plain(self)
-
 
 @dataclass(frozen=True, slots=True)
-class MetricSummary:
+class MetricSummary(Record):
     """Aggregate of one metric over a time window. ``count == 0`` means no data (others None)."""
 
     name: str
@@ -135,13 +111,9 @@ class MetricSummary:
     since: float | None
     until: float
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return _plain(self)
-
 
 @dataclass(frozen=True, slots=True)
-class WorkflowState:
+class WorkflowState(Record):
     """A saved workflow checkpoint, to resume after a crash."""
 
     id: str
@@ -151,13 +123,9 @@ class WorkflowState:
     created_at: float
     updated_at: float
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return _plain(self)
-
 
 @dataclass(frozen=True, slots=True)
-class Topology:
+class Topology(Record):
     """One saved version of a swarm's topology."""
 
     id: int
@@ -168,13 +136,9 @@ class Topology:
     metadata: Mapping[str, JSON]
     created_at: float
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return _plain(self)
-
 
 @dataclass(frozen=True, slots=True)
-class Consensus:
+class Consensus(Record):
     """A proposal and its votes. ``reached`` is true once ``len(acceptors) >= quorum``."""
 
     key: str

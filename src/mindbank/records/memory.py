@@ -6,13 +6,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mindbank.records._base import JSON
+from mindbank.records._base import JSON, Record
 
 __all__ = ["Entry"]
 
 
 @dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(Record):
     """One memory entry, unique by ``(key, namespace)``.
 
     Attributes:

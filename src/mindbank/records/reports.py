@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mindbank.records._base import _plain
+from mindbank.records._base import Record
 
 __all__ = [
     "CheckReport",
@@ -21,7 +21,7 @@ __all__ = [
 
 
 @dataclass(frozen=True, slots=True)
-class CleanupReport:
+class CleanupReport(Record):
     """What ``cleanup()`` deleted."""
 
     entries: int
@@ -38,7 +38,7 @@ class CleanupReport:
 
 
 @dataclass(frozen=True, slots=True)
-class Stats:
+class Stats(Record):
     """Size and contents of a database."""
 
     path: str
@@ -50,13 +50,9 @@ class Stats:
     expired_entries: int
     query_cache: Mapping[str, int] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return _plain(self)
-
 
 @dataclass(frozen=True, slots=True)
-class NamespaceUsage:
+class NamespaceUsage(Record):
     """Usage of one namespace; ``*_in_window`` count entries whose time falls in the window."""
 
     namespace: str
@@ -69,7 +65,7 @@ class NamespaceUsage:
 
 
 @dataclass(frozen=True, slots=True)
-class HotKey:
+class HotKey(Record):
     """An entry accessed within the window, ranked by its access count."""
 
     key: str
@@ -79,7 +75,7 @@ class HotKey:
 
 
 @dataclass(frozen=True, slots=True)
-class UsageReport:
+class UsageReport(Record):
     """Usage by namespace and the hottest keys over a window (``since`` .. ``until``)."""
 
     since: float
@@ -87,13 +83,9 @@ class UsageReport:
     namespaces: tuple[NamespaceUsage, ...]
     hot_keys: tuple[HotKey, ...]
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return _plain(self)
-
 
 @dataclass(frozen=True, slots=True)
-class CheckReport:
+class CheckReport(Record):
     """Result of an integrity check. ``ok`` is true when ``problems`` is empty."""
 
     problems: tuple[str, ...]
@@ -114,7 +106,7 @@ class CheckReport:
 
 
 @dataclass(frozen=True, slots=True)
-class MigrationInfo:
+class MigrationInfo(Record):
     """One migration: known to this mindbank, and whether (and when) it is applied."""
 
     version: int
@@ -122,13 +114,9 @@ class MigrationInfo:
     sha256: str
     applied_at: float | None
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return _plain(self)
-
 
 @dataclass(frozen=True, slots=True)
-class QueryResult:
+class QueryResult(Record):
     """Rows of a read-only query, as tuples in ``columns`` order."""
 
     columns: tuple[str, ...]

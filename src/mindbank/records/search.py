@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from mindbank.records._base import Record
 from mindbank.records.memory import Entry
 
 __all__ = ["IndexStatus", "SearchHit"]
 
 
 @dataclass(frozen=True, slots=True)
-class SearchHit:
+class SearchHit(Record):
     """One search result and why it ranked where it did.
 
     Attributes:
@@ -41,7 +42,7 @@ class SearchHit:
 
 
 @dataclass(frozen=True, slots=True)
-class IndexStatus:
+class IndexStatus(Record):
     """The state of the search indexes of a database.
 
     Attributes:
