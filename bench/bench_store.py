@@ -24,7 +24,6 @@ from pathlib import Path
 
 import mindbank
 
-
 STORE_ONLY = mindbank.Settings(embed=False)
 
 
