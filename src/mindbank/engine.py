@@ -284,12 +284,12 @@ class MindBank:
         prepared = self._semantic.prepare(rows) if self._embeds(r.namespace for r in rows) else []
         with self._db.transaction():
             mark = self._semantic.mark() if prepared else (0, 0)
-            ids = self._memory.upsert_many(rows, now)
+            ids = self._memory.upsert_many(rows, now, ids=bool(prepared))
             if prepared:
                 self._semantic.write(
                     [(i, r.namespace, p) for i, r, p in zip(ids, rows, prepared, strict=True)], mark
                 )
-        return len(ids)
+        return len(rows)
 
     def retrieve(self, key: str, *, namespace: str = "default") -> Entry | None:
         """Return the entry, or None if it does not exist or has expired. Counts the access."""

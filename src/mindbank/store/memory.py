@@ -144,14 +144,17 @@ class MemoryRepo:
         )  # fmt: skip
         return entry, int(row_id)
 
-    def upsert_many(self, rows: Iterable[EntryRow], now: float) -> list[int]:
-        """Insert or replace many entries (call inside a transaction); returns their row ids."""
+    def upsert_many(self, rows: Iterable[EntryRow], now: float, *, ids: bool = True) -> list[int]:
+        """Insert or replace many entries (call inside a transaction); returns their row ids
+        (an empty list when ``ids`` is false)."""
         params = [
             (r.key, r.namespace, r.value, r.value_type, r.tags, r.metadata, now, now, r.expires_at)
             for r in rows
         ]
         try:
             self.db.executemany(_SQL_UPSERT, params)
+            if not ids:
+                return []
             return [int(self.db.execute(_SQL_ID, (p[1], p[0])).fetchone()[0]) for p in params]
         except sqlite3.Error as exc:
             raise translate_error(exc, self.db.path) from exc
