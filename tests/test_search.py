@@ -362,7 +362,9 @@ def test_embedder_mismatch_is_an_error_and_reembed_fixes_it(tmp_path: Path) -> N
     path = tmp_path / "m.db"
     with mindbank.open(path, embedder="hashing") as mb:
         mb.store("a", "some text")
-    with mindbank.open(path, embedder="hashing:64") as mb:
+    with pytest.raises(EmbedderMismatchError):  # named explicitly: refused at open
+        mindbank.open(path, embedder="hashing:64")
+    with mindbank.open(path, settings=mindbank.Settings(embedder="hashing:64")) as mb:
         with pytest.raises(EmbedderMismatchError) as info:
             mb.search("some text", mode="semantic")
         assert "hashing-v1:256" in str(info.value) and "hashing-v1:64" in str(info.value)

@@ -91,6 +91,14 @@ class MindBank:
             VectorRepo(self._db), self._memory, self.embedder, self._db.settings, self._clock
         )
 
+    def check_embedder(self) -> None:
+        """Check that :attr:`embedder` is the one that wrote this database's vectors.
+
+        Raises:
+            EmbedderMismatchError: naming both identities.
+        """
+        self._semantic.check_identity()
+
     def _embeds(self, namespaces: Iterable[str]) -> bool:
         settings = self._db.settings
         return settings.embed and any(ns not in settings.no_embed_namespaces for ns in namespaces)
@@ -628,7 +636,16 @@ def open(  # noqa: A001 - the public name mirrors the builtin on purpose: mindba
         settings if settings is not None else Settings.from_env(),
         clock=clock,
     )
-    return MindBank(db, embedder)
+    mb = MindBank(db, embedder)
+    if embedder is not None:
+        # An embedder named explicitly must be the one that wrote the vectors: say so at open,
+        # before anything is stored or searched (no model is loaded for this check).
+        try:
+            mb.check_embedder()
+        except BaseException:
+            mb.close()
+            raise
+    return mb
 
 
 def restore(backup: PathLike, path: PathLike | None = None) -> None:
