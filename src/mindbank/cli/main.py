@@ -17,6 +17,7 @@ _LAZY = {
     "db": ("mindbank.cli.db", "db", "Migrate, inspect, check and optimize the database."),
     "demo": ("mindbank.cli.demo", "demo", "Run a real demonstration on a scratch database."),
     "search": ("mindbank.cli.search", "search", "Find entries by meaning and keywords."),
+    "mcp": ("mindbank.cli.mcp", "mcp", "Serve mindbank to agents over MCP (stdio or HTTP)."),
 }
 
 
@@ -63,6 +64,7 @@ def cli() -> None:
       mindbank memory list -n architecture -p 'api-*'
       mindbank search "how do we version the API"
       mindbank db status
+      mindbank mcp install
       mindbank demo
     """
 

@@ -1,0 +1,1 @@
+"""The MCP server: mindbank as tools for agents (official `mcp` SDK)."""

@@ -1,0 +1,210 @@
+"""The MCP server: mindbank's engine as tools an agent can call.
+
+A thin adapter: each tool validates nothing the engine does not, calls one engine method and
+returns its records as JSON. Tools exist only for capabilities that are built; there are no
+stubs. All database work runs on one worker thread that owns the :class:`~mindbank.MindBank`
+(SQLite connections belong to one thread), so concurrent clients are served one call at a time
+and lose nothing. Errors come back as tool errors: a mindbank error as its one-line message
+(naming the argument), anything else as an error result; the server keeps running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+
+import mindbank
+
+__all__ = ["build_server"]
+
+T = TypeVar("T")
+
+INSTRUCTIONS = """mindbank is this project's long-term memory. Store what you learn with
+memory_store (a short key, the lesson as the value, a namespace per topic, tags). Before you
+start a task, memory_search for what was learned before: it finds entries by meaning, not only
+by their words. memory_retrieve reads one entry by key; memory_list lists keys by prefix."""
+
+
+class _Worker:
+    """Runs engine calls on one thread that owns the database connection."""
+
+    def __init__(self, db: Path | None):
+        self._db = db
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="mindbank"
+        )
+        self._mb: mindbank.MindBank | None = None
+
+    def _bank(self) -> mindbank.MindBank:
+        if self._mb is None:
+            self._mb = mindbank.open(self._db)
+        return self._mb
+
+    async def run(self, fn: Callable[[mindbank.MindBank], T]) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._pool, lambda: fn(self._bank()))
+        except mindbank.MindbankError as exc:
+            raise ToolError(str(exc)) from exc
+
+    def close(self) -> None:
+        def _close() -> None:
+            if self._mb is not None:
+                self._mb.close()
+                self._mb = None
+
+        self._pool.submit(_close).result()
+        self._pool.shutdown()
+
+
+def _entry(e: mindbank.Entry | None) -> dict[str, Any] | None:
+    return None if e is None else e.to_dict()
+
+
+def _hits(hits: list[mindbank.SearchHit]) -> list[dict[str, Any]]:
+    return [h.to_dict() for h in hits]
+
+
+def build_server(db: str | os.PathLike[str] | None = None) -> tuple[MCPServer, Callable[[], None]]:
+    """Build the MCP server over the database at ``db`` (default: found like the CLI does).
+
+    Returns:
+        The server and a function that closes the database.
+    """
+    worker = _Worker(Path(db) if db is not None else None)
+    server = MCPServer(
+        name="mindbank",
+        title="mindbank: local memory for agents",
+        version=mindbank.__version__,
+        instructions=INSTRUCTIONS,
+    )
+
+    @server.tool()
+    async def memory_store(
+        key: str,
+        value: Any,
+        namespace: str = "default",
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        ttl: float | None = None,
+    ) -> dict[str, Any]:
+        """Store a value (text or any JSON) under key in a namespace, replacing any previous
+        value. It is embedded for search by meaning. ttl: seconds until it expires (optional).
+        Returns the stored entry."""
+        entry = await worker.run(
+            lambda mb: mb.store(
+                key, value, namespace=namespace, tags=tags, metadata=metadata, ttl=ttl
+            )
+        )
+        return entry.to_dict()
+
+    @server.tool()
+    async def memory_retrieve(key: str, namespace: str = "default") -> dict[str, Any]:
+        """Read the entry stored under key (counts as a use of it). Returns {"found": false}
+        when there is none or it expired."""
+        entry = await worker.run(lambda mb: mb.retrieve(key, namespace=namespace))
+        return {"found": entry is not None, "entry": _entry(entry)}
+
+    @server.tool()
+    async def memory_search(
+        query: str,
+        k: int = 10,
+        mode: Literal["hybrid", "semantic", "keyword"] = "hybrid",
+        namespace: str | None = None,
+        tags: list[str] | None = None,
+        min_score: float | None = None,
+        mmr: float | None = None,
+    ) -> dict[str, Any]:
+        """Find entries by meaning and keywords (mode "hybrid", the default), by meaning only
+        ("semantic") or by words only ("keyword"). Filters apply inside the search. mmr (0-1,
+        weight of relevance) diversifies results. Each hit has its score and the score's
+        semantic and keyword parts."""
+        hits = await worker.run(
+            lambda mb: mb.search(
+                query, k=k, mode=mode, namespace=namespace, tags=tags, min_score=min_score, mmr=mmr
+            )
+        )
+        return {"query": query, "mode": mode, "hits": _hits(hits)}
+
+    @server.tool()
+    async def memory_list(
+        namespace: str | None = None,
+        pattern: str | None = None,
+        tags: list[str] | None = None,
+        limit: int = 20,
+        offset: int = 0,
+    ) -> dict[str, Any]:
+        """List entries ordered by key: one namespace or all, a key pattern (GLOB: api-*,
+        user-?), entries carrying all the given tags."""
+
+        def run(mb: mindbank.MindBank) -> dict[str, Any]:
+            entries = mb.list(
+                namespace=namespace, pattern=pattern, tags=tags, limit=limit, offset=offset
+            )
+            total = mb.count(namespace=namespace, pattern=pattern, tags=tags)
+            return {"total": total, "entries": [e.to_dict() for e in entries]}
+
+        return await worker.run(run)
+
+    @server.tool()
+    async def memory_delete(key: str, namespace: str = "default") -> dict[str, Any]:
+        """Delete the entry under key. Returns whether a live entry was deleted."""
+        deleted = await worker.run(lambda mb: mb.delete(key, namespace=namespace))
+        return {"deleted": deleted, "key": key, "namespace": namespace}
+
+    @server.tool()
+    async def memory_usage(
+        action: Literal["store", "retrieve", "list", "delete", "search"],
+        key: str | None = None,
+        value: Any = None,
+        namespace: str = "default",
+        ttl: float | None = None,
+        query: str | None = None,
+        limit: int = 10,
+    ) -> dict[str, Any]:
+        """One tool for every memory action (the reference's memory_usage): store (key,
+        value, namespace, ttl), retrieve (key), list (namespace), delete (key), search
+        (query)."""
+        if action in ("store", "retrieve", "delete") and not key:
+            raise ToolError(f"argument 'key' is required for action {action!r}")
+        if action == "store":
+            if value is None:
+                raise ToolError("argument 'value' is required for action 'store'")
+            assert key is not None
+            return {"action": action, **await memory_store(key, value, namespace, ttl=ttl)}
+        if action == "retrieve":
+            assert key is not None
+            return {"action": action, **await memory_retrieve(key, namespace)}
+        if action == "delete":
+            assert key is not None
+            return {"action": action, **await memory_delete(key, namespace)}
+        if action == "list":
+            return {"action": action, **await memory_list(namespace=namespace, limit=limit)}
+        if not query:
+            raise ToolError("argument 'query' is required for action 'search'")
+        return {"action": action, **await memory_search(query, k=limit, namespace=namespace)}
+
+    @server.tool()
+    async def memory_stats() -> dict[str, Any]:
+        """Database size, rows per table, entries per namespace, the search indexes' state."""
+
+        def run(mb: mindbank.MindBank) -> dict[str, Any]:
+            return {"stats": mb.stats().to_dict(), "index": mb.index_status().to_dict()}
+
+        return await worker.run(run)
+
+    @server.tool()
+    async def db_verify() -> dict[str, Any]:
+        """Check the database: SQLite integrity, foreign keys, migration hashes. ok is true
+        when no problem was found."""
+        report = await worker.run(lambda mb: mb.check())
+        return report.to_dict()
+
+    return server, worker.close

@@ -1,0 +1,214 @@
+"""The MCP server through the SDK's real client: over stdio (a subprocess) and over HTTP on
+loopback; `mindbank mcp install` / `uninstall`; the tool list in docs/mcp.md."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
+
+import mindbank
+from mindbank.cli.main import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {"MINDBANK_EMBEDDER": "hashing", "PATH": os.environ.get("PATH", "")}
+
+
+def _stdio(db: Path) -> StdioServerParameters:
+    return StdioServerParameters(
+        command=sys.executable, args=["-m", "mindbank", "mcp", "serve", "--db", str(db)], env=ENV
+    )
+
+
+async def _call(client: Client, name: str, args: dict[str, Any]) -> dict[str, Any]:
+    result = await client.call_tool(name, args)
+    assert not result.is_error, result.content
+    assert result.structured_content is not None
+    return result.structured_content
+
+
+EXPECTED_TOOLS = {
+    "memory_store", "memory_retrieve", "memory_search", "memory_list", "memory_delete",
+    "memory_usage", "memory_stats", "db_verify",
+}  # fmt: skip
+
+
+def test_every_tool_over_stdio(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+
+    async def scenario() -> None:
+        async with Client(_stdio(db)) as client:
+            tools = await client.list_tools()
+            assert {t.name for t in tools.tools} == EXPECTED_TOOLS
+            assert all(t.description and t.input_schema for t in tools.tools)
+            stored = await _call(client, "memory_store", {
+                "key": "locked-db", "value": "use BEGIN IMMEDIATE and a busy timeout",
+                "namespace": "lessons", "tags": ["db"], "metadata": {"by": "agent"}, "ttl": 3600,
+            })  # fmt: skip
+            assert stored["key"] == "locked-db" and stored["expires_at"] is not None
+            await _call(client, "memory_store", {"key": "cfg", "value": {"retries": 3}})
+            got = await _call(
+                client, "memory_retrieve", {"key": "locked-db", "namespace": "lessons"}
+            )
+            assert got["found"] and got["entry"]["value"].startswith("use BEGIN")
+            missing = await _call(client, "memory_retrieve", {"key": "nope"})
+            assert missing == {"found": False, "entry": None}
+            hits = await _call(client, "memory_search", {"query": "busy timeout", "k": 3})
+            assert hits["hits"][0]["entry"]["key"] == "locked-db"
+            assert set(hits["hits"][0]) == {"rank", "score", "semantic", "keyword", "entry"}
+            listed = await _call(client, "memory_list", {"namespace": "lessons"})
+            assert listed["total"] == 1
+            usage = await _call(
+                client, "memory_usage", {"action": "store", "key": "u", "value": "via usage"}
+            )
+            assert usage["action"] == "store" and usage["key"] == "u"
+            usage = await _call(client, "memory_usage", {"action": "search", "query": "usage"})
+            assert usage["hits"][0]["entry"]["key"] == "u"
+            stats = await _call(client, "memory_stats", {})
+            assert stats["stats"]["namespaces"] == {"default": 2, "lessons": 1}
+            assert stats["index"]["ok"] is True
+            verify = await _call(client, "db_verify", {})
+            assert verify["ok"] is True
+            deleted = await _call(client, "memory_delete", {"key": "u"})
+            assert deleted["deleted"] is True
+            # Bad arguments: a tool error naming the argument; the server keeps serving.
+            bad = await client.call_tool("memory_store", {"key": "", "value": "x"})
+            assert bad.is_error and "key must not be empty" in bad.content[0].text
+            bad = await client.call_tool("memory_search", {"query": "x", "k": "lots"})
+            assert bad.is_error and "k" in bad.content[0].text
+            bad = await client.call_tool("memory_usage", {"action": "retrieve"})
+            assert bad.is_error and "'key'" in bad.content[0].text
+            bad = await client.call_tool("memory_store", {"key": "t", "value": "x", "ttl": -1})
+            assert bad.is_error and "ttl" in bad.content[0].text
+            assert (await _call(client, "db_verify", {}))["ok"] is True
+
+    asyncio.run(scenario())
+    with mindbank.open(db, embedder="hashing") as mb:  # the tools really wrote
+        assert {(e.namespace, e.key) for e in mb.list()} == {
+            ("lessons", "locked-db"),
+            ("default", "cfg"),
+        }
+        entry = mb.get("locked-db", namespace="lessons")
+        assert entry is not None and entry.tags == ("db",) and entry.metadata == {"by": "agent"}
+        assert entry.access_count == 1
+
+
+def test_stdout_carries_only_protocol(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mindbank", "mcp", "serve", "--db", str(tmp_path / "m.db")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, **ENV},
+    )  # fmt: skip
+    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "test", "version": "0"}}}  # fmt: skip
+    out, _ = proc.communicate(json.dumps(init) + "\n", timeout=60)
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert lines
+    for line in lines:
+        assert json.loads(line)["jsonrpc"] == "2.0"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_ten_http_clients_lose_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mindbank", "mcp", "serve", "--http", "--port", str(port),
+         "--db", str(db)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **ENV},
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        url = f"http://127.0.0.1:{port}/mcp"
+
+        async def agent(n: int) -> None:
+            async with Client(url) as client:
+                for i in range(20):
+                    await _call(client, "memory_store", {
+                        "key": f"a{n}-{i}", "value": f"agent {n} fact {i}", "namespace": f"agent{n}"})  # fmt: skip
+                    if i % 5 == 0:
+                        await _call(client, "memory_search", {"query": f"agent {n} fact"})
+                found = await _call(client, "memory_list", {"namespace": f"agent{n}", "limit": 100})
+                assert found["total"] == 20
+
+        async def all_agents() -> None:
+            await asyncio.gather(*(agent(n) for n in range(10)))
+
+        asyncio.run(all_agents())
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+    with mindbank.open(db, embedder="hashing") as mb:
+        assert mb.count() == 200
+        assert mb.check().ok
+
+
+def test_install_merges_and_uninstall_removes(tmp_path: Path) -> None:
+    config = tmp_path / ".mcp.json"
+    config.write_text(json.dumps({"mcpServers": {"other": {"command": "other-server"}}}))
+    runner = CliRunner()
+    r = runner.invoke(
+        cli, ["mcp", "install", "--project", str(tmp_path), "--db", str(tmp_path / "m.db")]
+    )
+    assert r.exit_code == 0, r.output
+    data = json.loads(config.read_text())
+    assert data["mcpServers"]["other"] == {"command": "other-server"}
+    entry = data["mcpServers"]["mindbank"]
+    assert entry["args"] == ["-m", "mindbank", "mcp", "serve"]
+    assert entry["env"]["MINDBANK_DB"] == str((tmp_path / "m.db").resolve())
+    assert "updated" in runner.invoke(cli, ["mcp", "install", "--project", str(tmp_path)]).output
+    r = runner.invoke(cli, ["mcp", "uninstall", "--project", str(tmp_path)])
+    assert r.exit_code == 0
+    assert json.loads(config.read_text()) == {"mcpServers": {"other": {"command": "other-server"}}}
+    assert runner.invoke(cli, ["mcp", "uninstall", "--project", str(tmp_path)]).exit_code == 1
+    config.write_text("{broken")
+    r = runner.invoke(cli, ["mcp", "install", "--project", str(tmp_path)])
+    assert r.exit_code == 1 and "left untouched" in r.stderr
+    assert config.read_text() == "{broken"
+
+
+def test_the_installed_command_starts_a_server(tmp_path: Path) -> None:
+    runner = CliRunner()
+    runner.invoke(cli, ["mcp", "install", "--project", str(tmp_path)])
+    entry = json.loads((tmp_path / ".mcp.json").read_text())["mcpServers"]["mindbank"]
+    params = StdioServerParameters(
+        command=entry["command"], args=entry["args"], env=ENV, cwd=tmp_path
+    )
+
+    async def scenario() -> None:
+        async with Client(params) as client:
+            await _call(client, "memory_store", {"key": "k", "value": "from an agent"})
+
+    asyncio.run(scenario())
+    assert (tmp_path / ".mindbank" / "memory.db").exists()
+
+
+def test_docs_list_every_tool() -> None:
+    from mindbank.cli.mcp import _list_tools, tools_markdown
+
+    generated = tools_markdown(asyncio.run(_list_tools()))
+    docs = (ROOT / "docs" / "mcp.md").read_text(encoding="utf-8")
+    assert generated in docs, "regenerate the tool list: mindbank mcp tools --markdown"
