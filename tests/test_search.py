@@ -387,6 +387,9 @@ def test_no_embedding_for_a_namespace(tmp_path: Path) -> None:
         assert status.vectors == 1 and status.missing == 0 and status.ok
         assert [h.entry.key for h in mb.search("apples", mode="semantic")] == ["b"]
         assert {h.entry.key for h in mb.search("apples", mode="keyword")} == {"a", "b"}
+        mb.store("c", "apples and figs", namespace="raw")  # after the index was loaded
+        assert [h.entry.key for h in mb.search("apples", mode="semantic")] == ["b"]
+        assert mb.index_status().ok
 
 
 def test_embedding_off_then_backfilled_by_search(tmp_path: Path) -> None:
@@ -396,6 +399,10 @@ def test_embedding_off_then_backfilled_by_search(tmp_path: Path) -> None:
         assert mb.index_status().missing == 1
         assert mb.search("alpha", mode="semantic")[0].entry.key == "a"
         assert mb.index_status().missing == 0
+        mb.store("b", "beta gamma")  # stored after the index was loaded, still not embedded
+        assert mb.search("beta gamma", mode="semantic", k=1)[0].entry.key == "b"
+        mb.delete("a")
+        assert [h.entry.key for h in mb.search("alpha", mode="semantic")] == ["b"]
 
 
 def test_fts_stays_in_step(mb: MindBank, clock: FakeClock) -> None:

@@ -247,7 +247,13 @@ class MindBank:
         now = self._clock()
         row = encode_entry(key, value, namespace, tags, metadata, expiry(ttl, now))
         if not self._embeds((namespace,)):
-            return self._memory.upsert(row, now)[0]
+            if "_semantic" not in self.__dict__:  # no search index in this process
+                return self._memory.upsert(row, now)[0]
+            with self._db.transaction():  # keep the index's bookkeeping in step
+                mark = self._semantic.mark()
+                entry, row_id = self._memory.upsert(row, now)
+                self._semantic.write([(row_id, namespace, None)], mark)
+            return entry
         prepared = self._semantic.prepare([row])  # the model runs outside the transaction
         with self._db.transaction():
             mark = self._semantic.mark()

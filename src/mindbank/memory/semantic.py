@@ -153,7 +153,8 @@ class SemanticMemory:
         """
         # The same entry twice in one batch: the last write is the value stored, so its vector.
         last = {entry_id: (ns, p) for entry_id, ns, p in items}
-        complete = all(p is not None or not self.wants(ns) for ns, p in last.values())
+        skipped = self._settings.no_embed_namespaces
+        complete = all(p is not None or ns in skipped for ns, p in last.values())
         todo = [(i, ns, p) for i, (ns, p) in last.items() if p is not None]
         identity = self.embedder.identity
         if todo:
