@@ -59,6 +59,7 @@ class MindBank:
 
     Memory: :meth:`store`, :meth:`store_many`, :meth:`retrieve`, :meth:`list`, :meth:`delete`,
     :meth:`count`, :meth:`namespaces`, :meth:`clear_namespace`, :meth:`cleanup`.
+    Search: :meth:`search`, :meth:`index_status`, :meth:`rebuild_index`, :meth:`reembed`.
     Coordination: :attr:`sessions`, :attr:`agents`, :attr:`tasks`, :attr:`shared`,
     :attr:`events`, :attr:`metrics`, :attr:`workflows`, :attr:`topology`, :attr:`consensus`.
     Care: :meth:`transaction`, :meth:`query`, :meth:`backup`, :meth:`export`, :meth:`import_`,
