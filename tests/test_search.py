@@ -653,3 +653,78 @@ def test_cli_search_index_reembed(tmp_path: Path) -> None:
     r = run("memory", "index", "rebuild", env={"MINDBANK_EMBEDDER": "hashing:16"})
     assert r.exit_code == 0 and "rebuilt" in r.output
     assert run("search", "", "--json").exit_code == 1
+
+
+# -- the index snapshot and the change log ---------------------------------------------------
+
+
+def _fill(mb: MindBank, n: int, prefix: str = "e") -> None:
+    mb.store_many(
+        {"key": f"{prefix}{i}", "value": f"note {i} about topic {i % 37}"} for i in range(n)
+    )
+
+
+def test_snapshot_is_written_loaded_and_caught_up(tmp_path: Path) -> None:
+    from mindbank.store.snapshot import snapshot_path
+
+    path = tmp_path / "m.db"
+    snap = snapshot_path(path)
+    with mindbank.open(path, embedder="hashing:32") as mb:
+        _fill(mb, 1200)
+        expected = [h.entry.key for h in mb.search("topic 5", mode="semantic")]
+        assert mb._semantic.mirror.source == "sqlite"
+    assert snap.exists()
+    with mindbank.open(path, embedder="hashing:32") as other:  # another process, later
+        other.store("new", "zebra crossing written after the snapshot")
+        other.delete(expected[0])
+    with mindbank.open(path, embedder="hashing:32") as mb:
+        hits = [h.entry.key for h in mb.search("topic 5", mode="semantic", k=50)]
+        assert mb._semantic.mirror.source == "snapshot"
+        assert expected[0] not in hits
+        zebra = mb.search("zebra crossing written after the snapshot", mode="semantic", k=1)
+        assert zebra[0].entry.key == "new"
+        assert mb.index_status().loaded == 1200  # 1,200 - 1 deleted + 1 new
+
+
+def test_a_corrupt_or_foreign_snapshot_is_detected(tmp_path: Path) -> None:
+    from mindbank.store.snapshot import snapshot_path
+
+    path = tmp_path / "m.db"
+    with mindbank.open(path, embedder="hashing:32") as mb:
+        _fill(mb, 1100)
+        expected = [h.entry.key for h in mb.search("topic 7", mode="semantic")]
+    snap = snapshot_path(path)
+    snap.write_bytes(b"PK\x03\x04 this is not a snapshot")
+    with mindbank.open(path, embedder="hashing:32") as mb:
+        assert [h.entry.key for h in mb.search("topic 7", mode="semantic")] == expected
+        assert mb._semantic.mirror.source == "sqlite"
+    with mindbank.open(path, embedder="hashing:32") as mb:  # rewritten, valid again
+        mb.search("topic 7", mode="semantic")
+        assert mb._semantic.mirror.source == "snapshot"
+    # A snapshot whose rows disagree with the database (count check) is not trusted.
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "DELETE FROM embeddings WHERE entry_id IN (SELECT entry_id FROM embeddings LIMIT 10)"
+        )
+        conn.execute("DELETE FROM embeddings_log")  # the log can no longer explain the change
+    conn.close()
+    with mindbank.open(path, embedder="hashing:32") as mb:
+        mb.search("topic 7", mode="semantic")
+        assert mb._semantic.mirror.source == "sqlite"
+        assert mb.index_status().loaded == 1100  # the 10 lost vectors were embedded again
+
+
+def test_restore_removes_the_snapshot(tmp_path: Path) -> None:
+    from mindbank.store.snapshot import snapshot_path
+
+    path = tmp_path / "m.db"
+    with mindbank.open(path, embedder="hashing:32") as mb:
+        mb.store("only", "the backup has one note")
+        mb.backup(tmp_path / "b.db")
+        _fill(mb, 1100)
+        mb.search("note", mode="semantic")
+    assert snapshot_path(path).exists()
+    mindbank.restore(tmp_path / "b.db", path)
+    assert not snapshot_path(path).exists()
+    with mindbank.open(path, embedder="hashing:32") as mb:
+        assert [h.entry.key for h in mb.search("note", mode="semantic")] == ["only"]

@@ -184,6 +184,8 @@ class MindBank:
         """Write buffered access counts and close. Safe to call twice."""
         try:
             self._memory.flush_access()
+            if "_semantic" in self.__dict__:
+                self._semantic.close()
         finally:
             if self._readonly is not None:
                 self._readonly.close()

@@ -25,6 +25,7 @@ import numpy as np
 from mindbank.config import Settings
 from mindbank.errors import EmbedderMismatchError, ValidationError
 from mindbank.memory.cache import LRUCache
+from mindbank.memory.mirror import VectorMirror
 from mindbank.records import IndexStatus, SearchHit
 from mindbank.store.memory import EntryRow, MemoryRepo
 from mindbank.store.vectors import VectorRepo
@@ -75,11 +76,7 @@ class SemanticMemory:
         self.embedder = embedder
         self._settings = settings
         self._clock = clock
-        self._index: VectorIndex | None = None
-        self._index_version = -1
-        # Own writes not yet applied to the index: (entry id, vector or None to remove, namespace)
-        self._pending: list[tuple[int, Vectors | None, str]] = []
-        self._pending_version = -1
+        self.mirror = VectorMirror(vectors, embedder.identity, embedder.dims)
         self.cache: LRUCache[builtins.list[SearchHit]] = LRUCache(
             settings.query_cache_size, settings.query_cache_ttl, clock
         )
@@ -170,55 +167,22 @@ class SemanticMemory:
                     for i, _, p in todo
                 ]
             )
-        self._note(mark, complete, [(i, p.vector, ns) for i, ns, p in todo])
+        self._note(mark, complete)
 
     def removed(self, entry_ids: Sequence[int], mark: tuple[int, int]) -> None:
         """Entries this process deleted (inside the transaction, with the :meth:`mark` taken
-        before): their vectors went with them (ON DELETE CASCADE)."""
-        self._note(mark, True, [(i, None, "") for i in entry_ids])
+        before): nothing deleted lacks a vector."""
+        self._note(mark, True)
 
-    def _note(
-        self,
-        mark: tuple[int, int],
-        complete: bool,
-        changes: builtins.list[tuple[int, Vectors | None, str]],
-    ) -> None:
-        """Keep the in-memory index in step with a write of this process (or drop it)."""
-        after = self._repo.counters()
-        # Nothing written lacks its vector: no need to look for missing ones at search.
+    def _note(self, mark: tuple[int, int], complete: bool) -> None:
+        # Nothing written lacks its vector: no need to look for missing ones at search. (The
+        # vector index itself catches up from embeddings_log at the next search.)
         if complete and mark[0] == self._complete_at:
-            self._complete_at = after[0]
-        if after[1] != mark[1]:
-            expected = self._pending_version if self._pending else self._index_version
-            if self._index is not None and mark[1] == expected:
-                self._pending += changes
-                self._pending_version = after[1]
-            else:
-                self._drop_index()
+            self._complete_at = self._repo.counters()[0]
 
-    def _drop_index(self) -> None:
-        self._index = None
-        self._index_version = -1
-        self._pending = []
-
-    def _fresh_index(self) -> VectorIndex:
-        version = self._repo.counters()[1]
-        if self._index is not None and self._pending and version == self._pending_version:
-            for entry_id, vec, ns in self._pending:
-                if vec is None:
-                    self._index.remove(entry_id)
-                else:
-                    self._index.upsert(entry_id, vec, ns)
-            self._index_version = version
-            self._pending = []
-        if self._index is None or version != self._index_version:
-            mirror = self._repo.load_mirror(self.embedder.identity, self.embedder.dims)
-            self._index = VectorIndex(
-                self.embedder.dims, mirror.ids, mirror.matrix, mirror.namespaces
-            )
-            self._index_version = version
-            self._pending = []
-        return self._index
+    def close(self) -> None:
+        """Rewrite the index snapshot if it fell far behind."""
+        self.mirror.close()
 
     def backfill(self, progress: Callable[[int], None] | None = None) -> int:
         """Embed every live entry that should have a vector and has none; returns how many."""
@@ -254,7 +218,8 @@ class SemanticMemory:
             self._repo.set_meta("embedder", self.embedder.identity)
         self._checked = False
         self._complete_at = -1
-        self._drop_index()
+        self.mirror.forget_snapshot()
+        self.mirror.drop()
         self.cache.clear()
         return self.backfill(progress)
 
@@ -300,7 +265,7 @@ class SemanticMemory:
                 self.backfill()
                 self._complete_at = self._repo.counters()[0]
             qvec = self._query_vector(query)
-            index = self._fresh_index()
+            index = self.mirror.index()
             want = pool if mode == "semantic" else max(5 * pool, 50)
             sem = self._semantic_top(index, qvec, want, filters)
             if mode == "semantic":
@@ -365,7 +330,7 @@ class SemanticMemory:
         k: int,
         lam: float,
     ) -> builtins.list[tuple[int, float, float | None, float | None]]:
-        index = self._fresh_index()
+        index = self.mirror.index()
         vecs = np.zeros((len(scored), self.embedder.dims), dtype=np.float32)
         for n, (entry_id, *_rest) in enumerate(scored):
             vec = index.vector(entry_id)
@@ -404,15 +369,16 @@ class SemanticMemory:
             entries=entries,
             fts_rows=self._repo.fts_count(),
             fts_ok=self._repo.fts_integrity(),
-            loaded=0 if self._index is None else len(self._index),
+            loaded=self.mirror.loaded,
         )
 
     def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
         """Rebuild the full-text index, reload the vector mirror and embed what is missing."""
         with self._repo.db.transaction():
             self._repo.rebuild_fts()
-        self._drop_index()
+        self.mirror.forget_snapshot()
+        self.mirror.drop()
         self.cache.clear()
         n = self.backfill(progress)
-        self._fresh_index()
+        self.mirror.index()
         return n

@@ -19,6 +19,7 @@ from mindbank.errors import (
 from mindbank.records import CheckReport, HotKey, NamespaceUsage, QueryResult, Stats, UsageReport
 from mindbank.store.database import Database, translate_error
 from mindbank.store.schema import APPLICATION_ID, MIGRATIONS
+from mindbank.store.snapshot import snapshot_path
 
 __all__ = [
     "ReadOnlyConnection",
@@ -266,6 +267,8 @@ def restore(source: Path, target: Path) -> None:
     verify_backup(source)
     if target.exists() and target.stat().st_size > 0:
         verify_backup(target)
+    # The vector snapshot described the database being replaced: it must not outlive it.
+    snapshot_path(target).unlink(missing_ok=True)
     if source.resolve() == target.resolve():
         raise ValidationError("the backup and the target are the same file")
     try:

@@ -162,14 +162,13 @@ _FTS_DEL = (
     "(memory_fts, rowid, key, value, tags) VALUES ('delete', old.id, old.key, old.value, old.tags)"
 )
 _BUMP_MEMORY = "UPDATE counters SET value = value + 1 WHERE name = 'memory'"
-_BUMP_VECTORS = "UPDATE counters SET value = value + 1 WHERE name = 'embeddings'"
 
 _M2 = (
     # meta: facts about the database, e.g. the identity of the embedder that wrote the vectors.
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     # counters: bumped by triggers, so any process can tell cheaply that results may have changed.
     "CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
-    "INSERT INTO counters VALUES ('memory', 0), ('embeddings', 0)",
+    "INSERT INTO counters VALUES ('memory', 0)",
     # embeddings: one float32 little-endian vector per entry, with the embedder's identity and
     # the hash of the text it was computed from (so unchanged text is never embedded again).
     """CREATE TABLE embeddings (
@@ -189,14 +188,20 @@ _M2 = (
     f"CREATE TRIGGER memory_store_au AFTER UPDATE OF key, namespace, value, tags, metadata, "
     f"expires_at ON memory_store BEGIN INSERT INTO memory_fts {_FTS_DEL}; "
     f"INSERT INTO memory_fts {_FTS_ROW}; {_BUMP_MEMORY}; END",
-    f"CREATE TRIGGER embeddings_ai AFTER INSERT ON embeddings BEGIN {_BUMP_VECTORS}; END",
-    f"CREATE TRIGGER embeddings_ad AFTER DELETE ON embeddings BEGIN {_BUMP_VECTORS}; END",
-    f"CREATE TRIGGER embeddings_au AFTER UPDATE ON embeddings BEGIN {_BUMP_VECTORS}; END",
+    # embeddings_log: which entry's vector changed, in order. The in-memory index and its
+    # snapshot file catch up by reading the log after the sequence number they were built at.
+    "CREATE TABLE embeddings_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, entry_id INTEGER NOT NULL)",
+    "CREATE TRIGGER embeddings_ai AFTER INSERT ON embeddings BEGIN "
+    "INSERT INTO embeddings_log (entry_id) VALUES (new.entry_id); END",
+    "CREATE TRIGGER embeddings_ad AFTER DELETE ON embeddings BEGIN "
+    "INSERT INTO embeddings_log (entry_id) VALUES (old.entry_id); END",
+    "CREATE TRIGGER embeddings_au AFTER UPDATE ON embeddings BEGIN "
+    "INSERT INTO embeddings_log (entry_id) VALUES (new.entry_id); END",
     "INSERT INTO memory_fts (memory_fts) VALUES ('rebuild')",
 )
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "memory and coordination tables", _M1),
-    Migration(2, "embeddings, full-text index, change counters", _M2),
+    Migration(2, "embeddings, full-text index, change counter and log", _M2),
 )
 """Every migration this mindbank knows, in order. Append only."""

@@ -82,9 +82,49 @@ class VectorRepo:
         )
 
     def counters(self) -> tuple[int, int]:
-        """(memory, embeddings) change counters; they grow with every change by any process."""
-        rows = dict(self._run("SELECT name, value FROM counters").fetchall())
-        return int(rows["memory"]), int(rows["embeddings"])
+        """(memory, vectors) change counters; they grow with every change by any process.
+
+        The second is the last sequence number of ``embeddings_log``.
+        """
+        memory = self._run("SELECT value FROM counters WHERE name = 'memory'").fetchone()[0]
+        seq = self._run("SELECT max(seq) FROM embeddings_log").fetchone()[0]
+        return int(memory), int(seq or 0)
+
+    def oldest_logged(self) -> int:
+        """The oldest sequence number still in the log (changes before it were pruned)."""
+        return int(self._run("SELECT min(seq) FROM embeddings_log").fetchone()[0] or 0)
+
+    def changes_since(
+        self, seq: int, embedder: str
+    ) -> tuple[list[tuple[int, bytes | None, str | None]], int]:
+        """Entries whose vector changed after ``seq``, each once with its current state
+        ``(entry_id, vector or None if gone, namespace)``, and the last sequence number read
+        (in the same statement, so nothing falls between)."""
+        rows = self._run(
+            "SELECT c.entry_id, e.vector, m.namespace, c.last FROM "
+            "(SELECT entry_id, max(seq) AS last FROM embeddings_log WHERE seq > ? "
+            "GROUP BY entry_id) c "
+            "LEFT JOIN embeddings e ON e.entry_id = c.entry_id AND e.embedder = ? "
+            "LEFT JOIN memory_store m ON m.id = e.entry_id",
+            (seq, embedder),
+        ).fetchall()
+        last = max((int(r[3]) for r in rows), default=seq)
+        return [(int(r[0]), None if r[1] is None else bytes(r[1]), r[2]) for r in rows], last
+
+    def vector_count(self, embedder: str) -> int:
+        """How many vectors the embedder has stored."""
+        return int(
+            self._run("SELECT count(*) FROM embeddings WHERE embedder = ?", (embedder,)).fetchone()[
+                0
+            ]
+        )
+
+    def prune_log(self, keep: int) -> None:
+        """Forget all but the last ``keep`` changes (an index older than that reloads fully)."""
+        self._run(
+            "DELETE FROM embeddings_log WHERE seq <= (SELECT max(seq) FROM embeddings_log) - ?",
+            (keep,),
+        )
 
     # -- vectors -----------------------------------------------------------------------------
 

@@ -93,6 +93,16 @@ class VectorIndex:
         """Memory held by the vectors (float32 and int8 copies)."""
         return int(self._matrix[: self._n].nbytes + self._q8[: self._n].nbytes)
 
+    def export(self) -> tuple[Ids, Floats, tuple[str, ...]]:
+        """Ids, vectors and namespaces of every row (copies), to save a snapshot."""
+        names = {code: ns for ns, code in self._codes.items()}
+        n = self._n
+        return (
+            self._ids[:n].copy(),
+            self._matrix[:n].copy(),
+            tuple(names[int(c)] for c in self._ns[:n]),
+        )
+
     def vector(self, entry_id: int) -> Floats | None:
         """The float32 vector of an entry, or None."""
         row = self._row.get(entry_id)

@@ -1,0 +1,129 @@
+"""Keeping the in-memory vector index in step with the database.
+
+The database is the truth; :class:`VectorMirror` holds a :class:`VectorIndex` built from it and
+the sequence number of ``embeddings_log`` it reflects. Before each search it reads the log: no
+change, nothing to do; a few changes (by this process or any other), it applies them; changes
+older than the log keeps, a full reload. The first load in a process starts from the snapshot
+file when one is valid, and a count check against the database catches a snapshot that is
+wrong in a way the log cannot show.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mindbank.store.snapshot import load_snapshot, save_snapshot, snapshot_path
+from mindbank.store.vectors import VectorRepo
+from mindbank.vectors.index import VectorIndex
+
+__all__ = ["VectorMirror"]
+
+SNAPSHOT_FROM = 1000  # vectors; smaller indexes load from SQLite in a few milliseconds
+SNAPSHOT_AFTER_CHANGES = 1000  # rewrite the snapshot at close after this many changes
+LOG_KEEP = 200_000  # changes kept in embeddings_log
+
+
+class VectorMirror:
+    """The in-memory index of one embedder's vectors, refreshed from ``embeddings_log``."""
+
+    def __init__(self, repo: VectorRepo, identity: str, dims: int):
+        self._repo = repo
+        self._identity = identity
+        self._dims = dims
+        self._index: VectorIndex | None = None
+        self._version = -1
+        self._snapshot_version = -1
+        self._changes = 0  # applied since the snapshot was written
+        self._path = snapshot_path(repo.db.path)
+        self.source = "none"  # where the index came from: snapshot, sqlite
+
+    @property
+    def loaded(self) -> int:
+        """Vectors in memory (0 before the first search)."""
+        return 0 if self._index is None else len(self._index)
+
+    def drop(self) -> None:
+        """Forget the index (the next search reloads it)."""
+        self._index = None
+        self._version = -1
+
+    def index(self) -> VectorIndex:
+        """The index, brought up to date with the database."""
+        if self._index is None:
+            self._load()
+        elif not self._catch_up():
+            self._full_load()
+        assert self._index is not None
+        return self._index
+
+    def _catch_up(self) -> bool:
+        """Apply the logged changes since our version; False if the log no longer has them."""
+        current = self._repo.counters()[1]
+        if current == self._version:
+            return True
+        if current < self._version or self._repo.oldest_logged() > self._version + 1:
+            return False
+        assert self._index is not None
+        changes, last = self._repo.changes_since(self._version, self._identity)
+        for entry_id, blob, namespace in changes:
+            if blob is None or namespace is None:
+                self._index.remove(entry_id)
+            else:
+                self._index.upsert(entry_id, np.frombuffer(blob, dtype="<f4"), namespace)
+        self._version = max(self._version, last)
+        self._changes += len(changes)
+        return True
+
+    def _load(self) -> None:
+        snap = load_snapshot(self._path, self._identity, self._dims)
+        if snap is not None:
+            self._index = VectorIndex(self._dims, snap.ids, snap.matrix, snap.namespaces)
+            self._version = snap.version
+            self._snapshot_version = snap.version
+            self._changes = 0
+            if self._catch_up() and len(self._index) == self._repo.vector_count(self._identity):
+                self.source = "snapshot"
+                return
+        self._full_load()
+
+    def _full_load(self) -> None:
+        version = self._repo.counters()[1]  # read first: later changes are re-applied, harmlessly
+        mirror = self._repo.load_mirror(self._identity, self._dims)
+        self._index = VectorIndex(self._dims, mirror.ids, mirror.matrix, mirror.namespaces)
+        self._version = version
+        self.source = "sqlite"
+        self._changes = 0
+        if len(self._index) >= SNAPSHOT_FROM:
+            self.save()
+        else:
+            self._path.unlink(missing_ok=True)
+
+    def save(self) -> None:
+        """Write the snapshot file (and prune the log to what a snapshot may still need)."""
+        if self._index is None:
+            return
+        ids, matrix, namespaces = self._index.export()
+        save_snapshot(
+            self._path,
+            identity=self._identity,
+            version=self._version,
+            ids=ids,
+            matrix=matrix,
+            namespaces=namespaces,
+        )
+        self._snapshot_version = self._version
+        self._changes = 0
+        self._repo.prune_log(LOG_KEEP)
+
+    def close(self) -> None:
+        """Rewrite the snapshot if many changes were applied since it was written."""
+        if (
+            self._index is not None
+            and self._changes >= SNAPSHOT_AFTER_CHANGES
+            and len(self._index) >= SNAPSHOT_FROM
+        ):
+            self.save()
+
+    def forget_snapshot(self) -> None:
+        """Delete the snapshot file."""
+        self._path.unlink(missing_ok=True)
