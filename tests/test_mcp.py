@@ -40,7 +40,7 @@ async def _call(client: Client, name: str, args: dict[str, Any]) -> dict[str, An
 
 EXPECTED_TOOLS = {
     "memory_store", "memory_retrieve", "memory_search", "memory_list", "memory_delete",
-    "memory_usage", "memory_stats", "db_verify",
+    "memory_usage", "memory_stats", "memory_reindex", "db_verify",
 }  # fmt: skip
 
 
@@ -102,6 +102,28 @@ def test_every_tool_over_stdio(tmp_path: Path) -> None:
         entry = mb.get("locked-db", namespace="lessons")
         assert entry is not None and entry.tags == ("db",) and entry.metadata == {"by": "agent"}
         assert entry.access_count == 1
+
+
+def test_reindex_reports_progress(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    with mindbank.open(db, embedder="hashing", settings=mindbank.Settings(embed=False)) as mb:
+        mb.store_many({"key": f"k{i}", "value": f"text {i}"} for i in range(600))
+    seen: list[tuple[float, float | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, total))
+
+    async def scenario() -> dict[str, Any]:
+        async with Client(_stdio(db)) as client:
+            result = await client.call_tool("memory_reindex", {}, progress_callback=on_progress)
+            assert not result.is_error, result.content
+            assert result.structured_content is not None
+            return result.structured_content
+
+    out = asyncio.run(scenario())
+    assert out["embedded"] == 600 and out["index"]["ok"] is True
+    assert seen and seen[-1] == (600, 600)
+    assert [p for p, _ in seen] == sorted(p for p, _ in seen)
 
 
 def test_stdout_carries_only_protocol(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 import mindbank
@@ -197,6 +197,32 @@ def build_server(db: str | os.PathLike[str] | None = None) -> tuple[MCPServer, C
 
         def run(mb: mindbank.MindBank) -> dict[str, Any]:
             return {"stats": mb.stats().to_dict(), "index": mb.index_status().to_dict()}
+
+        return await worker.run(run)
+
+    @server.tool()
+    async def memory_reindex(ctx: Context, reembed: bool = False) -> dict[str, Any]:
+        """Bring the search indexes up to date: rebuild the full-text index and embed every
+        entry that lacks a vector; with reembed, recompute every vector (after changing the
+        embedder). Long: reports progress as entries are embedded."""
+        loop = asyncio.get_running_loop()
+
+        def progress(total: int) -> Callable[[int], None]:
+            def report(done: int) -> None:
+                asyncio.run_coroutine_threadsafe(
+                    ctx.report_progress(done, total, f"embedded {done} of {total}"), loop
+                ).result()
+
+            return report
+
+        def run(mb: mindbank.MindBank) -> dict[str, Any]:
+            if reembed:
+                total = mb.count()
+                embedded = mb.reembed(progress(total))
+            else:
+                total = mb.index_status().missing
+                embedded = mb.rebuild_index(progress(total))
+            return {"embedded": embedded, "index": mb.index_status().to_dict()}
 
         return await worker.run(run)
 
