@@ -77,7 +77,9 @@ class VectorMirror:
     def _load(self) -> None:
         snap = load_snapshot(self._path, self._identity, self._dims)
         if snap is not None:
-            self._index = VectorIndex(self._dims, snap.ids, snap.matrix, snap.namespaces)
+            self._index = VectorIndex(
+                self._dims, snap.ids, snap.matrix, snap.namespaces, quantized=(snap.q8, snap.scale)
+            )
             self._version = snap.version
             self._snapshot_version = snap.version
             self._changes = 0
@@ -102,7 +104,7 @@ class VectorMirror:
         """Write the snapshot file (and prune the log to what a snapshot may still need)."""
         if self._index is None:
             return
-        ids, matrix, namespaces = self._index.export()
+        ids, matrix, namespaces, q8, scale = self._index.export()
         save_snapshot(
             self._path,
             identity=self._identity,
@@ -110,6 +112,8 @@ class VectorMirror:
             ids=ids,
             matrix=matrix,
             namespaces=namespaces,
+            q8=q8,
+            scale=scale,
         )
         self._snapshot_version = self._version
         self._changes = 0

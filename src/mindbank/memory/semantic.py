@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mindbank.config import Settings
-from mindbank.errors import EmbedderMismatchError, ValidationError
+from mindbank.errors import DatabaseLockedError, EmbedderMismatchError, ValidationError
 from mindbank.memory.cache import LRUCache
 from mindbank.memory.mirror import VectorMirror
 from mindbank.records import IndexStatus, SearchHit
@@ -39,7 +39,21 @@ if TYPE_CHECKING:
 __all__ = ["MODES", "Prepared", "SemanticMemory", "embedding_text"]
 
 MODES = ("hybrid", "semantic", "keyword")
+_COMPLETE_KEY = "vectors_complete_at"
 _BACKFILL_BATCH = 256
+
+
+def _parse_mark(text: str | None) -> tuple[int, int]:
+    """The (memory, vectors) counters stored as "m:v" (unknown: (-1, -1))."""
+    try:
+        memory, vectors = (text or "").split(":")
+        return int(memory), int(vectors)
+    except ValueError:
+        return (-1, -1)
+
+
+def _format_mark(mark: tuple[int, int]) -> str:
+    return f"{mark[0]}:{mark[1]}"
 
 
 def embedding_text(value: str, value_type: str) -> str:
@@ -82,8 +96,9 @@ class SemanticMemory:
         )
         self._query_vectors: LRUCache[Vectors] = LRUCache(256, 3600.0, clock)
         self._checked = False
-        # The memory counter at which no live entry lacked a vector (-1: not known).
-        self._complete_at = -1
+        # The memory counter at which no live entry lacked a vector (-1: not known). Kept in
+        # the database too, so that the next process can skip looking for missing vectors.
+        self._complete_at = _parse_mark(self._repo.meta(_COMPLETE_KEY))
 
     # -- identity ----------------------------------------------------------------------------
 
@@ -176,9 +191,11 @@ class SemanticMemory:
 
     def _note(self, mark: tuple[int, int], complete: bool) -> None:
         # Nothing written lacks its vector: no need to look for missing ones at search. (The
-        # vector index itself catches up from embeddings_log at the next search.)
-        if complete and mark[0] == self._complete_at:
-            self._complete_at = self._repo.counters()[0]
+        # vector index itself catches up from embeddings_log at the next search.) Called inside
+        # the write transaction, so the hint commits or rolls back with the write.
+        if complete and mark == self._complete_at:
+            self._complete_at = self._repo.counters()
+            self._repo.set_meta(_COMPLETE_KEY, _format_mark(self._complete_at))
 
     def close(self) -> None:
         """Rewrite the index snapshot if it fell far behind."""
@@ -217,7 +234,8 @@ class SemanticMemory:
             )
             self._repo.set_meta("embedder", self.embedder.identity)
         self._checked = False
-        self._complete_at = -1
+        self._complete_at = (-1, -1)
+        self._repo.set_meta(_COMPLETE_KEY, "-1:-1")
         self.mirror.forget_snapshot()
         self.mirror.drop()
         self.cache.clear()
@@ -261,9 +279,14 @@ class SemanticMemory:
             scored = [(i, s, None, s) for i, s in self._repo.keyword(query, pool, *filters)]
         else:
             self.check_identity()
-            if counters[0] != self._complete_at:
+            if counters != self._complete_at:
                 self.backfill()
-                self._complete_at = self._repo.counters()[0]
+                self._complete_at = self._repo.counters()
+                try:  # a hint for the next process; a search does not wait for the lock
+                    with self._repo.db.transaction():
+                        self._repo.set_meta(_COMPLETE_KEY, _format_mark(self._complete_at))
+                except DatabaseLockedError:
+                    pass  # the next process simply looks for missing vectors itself
             qvec = self._query_vector(query)
             index = self.mirror.index()
             want = pool if mode == "semantic" else max(5 * pool, 50)

@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # numpy loads only when a snapshot is read or written
 
 __all__ = ["FORMAT", "Snapshot", "load_snapshot", "save_snapshot", "snapshot_path"]
 
-FORMAT = 1
+FORMAT = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +33,8 @@ class Snapshot:
     ids: npt.NDArray[np.int64]
     matrix: npt.NDArray[np.float32]
     namespaces: tuple[str, ...]
+    q8: npt.NDArray[np.int8]
+    scale: float
 
 
 def snapshot_path(db_path: Path) -> Path:
@@ -48,6 +50,8 @@ def save_snapshot(
     ids: npt.NDArray[np.int64],
     matrix: npt.NDArray[np.float32],
     namespaces: tuple[str, ...],
+    q8: npt.NDArray[np.int8],
+    scale: float,
 ) -> None:
     """Write a snapshot atomically (a temporary file renamed into place)."""
     import numpy as np
@@ -66,6 +70,8 @@ def save_snapshot(
                 matrix=np.ascontiguousarray(matrix, dtype="<f4"),
                 names=np.asarray(names if names else [""]),
                 codes=np.asarray([code[n] for n in namespaces], dtype=np.int32),
+                q8=np.ascontiguousarray(q8, dtype=np.int8),
+                scale=np.asarray([scale], dtype=np.float64),
             )
         os.replace(tmp, path)
     except BaseException:
@@ -88,11 +94,15 @@ def load_snapshot(path: Path, identity: str, dims: int) -> Snapshot | None:
             names = [str(n) for n in data["names"]]
             codes = np.asarray(data["codes"], dtype=np.int64)
             version = int(data["version"][0])
+            q8 = np.asarray(data["q8"], dtype=np.int8)
+            scale = float(data["scale"][0])
     except (OSError, ValueError, KeyError, IndexError, EOFError, zipfile.BadZipFile):
         return None
     n = len(ids)
-    if matrix.shape != (n, dims) or codes.shape != (n,):
+    if matrix.shape != (n, dims) or codes.shape != (n,) or q8.shape != (n, dims):
         return None
     if n and (codes.min() < 0 or codes.max() >= len(names) or not np.isfinite(matrix).all()):
         return None
-    return Snapshot(version, ids, matrix, tuple(names[c] for c in codes))
+    if not 0 < scale < 1e9:
+        return None
+    return Snapshot(version, ids, matrix, tuple(names[c] for c in codes.tolist()), q8, scale)

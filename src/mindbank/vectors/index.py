@@ -42,28 +42,39 @@ class VectorIndex:
         namespaces: tuple[str, ...],
         *,
         int8_from: int | None = None,
+        quantized: tuple[npt.NDArray[np.int8], float] | None = None,
     ):
+        """Build an index over ``matrix`` (unit rows, one per id and namespace).
+
+        ``quantized`` is a precomputed int8 copy and its scale (from a snapshot), to skip
+        quantizing again.
+        """
         if matrix.shape != (len(ids), dims):
             raise ValueError(f"matrix shape {matrix.shape} does not match {len(ids)} x {dims}")
         if int8_from is not None:
             self.int8_from = int8_from
         self.dims = dims
-        self._codes: dict[str, int] = {}
+        self._codes = {ns: i for i, ns in enumerate(dict.fromkeys(namespaces))}
         n = len(ids)
-        cap = max(16, n)
+        cap = max(16, n + n // 8)
         self._ids = np.empty(cap, dtype=np.int64)
         self._ids[:n] = ids
         self._matrix = np.empty((cap, dims), dtype=np.float32)
         self._matrix[:n] = matrix
         self._ns = np.empty(cap, dtype=np.int32)
-        self._ns[:n] = [self._code(ns) for ns in namespaces]
+        self._ns[:n] = np.fromiter((self._codes[ns] for ns in namespaces), dtype=np.int32, count=n)
         self._n = n
-        self._row = {int(i): r for r, i in enumerate(ids)}
-        # int8 copy: one scale for the whole matrix (components of unit vectors are <= 1).
-        peak = float(np.abs(matrix).max()) if n else 1.0
-        self._scale = 127.0 / max(peak, 1e-6)
+        self._row = dict(zip(ids.tolist(), range(n), strict=True))
         self._q8 = np.empty((cap, dims), dtype=np.int8)
-        self._q8[:n] = self._quantize(matrix)
+        if quantized is not None and quantized[0].shape == (n, dims):
+            self._q8[:n], self._scale = quantized
+        else:
+            # One scale for the whole matrix (components of unit vectors are <= 1).
+            peak = float(np.abs(matrix).max()) if n else 1.0
+            self._scale = 127.0 / max(peak, 1e-6)
+            for lo in range(0, n, 8192):  # in blocks: small temporaries, warm caches
+                hi = min(n, lo + 8192)
+                self._q8[lo:hi] = self._quantize(matrix[lo:hi])
 
     def _quantize(self, vectors: Floats) -> npt.NDArray[np.int8]:
         q: npt.NDArray[np.int8] = np.clip(np.rint(vectors * self._scale), -127, 127).astype(np.int8)
@@ -93,14 +104,16 @@ class VectorIndex:
         """Memory held by the vectors (float32 and int8 copies)."""
         return int(self._matrix[: self._n].nbytes + self._q8[: self._n].nbytes)
 
-    def export(self) -> tuple[Ids, Floats, tuple[str, ...]]:
-        """Ids, vectors and namespaces of every row (copies), to save a snapshot."""
+    def export(self) -> tuple[Ids, Floats, tuple[str, ...], npt.NDArray[np.int8], float]:
+        """Ids, vectors, namespaces, the int8 copy and its scale (copies), for a snapshot."""
         names = {code: ns for ns, code in self._codes.items()}
         n = self._n
         return (
             self._ids[:n].copy(),
             self._matrix[:n].copy(),
             tuple(names[int(c)] for c in self._ns[:n]),
+            self._q8[:n].copy(),
+            self._scale,
         )
 
     def vector(self, entry_id: int) -> Floats | None:
