@@ -728,3 +728,18 @@ def test_restore_removes_the_snapshot(tmp_path: Path) -> None:
     assert not snapshot_path(path).exists()
     with mindbank.open(path, embedder="hashing:32") as mb:
         assert [h.entry.key for h in mb.search("note", mode="semantic")] == ["only"]
+
+
+def test_keyword_search_leaves_out_very_common_words_in_a_large_memory(tmp_path: Path) -> None:
+    settings = mindbank.Settings(embed=False)
+    with mindbank.open(tmp_path / "m.db", embedder="hashing", settings=settings) as mb:
+        mb.store_many(
+            {"key": f"k{i}", "value": f"common filler text number {i}"} for i in range(21_000)
+        )
+        mb.store_many(
+            {"key": f"r{i}", "value": f"common but also a rare zebra {i}"} for i in range(3)
+        )
+        hits = mb.search("common zebra", mode="keyword", k=10)
+        assert sorted(h.entry.key for h in hits) == ["r0", "r1", "r2"]
+        only_common = mb.search("common filler", mode="keyword", k=5)
+        assert len(only_common) == 5  # nothing rarer to search by: the words are kept

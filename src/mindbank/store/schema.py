@@ -198,6 +198,8 @@ _M2 = (
     "CREATE TRIGGER embeddings_au AFTER UPDATE ON embeddings BEGIN "
     "INSERT INTO embeddings_log (entry_id) VALUES (new.entry_id); END",
     "INSERT INTO memory_fts (memory_fts) VALUES ('rebuild')",
+    # How many entries hold each term: lets keyword search leave out the very common ones.
+    "CREATE VIRTUAL TABLE memory_fts_vocab USING fts5vocab(memory_fts, 'row')",
 )
 
 MIGRATIONS: tuple[Migration, ...] = (

@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from mindbank.store.database import Database, translate_error
 
-__all__ = ["Mirror", "VectorRepo", "fts_query"]
+__all__ = ["Mirror", "VectorRepo", "fts_query", "query_words"]
 
 _LIVE = "(m.expires_at IS NULL OR m.expires_at > ?)"
 _TOKEN = re.compile(r"\w+", re.UNICODE)
@@ -31,17 +31,29 @@ _STOPWORDS = frozenset(
 )
 
 
-def fts_query(text: str) -> str | None:
-    """An FTS5 query that matches any word of ``text`` (each quoted, so no syntax leaks in).
-
-    Returns None when the text has no words.
-    """
+def query_words(text: str) -> list[str]:
+    """The distinct lower-cased words of a query, function words left out (unless that would
+    leave nothing)."""
     words = list(dict.fromkeys(w.lower() for w in _TOKEN.findall(text)))
+    content = [w for w in words if w not in _STOPWORDS]
+    return content or words
+
+
+def fts_query(words: Sequence[str]) -> str | None:
+    """An FTS5 query that matches any of the words (each quoted, so no syntax leaks in).
+
+    Returns None when there are no words.
+    """
     if not words:
         return None
-    content = [w for w in words if w not in _STOPWORDS]
-    words = content or words
-    return " OR ".join(f'"{w}"' for w in words)
+    return " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
+
+
+# Keyword search over a large memory leaves out query words held by more than this share of
+# the entries, when the query has rarer words: scoring every entry that holds a common word is
+# most of the cost, and such words carry almost no BM25 weight.
+COMMON_TERM_FROM = 20_000
+COMMON_TERM_SHARE = 0.02
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,7 +298,7 @@ class VectorRepo:
         Filters apply inside the query, so the top ``limit`` is the top of the filtered set.
         ``only_ids`` restricts scoring to those entries (to score a known candidate set).
         """
-        match = fts_query(query)
+        match = fts_query(self._keyword_words(query))
         if match is None:
             return []
         where, params = self._filters(namespace, tags, now, since, until)
@@ -302,6 +314,21 @@ class VectorRepo:
             (match, *params, limit),
         ).fetchall()
         return [(int(r[0]), float(r[1])) for r in rows]
+
+    def _keyword_words(self, query: str) -> list[str]:
+        words = query_words(query)
+        if len(words) < 2:
+            return words
+        size = int(self._run("SELECT coalesce(max(id), 0) FROM memory_store").fetchone()[0])
+        if size < COMMON_TERM_FROM:
+            return words
+        limit = max(500, int(size * COMMON_TERM_SHARE))
+        rare = []
+        for word in words:
+            row = self._run("SELECT doc FROM memory_fts_vocab WHERE term = ?", (word,)).fetchone()
+            if row is None or row[0] <= limit:
+                rare.append(word)
+        return rare or words
 
     def fts_count(self) -> int:
         """Rows in the full-text index (should equal rows in memory_store)."""
