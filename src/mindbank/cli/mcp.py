@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -15,6 +16,7 @@ from mindbank.cli.output import db_option, emit_json, fail
 __all__ = ["mcp"]
 
 SERVER_NAME = "mindbank"
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @click.group("mcp")
@@ -70,14 +72,18 @@ def _write_config(path: Path, data: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
+def _project_option(f: F) -> F:
+    return click.option(
+        "--project",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path("."),
+        show_default=True,
+        help="The project whose .mcp.json to change.",
+    )(f)
+
+
 @mcp.command()
-@click.option(
-    "--project",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("."),
-    show_default=True,
-    help="The project whose .mcp.json gets the server.",
-)
+@_project_option
 @db_option
 def install(project: Path, db: Path | None) -> None:
     """Add mindbank to a project's MCP configuration for Claude Code (.mcp.json).
@@ -106,13 +112,7 @@ def install(project: Path, db: Path | None) -> None:
 
 
 @mcp.command()
-@click.option(
-    "--project",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("."),
-    show_default=True,
-    help="The project whose .mcp.json loses the server.",
-)
+@_project_option
 def uninstall(project: Path) -> None:
     """Remove mindbank from a project's .mcp.json (other servers are kept).
 

@@ -58,13 +58,11 @@ COMMON_TERM_SHARE = 0.02
 
 @dataclass(frozen=True, slots=True)
 class Mirror:
-    """Every vector of one embedder with what search filters on, loaded in one query."""
+    """Every vector of one embedder with its entry's namespace, loaded in one query."""
 
     ids: npt.NDArray[np.int64]
     matrix: npt.NDArray[np.float32]
     namespaces: tuple[str, ...]
-    expires_at: npt.NDArray[np.float64]  # +inf when the entry never expires
-    updated_at: npt.NDArray[np.float64]
 
 
 class VectorRepo:
@@ -204,25 +202,20 @@ class VectorRepo:
         return [(int(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in rows]
 
     def load_mirror(self, embedder: str, dims: int) -> Mirror:
-        """Every vector of ``embedder``, with namespace, expiry and update time per row."""
+        """Every vector of ``embedder``, with its entry's namespace."""
         rows = self._run(
-            "SELECT e.entry_id, e.vector, m.namespace, m.expires_at, m.updated_at "
+            "SELECT e.entry_id, e.vector, m.namespace "
             "FROM embeddings e JOIN memory_store m ON m.id = e.entry_id "
             "WHERE e.embedder = ? ORDER BY e.entry_id",
             (embedder,),
         ).fetchall()
         n = len(rows)
-        matrix = np.empty((n, dims), dtype=np.float32)
-        for i, r in enumerate(rows):
-            matrix[i] = np.frombuffer(r[1], dtype="<f4")
+        blob = b"".join(r[1] for r in rows)
+        matrix = np.frombuffer(blob, dtype="<f4").astype(np.float32).reshape(n, dims)
         return Mirror(
             ids=np.fromiter((r[0] for r in rows), dtype=np.int64, count=n),
             matrix=matrix,
             namespaces=tuple(r[2] for r in rows),
-            expires_at=np.fromiter(
-                (np.inf if r[3] is None else r[3] for r in rows), dtype=np.float64, count=n
-            ),
-            updated_at=np.fromiter((r[4] for r in rows), dtype=np.float64, count=n),
         )
 
     # -- filters and full text ---------------------------------------------------------------
