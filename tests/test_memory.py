@@ -246,3 +246,32 @@ def test_entries_are_frozen(mb: MindBank) -> None:
     entry = mb.store("k", "v")
     with pytest.raises(AttributeError):
         entry.value = "other"  # type: ignore[misc]
+
+
+def test_retrieve_never_serves_a_stale_row(db_path: Path, clock: FakeClock) -> None:
+    """retrieve() keeps rows it read; any change by this or another connection is seen."""
+    with mindbank.open(db_path, clock=clock) as a, mindbank.open(db_path, clock=clock) as b:
+        a.store("k", "v1", ttl=100)
+        assert a.retrieve("k").value == "v1"  # type: ignore[union-attr]
+        b.store("k", "v2", ttl=100)  # another connection commits
+        assert a.retrieve("k").value == "v2"  # type: ignore[union-attr]
+        a.store("k", "v3", ttl=100)  # this connection writes
+        assert a.retrieve("k").value == "v3"  # type: ignore[union-attr]
+        with a.transaction():
+            a.store("k", "v4")
+            assert a.retrieve("k").value == "v4"  # type: ignore[union-attr]
+        b.delete("k")
+        assert a.retrieve("k") is None
+        b.store("t", "short", ttl=10)
+        assert a.retrieve("t") is not None
+        clock.advance(10)
+        assert a.retrieve("t") is None  # expired, though the row is still stored
+        for _ in range(3):
+            assert a.retrieve("t") is None and b.retrieve("t") is None
+        b.store("c", 1)
+        for _ in range(3):
+            a.retrieve("c")
+        a.close()
+        with mindbank.open(db_path, clock=clock) as again:
+            entry = again.get("c")
+            assert entry is not None and entry.access_count == 3

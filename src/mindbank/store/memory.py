@@ -23,7 +23,8 @@ _COLUMNS = (
     "accessed_at, access_count, expires_at"
 )
 _LIVE = "(expires_at IS NULL OR expires_at > ?)"
-_SQL_GET = f"SELECT {_COLUMNS}, id FROM memory_store WHERE namespace = ? AND key = ? AND {_LIVE}"
+_SQL_ROW = f"SELECT {_COLUMNS}, id FROM memory_store WHERE namespace = ? AND key = ?"
+_ROW_CACHE_MAX = 10_000
 _SQL_UPSERT = """
 INSERT INTO memory_store (key, namespace, value, value_type, tags, metadata,
                           created_at, updated_at, expires_at)
@@ -107,6 +108,10 @@ class MemoryRepo:
         # (namespace, key) -> [accesses not yet written, time of the latest, row id]
         self._pending: dict[tuple[str, str], list[float]] = {}
         self._pending_since = 0.0
+        # Rows read by get(), valid while nothing changed: a commit by any other connection
+        # moves PRAGMA data_version, a change by this one moves total_changes.
+        self._rows: dict[tuple[str, str], Any] = {}
+        self._rows_token: tuple[int, int] = (-1, -1)
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -229,10 +234,24 @@ class MemoryRepo:
     ) -> Entry | None:
         """Return the live entry or None; counts the access unless told not to."""
         try:
-            row = self.db.execute(_SQL_GET, (namespace, key, now)).fetchone()
+            token = (
+                self.db.execute("PRAGMA data_version").fetchone()[0],
+                self.db.conn.total_changes,
+            )
+            if token != self._rows_token:
+                self._rows.clear()
+                self._rows_token = token
+            row = self._rows.get((namespace, key))
+            if row is None:
+                row = self.db.execute(_SQL_ROW, (namespace, key)).fetchone()
+                if row is None:
+                    return None
+                if len(self._rows) >= _ROW_CACHE_MAX:
+                    self._rows.clear()
+                self._rows[(namespace, key)] = row
         except sqlite3.Error as exc:
             raise translate_error(exc, self.db.path) from exc
-        if row is None:
+        if row[10] is not None and row[10] <= now:  # expired: invisible at once
             return None
         if not count_access:
             return _entry(row)
