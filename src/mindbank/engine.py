@@ -249,19 +249,14 @@ class MindBank:
         """
         now = self._clock()
         row = encode_entry(key, value, namespace, tags, metadata, expiry(ttl, now))
-        if not self._embeds((namespace,)):
-            if "_semantic" not in self.__dict__:  # no search index in this process
-                return self._memory.upsert(row, now)[0]
-            with self._db.transaction():  # keep the index's bookkeeping in step
-                mark = self._semantic.mark()
-                entry, row_id = self._memory.upsert(row, now)
-                self._semantic.write([(row_id, namespace, None)], mark)
-            return entry
-        prepared = self._semantic.prepare([row])  # the model runs outside the transaction
+        if not self._embeds((namespace,)) and "_semantic" not in self.__dict__:
+            return self._memory.upsert(row, now)[0]  # no vector, no search index to keep in step
+        # The model runs outside the transaction (None for a namespace that is not embedded).
+        prepared = self._semantic.prepare([row])[0]
         with self._db.transaction():
             mark = self._semantic.mark()
             entry, row_id = self._memory.upsert(row, now)
-            self._semantic.write([(row_id, namespace, prepared[0])], mark)
+            self._semantic.write([(row_id, namespace, prepared)], mark)
         return entry
 
     def store_many(self, items: Iterable[Mapping[str, Any]]) -> int:

@@ -336,7 +336,7 @@ class SemanticMemory:
         # The best k' candidates, checked against the filters in SQL...
         want = max(4 * k, k + 20)
         rows, scores = index.search(qvec, want, namespace)
-        ok = set(self._repo.allowed_ids_among(ids[rows], tags, now, since, until).tolist())
+        ok = set(self._repo.allowed_ids(None, tags, now, since, until, among=ids[rows]).tolist())
         survivors = [
             (int(ids[r]), float(s)) for r, s in zip(rows, scores, strict=True) if int(ids[r]) in ok
         ]

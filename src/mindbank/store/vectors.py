@@ -251,28 +251,15 @@ class VectorRepo:
         now: float,
         since: float | None,
         until: float | None,
+        among: npt.NDArray[np.int64] | None = None,
     ) -> npt.NDArray[np.int64]:
-        """Ids of the live entries that pass the filters."""
+        """Ids of the live entries that pass the filters (only those of ``among``, if given)."""
         where, params = self._filters(namespace, tags, now, since, until)
+        if among is not None:
+            if len(among) == 0:
+                return np.empty(0, dtype=np.int64)
+            where += f" AND m.id IN ({','.join(str(int(i)) for i in among)})"
         rows = self._run(f"SELECT m.id FROM memory_store m WHERE {where}", params).fetchall()
-        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-
-    def allowed_ids_among(
-        self,
-        candidates: npt.NDArray[np.int64],
-        tags: Sequence[str],
-        now: float,
-        since: float | None,
-        until: float | None,
-    ) -> npt.NDArray[np.int64]:
-        """Those of ``candidates`` that are live and pass the tag and time filters."""
-        if len(candidates) == 0:
-            return np.empty(0, dtype=np.int64)
-        where, params = self._filters(None, tags, now, since, until)
-        id_list = ",".join(str(int(i)) for i in candidates)
-        rows = self._run(
-            f"SELECT m.id FROM memory_store m WHERE m.id IN ({id_list}) AND {where}", params
-        ).fetchall()
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
     def keyword(
