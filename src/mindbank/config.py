@@ -16,10 +16,93 @@ from pathlib import Path
 
 from mindbank.errors import ValidationError
 
-__all__ = ["DB_DIRNAME", "DB_FILENAME", "Settings", "find_db_path", "parse_duration"]
+__all__ = [
+    "DB_DIRNAME",
+    "DB_FILENAME",
+    "BankSettings",
+    "Settings",
+    "find_db_path",
+    "parse_duration",
+]
 
 DB_DIRNAME = ".mindbank"
 DB_FILENAME = "memory.db"
+
+
+@dataclass(frozen=True, slots=True)
+class BankSettings:
+    """How the ReasoningBank scores, learns and consolidates.
+
+    Retrieval: ``score = w_similarity * similarity + w_recency * recency + w_reliability *
+    reliability``, where similarity blends the cosine to the item's content and, weighted by
+    ``task_weight``, the cosine to the task it was learned on; recency halves every
+    ``half_life`` seconds since last use or update; reliability is the item's confidence. Then
+    MMR over the best ``candidates`` with ``mmr_lambda`` (the weight of relevance). Defaults were
+    chosen on ``bench/bank_learning.py`` (see docs/reasoningbank.md).
+
+    Learning: a successful use moves confidence up by ``rate_up * (1 - c)``, a failed one down by
+    ``rate_down * c``. Distilled items start at ``initial_confidence[verdict source]``.
+
+    Consolidation: items of one namespace, strategy and outcome with cosine >= ``duplicate``
+    are merged; items of opposite outcomes with cosine >= ``contradiction`` are linked
+    ``contradicts``; active items used at most ``archive_max_uses`` times, idle for
+    ``archive_after`` seconds and below ``archive_below`` confidence are archived.
+
+    Commands: ``judge_cmd`` (env ``MINDBANK_JUDGE_CMD``) reads a trajectory as JSON on stdin
+    and prints ``{"verdict": "success"|"failure", "reason": ...}``; ``distil_cmd`` (env
+    ``MINDBANK_DISTIL_CMD``) reads ``{"trajectory", "verdict"}`` and prints a list of
+    ``{"title", "description", "content"}``. Both get ``command_timeout`` seconds.
+    """
+
+    w_similarity: float = 0.8
+    w_recency: float = 0.05
+    w_reliability: float = 0.15
+    task_weight: float = 0.5
+    half_life: float = 30 * 86400.0
+    mmr_lambda: float = 0.7
+    candidates: int = 50
+    default_k: int = 3
+    default_confidence: float = 0.8
+    rate_up: float = 0.1
+    rate_down: float = 0.15
+    initial_confidence: tuple[tuple[str, float], ...] = (
+        ("tests", 0.7),
+        ("caller", 0.6),
+        ("judge", 0.5),
+    )
+    duplicate: float = 0.95
+    contradiction: float = 0.85
+    archive_max_uses: int = 0
+    archive_after: float = 90 * 86400.0
+    archive_below: float = 0.3
+    judge_cmd: str | None = None
+    distil_cmd: str | None = None
+    command_timeout: float = 120.0
+
+    def __post_init__(self) -> None:
+        for name in ("w_similarity", "w_recency", "w_reliability"):
+            if getattr(self, name) < 0:
+                raise ValidationError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in (
+            "task_weight",
+            "mmr_lambda",
+            "rate_up",
+            "rate_down",
+            "default_confidence",
+            "duplicate",
+            "contradiction",
+            "archive_below",
+        ):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValidationError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.half_life <= 0 or self.candidates < 1 or self.default_k < 1:
+            raise ValidationError("half_life must be > 0, candidates and default_k >= 1")
+        if self.command_timeout <= 0:
+            raise ValidationError(f"command_timeout must be > 0, got {self.command_timeout}")
+
+    def initial(self, source: str) -> float:
+        """The confidence a distilled item starts with, by the source of its verdict."""
+        return dict(self.initial_confidence).get(source, 0.5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +132,7 @@ class Settings:
         fusion_alpha: the semantic weight of the convex fusion.
         fusion_k: the BM25 score that counts as half a keyword point in the convex fusion.
             The defaults (0.7, 16) were chosen on ``bench/retrieval_quality.py``.
+        bank: the ReasoningBank's settings (:class:`BankSettings`).
     """
 
     busy_timeout: float = 5.0
@@ -64,6 +148,7 @@ class Settings:
     fusion: str = "convex"
     fusion_alpha: float = 0.7
     fusion_k: float = 16.0
+    bank: BankSettings = BankSettings()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -82,6 +167,13 @@ class Settings:
             kwargs["embed"] = v.strip().lower() not in ("0", "false", "no", "off")
         if v := env.get("MINDBANK_NO_EMBED_NAMESPACES"):
             kwargs["no_embed_namespaces"] = frozenset(n.strip() for n in v.split(",") if n.strip())
+        bank: dict[str, object] = {}
+        if v := env.get("MINDBANK_JUDGE_CMD"):
+            bank["judge_cmd"] = v
+        if v := env.get("MINDBANK_DISTIL_CMD"):
+            bank["distil_cmd"] = v
+        if bank:
+            kwargs["bank"] = BankSettings(**bank)  # type: ignore[arg-type]
         return cls(**kwargs)  # type: ignore[arg-type]
 
     def __post_init__(self) -> None:

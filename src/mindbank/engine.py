@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # loaded on first use, so that a CLI call that only retrieves
     from mindbank.embedders.base import Embedder
     from mindbank.memory import coordination
     from mindbank.memory.semantic import SemanticMemory
+    from mindbank.reasoning.bank import ReasoningBank
     from mindbank.records import (
         CheckReport,
         CleanupReport,
@@ -60,6 +61,7 @@ class MindBank:
     Memory: :meth:`store`, :meth:`store_many`, :meth:`retrieve`, :meth:`list`, :meth:`delete`,
     :meth:`count`, :meth:`namespaces`, :meth:`clear_namespace`, :meth:`cleanup`.
     Search: :meth:`search`, :meth:`index_status`, :meth:`rebuild_index`, :meth:`reembed`.
+    ReasoningBank: :attr:`bank`.
     Coordination: :attr:`sessions`, :attr:`agents`, :attr:`tasks`, :attr:`shared`,
     :attr:`events`, :attr:`metrics`, :attr:`workflows`, :attr:`topology`, :attr:`consensus`.
     Care: :meth:`transaction`, :meth:`query`, :meth:`backup`, :meth:`export`, :meth:`import_`,
@@ -103,6 +105,13 @@ class MindBank:
     def _embeds(self, namespaces: Iterable[str]) -> bool:
         settings = self._db.settings
         return settings.embed and any(ns not in settings.no_embed_namespaces for ns in namespaces)
+
+    @cached_property
+    def bank(self) -> ReasoningBank:
+        """The ReasoningBank: reasoning items learned from judged attempts."""
+        from mindbank.reasoning.bank import ReasoningBank
+
+        return ReasoningBank(self._db, lambda: self.embedder, self._db.settings.bank, self._clock)
 
     @cached_property
     def _coordination(self) -> CoordinationRepo:

@@ -12,6 +12,8 @@ class at the edge. The tree::
     ├── ImportFormatError        an import file line is malformed (``line`` says which)
     ├── EmbedderError            the embedding model could not load or misbehaved
     │   └── EmbedderMismatchError  the vectors were written by another embedder
+    ├── CommandError             a configured judge or distil command failed or answered
+    │                            something that is not the documented JSON
     └── StoreError               the database itself
         ├── NotADatabaseError    the file is not a mindbank database (it is never overwritten)
         ├── SchemaError          the schema is newer than this mindbank, or a migration was altered
@@ -25,6 +27,7 @@ non-zero exit (or a tool error).
 from __future__ import annotations
 
 __all__ = [
+    "CommandError",
     "ConflictError",
     "DatabaseLockedError",
     "EmbedderError",
@@ -104,6 +107,10 @@ class EmbedderMismatchError(EmbedderError):
         )
         self.stored = stored
         self.current = current
+
+
+class CommandError(MindbankError):
+    """A configured external command (judge, distiller) failed or answered badly."""
 
 
 class StoreError(MindbankError):

@@ -202,8 +202,95 @@ _M2 = (
     "CREATE VIRTUAL TABLE memory_fts_vocab USING fts5vocab(memory_fts, 'row')",
 )
 
+_BUMP_BANK = "UPDATE counters SET value = value + 1 WHERE name = 'bank'"
+
+
+def _bump_bank_triggers(table: str) -> tuple[str, ...]:
+    return tuple(
+        f"CREATE TRIGGER {table}_bank_{op[0].lower()} AFTER {op} ON {table} BEGIN {_BUMP_BANK}; END"
+        for op in ("INSERT", "UPDATE", "DELETE")
+    )
+
+
+_M3 = (
+    # patterns gains what the ReasoningBank needs: the item's namespace and optional key (the
+    # memory-model mapping), its life cycle (active, superseded by a merge, archived), how its
+    # uses turned out, and where it came from.
+    "ALTER TABLE patterns ADD COLUMN namespace TEXT NOT NULL DEFAULT 'default'",
+    "ALTER TABLE patterns ADD COLUMN key TEXT",
+    "ALTER TABLE patterns ADD COLUMN status TEXT NOT NULL DEFAULT 'active' "
+    "CHECK (status IN ('active', 'superseded', 'archived'))",
+    "ALTER TABLE patterns ADD COLUMN superseded_by TEXT",
+    "ALTER TABLE patterns ADD COLUMN success_count INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE patterns ADD COLUMN failure_count INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE patterns ADD COLUMN updated_at REAL",
+    "ALTER TABLE patterns ADD COLUMN origin TEXT NOT NULL DEFAULT 'stored'",
+    "CREATE UNIQUE INDEX patterns_namespace_key ON patterns (namespace, key) WHERE key IS NOT NULL",
+    "CREATE INDEX patterns_namespace_status ON patterns (namespace, status)",
+    # pattern_embeddings: float32 little-endian vectors of an item's content and, for items
+    # distilled from trajectories, of the task they were learned on.
+    """CREATE TABLE pattern_embeddings (
+        id TEXT NOT NULL REFERENCES patterns (id) ON DELETE CASCADE,
+        kind TEXT NOT NULL DEFAULT 'content' CHECK (kind IN ('content', 'task')),
+        model TEXT NOT NULL,
+        dims INTEGER NOT NULL,
+        vector BLOB NOT NULL,
+        PRIMARY KEY (id, kind)
+    )""",
+    # task_trajectories: one attempt at a task, its steps, its outcome and who judged it.
+    """CREATE TABLE task_trajectories (
+        id INTEGER PRIMARY KEY,
+        task_id TEXT NOT NULL,
+        pattern_id TEXT REFERENCES patterns (id) ON DELETE SET NULL,
+        namespace TEXT NOT NULL DEFAULT 'default',
+        task TEXT NOT NULL,
+        kind TEXT,
+        strategy TEXT,
+        agent TEXT,
+        steps TEXT NOT NULL DEFAULT '[]',
+        outcome TEXT NOT NULL DEFAULT '{}',
+        success INTEGER,
+        verdict TEXT NOT NULL DEFAULT 'unknown'
+            CHECK (verdict IN ('success', 'failure', 'unknown')),
+        verdict_source TEXT NOT NULL DEFAULT 'none'
+            CHECK (verdict_source IN ('tests', 'caller', 'judge', 'none')),
+        verdict_detail TEXT NOT NULL DEFAULT '{}',
+        used_patterns TEXT NOT NULL DEFAULT '[]',
+        duration REAL,
+        timestamp REAL NOT NULL,
+        distilled_at REAL
+    )""",
+    "CREATE INDEX task_trajectories_task ON task_trajectories (task_id)",
+    "CREATE INDEX task_trajectories_namespace_time ON task_trajectories (namespace, timestamp)",
+    # pattern_sources: provenance, which trajectories an item was distilled from (kept through
+    # merges: the surviving item inherits the sources of the items merged into it).
+    """CREATE TABLE pattern_sources (
+        pattern_id TEXT NOT NULL REFERENCES patterns (id) ON DELETE CASCADE,
+        trajectory_id INTEGER NOT NULL REFERENCES task_trajectories (id) ON DELETE CASCADE,
+        PRIMARY KEY (pattern_id, trajectory_id)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX pattern_sources_trajectory ON pattern_sources (trajectory_id)",
+    """CREATE TABLE pattern_links (
+        id INTEGER PRIMARY KEY,
+        source_pattern_id TEXT NOT NULL REFERENCES patterns (id) ON DELETE CASCADE,
+        target_pattern_id TEXT NOT NULL REFERENCES patterns (id) ON DELETE CASCADE,
+        link_type TEXT NOT NULL
+            CHECK (link_type IN ('related', 'prerequisite', 'contradicts', 'supersedes')),
+        strength REAL NOT NULL DEFAULT 0.5 CHECK (strength >= 0 AND strength <= 1),
+        created_at REAL NOT NULL,
+        UNIQUE (source_pattern_id, target_pattern_id, link_type)
+    )""",
+    "CREATE INDEX pattern_links_target ON pattern_links (target_pattern_id)",
+    # The bank counter: bumped by any write that can change a query's answer, in any process.
+    "INSERT INTO counters VALUES ('bank', 0)",
+    *_bump_bank_triggers("patterns"),
+    *_bump_bank_triggers("pattern_embeddings"),
+    *_bump_bank_triggers("pattern_links"),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "memory and coordination tables", _M1),
     Migration(2, "embeddings, full-text index, change counter and log", _M2),
+    Migration(3, "reasoning bank: items, vectors, trajectories, provenance, links", _M3),
 )
 """Every migration this mindbank knows, in order. Append only."""

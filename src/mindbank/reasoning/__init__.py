@@ -1,0 +1,1 @@
+"""The ReasoningBank: items distilled from judged attempts, retrieved for new tasks."""
