@@ -14,6 +14,11 @@ __all__ = ["cli", "main"]
 # name -> (module, attribute, short help). Loaded on demand to keep start-up fast.
 _LAZY = {
     "memory": ("mindbank.cli.memory", "memory", "Store, find, list, export and back up memory."),
+    "bank": (
+        "mindbank.cli.bank",
+        "bank",
+        "The ReasoningBank: lessons from successes and failures.",
+    ),
     "db": ("mindbank.cli.db", "db", "Migrate, inspect, check and optimize the database."),
     "demo": ("mindbank.cli.demo", "demo", "Run a real demonstration on a scratch database."),
     "search": ("mindbank.cli.search", "search", "Find entries by meaning and keywords."),
@@ -63,6 +68,7 @@ def cli() -> None:
       mindbank memory retrieve api-design -n architecture
       mindbank memory list -n architecture -p 'api-*'
       mindbank search "how do we version the API"
+      mindbank bank query "backend architecture database API" -k 3
       mindbank db status
       mindbank mcp install
       mindbank demo

@@ -29,7 +29,11 @@ T = TypeVar("T")
 INSTRUCTIONS = """mindbank is this project's long-term memory. Store what you learn with
 memory_store (a short key, the lesson as the value, a namespace per topic, tags). Before you
 start a task, memory_search for what was learned before: it finds entries by meaning, not only
-by their words. memory_retrieve reads one entry by key; memory_list lists keys by prefix."""
+by their words. memory_retrieve reads one entry by key; memory_list lists keys by prefix.
+For lessons about how to do tasks: pattern_search with the new task before you start (it
+returns what worked and what failed on similar tasks); after the attempt, trajectory_record
+what you did and how it ended (test results if you have them; the ids of the patterns you
+used), so the bank learns which lessons help."""
 
 
 class _Worker:
@@ -225,6 +229,107 @@ def build_server(db: str | os.PathLike[str] | None = None) -> tuple[MCPServer, C
             return {"embedded": embedded, "index": mb.index_status().to_dict()}
 
         return await worker.run(run)
+
+    @server.tool()
+    async def pattern_store(
+        key: str,
+        value: Any,
+        namespace: str = "default",
+        confidence: float | None = None,
+        description: str = "",
+        agent: str | None = None,
+    ) -> dict[str, Any]:
+        """Store a reasoning item (a lesson, a decision) under key in a namespace, with a
+        confidence in [0, 1] (default 0.8) and a description of when to use it and when not.
+        Storing the key again replaces its text. Returns the item."""
+        item = await worker.run(
+            lambda mb: mb.bank.store(
+                key,
+                value,
+                namespace=namespace,
+                confidence=confidence,
+                description=description,
+                agent=agent,
+            )
+        )
+        return item.to_dict()
+
+    @server.tool()
+    async def pattern_search(
+        query: str,
+        k: int = 3,
+        namespace: str | None = None,
+        min_confidence: float = 0.0,
+        strategy: str | None = None,
+        outcome: Literal["success", "failure"] | None = None,
+    ) -> dict[str, Any]:
+        """Find the reasoning items most useful for a task (describe the task in query):
+        ranked by similarity to the item and to the tasks it was learned on, recency and
+        reliability, then diversified (MMR). Each hit has key, value, confidence, score and
+        the score's parts; item.outcome says whether it was learned from a success or a
+        failure."""
+        hits = await worker.run(
+            lambda mb: mb.bank.query(
+                query,
+                namespace=namespace,
+                k=k,
+                min_confidence=min_confidence,
+                strategy=strategy,
+                outcome=outcome,
+            )
+        )
+        return {"query": query, "hits": [h.to_dict() for h in hits]}
+
+    @server.tool()
+    async def trajectory_record(
+        task: str,
+        steps: list[Any] | None = None,
+        outcome: dict[str, Any] | None = None,
+        verdict: Literal["success", "failure"] | None = None,
+        strategy: str | None = None,
+        kind: str | None = None,
+        namespace: str = "default",
+        used: list[str] | None = None,
+        task_id: str | None = None,
+        duration: float | None = None,
+        agent: str | None = None,
+    ) -> dict[str, Any]:
+        """Record one attempt at a task: steps (actions and observations), outcome (real test
+        results: exit_code, tests_passed, tests_failed, failures, stderr), or your verdict.
+        Test results outrank your verdict. Items whose ids are in used get their confidence
+        moved by the result; up to three new items are distilled from the attempt. Returns
+        the trajectory with its verdict and source, the distilled and the updated items."""
+        recorded = await worker.run(
+            lambda mb: mb.bank.record_trajectory(
+                task,
+                steps or [],
+                outcome=outcome,
+                verdict=verdict,
+                strategy=strategy,
+                kind=kind,
+                namespace=namespace,
+                used=used or [],
+                task_id=task_id,
+                duration=duration,
+                agent=agent,
+            )
+        )
+        return recorded.to_dict()
+
+    @server.tool()
+    async def bank_status() -> dict[str, Any]:
+        """The ReasoningBank's state: items, categories, average confidence, vectors,
+        trajectories and their verdicts, links, query cache hits and misses."""
+        status = await worker.run(lambda mb: mb.bank.status())
+        return status.to_dict()
+
+    @server.tool()
+    async def bank_consolidate() -> dict[str, Any]:
+        """Merge near-duplicate items, link contradicting ones, archive unused old unreliable
+        ones (nothing is deleted); returns what changed. Running it twice changes nothing
+        the second time."""
+        report = await worker.run(lambda mb: mb.bank.consolidate())
+        return report.to_dict()
 
     @server.tool()
     async def db_verify() -> dict[str, Any]:

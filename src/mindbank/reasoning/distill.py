@@ -86,6 +86,13 @@ def _step_text(step: Any) -> str:
     return _short(str(step), 160)
 
 
+def _a(kind: str) -> str:
+    """``a math`` / ``an API`` / ``a`` (for no kind)."""
+    if kind == "a":
+        return "a"
+    return ("an " if kind[:1].lower() in "aeiou" else "a ") + kind
+
+
 def _tests_line(outcome: Mapping[str, Any]) -> str:
     passed = outcome.get("tests_passed", outcome.get("passed"))
     failed = outcome.get("tests_failed", outcome.get("failed"))
@@ -102,7 +109,7 @@ def structural(t: Trajectory) -> list[Draft]:
     """Items from a judged trajectory's structure (empty for an unknown verdict)."""
     if not t.verdict.known:
         return []
-    kind = t.kind or "this kind of"
+    kind = t.kind or "a"
     who = t.strategy or t.agent or "this approach"
     task = _short(t.task, 200)
     tests = _tests_line(t.outcome)
@@ -116,7 +123,7 @@ def structural(t: Trajectory) -> list[Draft]:
             Draft(
                 title=_short(f"{who} works for {kind} task: {task}", 120),
                 description=_short(
-                    f"When to use: a {kind} task like “{task}”. Evidence: {evidence} with "
+                    f"When to use: {_a(kind)} task like “{task}”. Evidence: {evidence} with "
                     f"{who}. Not yet shown to hold for other kinds of task.",
                     _TEXT_LIMIT,
                 ),
@@ -133,7 +140,7 @@ def structural(t: Trajectory) -> list[Draft]:
                     Draft(
                         title=_short(f"Recover from {seen[0]} in {kind} task: {fix}", 120),
                         description=_short(
-                            f"When to use: a {kind} task like “{task}” hits {seen[0]} midway. "
+                            f"When to use: {_a(kind)} task like “{task}” hits {seen[0]} midway. "
                             f"What came next led to success ({evidence}).",
                             _TEXT_LIMIT,
                         ),
@@ -151,7 +158,7 @@ def structural(t: Trajectory) -> list[Draft]:
         Draft(
             title=_short(f"Pitfall: {who} fails {kind} task with {main}: {task}", 120),
             description=_short(
-                f"When not to: {who} on a {kind} task like “{task}”. It failed here "
+                f"When not to: {who} on {_a(kind)} task like “{task}”. It failed here "
                 f"({evidence}; {main}). Prefer another strategy, or guard against it.",
                 _TEXT_LIMIT,
             ),
@@ -165,7 +172,7 @@ def structural(t: Trajectory) -> list[Draft]:
             Draft(
                 title=_short(f"Watch for {name} with {who} on {kind} task: {task}", 120),
                 description=_short(
-                    f"When not to: expect {name} from {who} on a {kind} task like “{task}”.",
+                    f"When not to: expect {name} from {who} on {_a(kind)} task like “{task}”.",
                     _TEXT_LIMIT,
                 ),
                 content=f"Task: {t.task}\nStrategy: {who}\n{name}:\n"
