@@ -41,6 +41,7 @@ async def _call(client: Client, name: str, args: dict[str, Any]) -> dict[str, An
 EXPECTED_TOOLS = {
     "memory_store", "memory_retrieve", "memory_search", "memory_list", "memory_delete",
     "memory_usage", "memory_stats", "memory_reindex", "db_verify",
+    "pattern_store", "pattern_search", "trajectory_record", "bank_status", "bank_consolidate",
 }  # fmt: skip
 
 
@@ -102,6 +103,43 @@ def test_every_tool_over_stdio(tmp_path: Path) -> None:
         entry = mb.get("locked-db", namespace="lessons")
         assert entry is not None and entry.tags == ("db",) and entry.metadata == {"by": "agent"}
         assert entry.access_count == 1
+
+
+def test_bank_tools_over_stdio(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+
+    async def scenario() -> None:
+        async with Client(_stdio(db)) as client:
+            stored = await _call(client, "pattern_store", {
+                "key": "database-choice", "value": "PostgreSQL for ACID guarantees",
+                "namespace": "architecture", "confidence": 0.92,
+            })  # fmt: skip
+            assert stored["confidence"] == 0.92 and stored["namespace"] == "architecture"
+            rec = await _call(client, "trajectory_record", {
+                "task": "Find the area of a circle", "strategy": "int-division",
+                "outcome": {"exit_code": 1, "tests_passed": 1, "tests_failed": 2},
+                "used": [stored["id"]],
+            })  # fmt: skip
+            assert rec["trajectory"]["verdict"]["source"] == "tests"
+            assert rec["updated"][0]["confidence"] < 0.92
+            assert rec["items"][0]["title"].startswith("Pitfall: int-division")
+            found = await _call(client, "pattern_search", {
+                "query": "area of a square", "k": 1, "outcome": "failure",
+            })  # fmt: skip
+            assert found["hits"][0]["item"]["id"] == rec["items"][0]["id"]
+            status = await _call(client, "bank_status", {})
+            assert status["total_trajectories"] == 1 and status["total_memories"] == 2
+            report = await _call(client, "bank_consolidate", {})
+            assert report["merged_count"] == 0 and report["examined"] == 2
+            bad = await client.call_tool("pattern_store", {"key": "k", "value": "v",
+                                                           "confidence": 3})  # fmt: skip
+            assert bad.is_error and "confidence" in bad.content[0].text
+            bad = await client.call_tool("trajectory_record", {"task": "t", "used": ["nope"]})
+            assert bad.is_error and "no reasoning item" in bad.content[0].text
+
+    asyncio.run(scenario())
+    with mindbank.open(db, embedder="hashing") as mb:  # the tools really wrote
+        assert mb.bank.status().total_trajectories == 1
 
 
 def test_reindex_reports_progress(tmp_path: Path) -> None:

@@ -86,11 +86,9 @@ def _step_text(step: Any) -> str:
     return _short(str(step), 160)
 
 
-def _a(kind: str) -> str:
-    """``a math`` / ``an API`` / ``a`` (for no kind)."""
-    if kind == "a":
-        return "a"
-    return ("an " if kind[:1].lower() in "aeiou" else "a ") + kind
+def _a(phrase: str) -> str:
+    """``a math task`` / ``an API task``."""
+    return ("an " if phrase[:1].lower() in "aeiou" else "a ") + phrase
 
 
 def _tests_line(outcome: Mapping[str, Any]) -> str:
@@ -109,7 +107,7 @@ def structural(t: Trajectory) -> list[Draft]:
     """Items from a judged trajectory's structure (empty for an unknown verdict)."""
     if not t.verdict.known:
         return []
-    kind = t.kind or "a"
+    kind = f"{t.kind} task" if t.kind else "task"
     who = t.strategy or t.agent or "this approach"
     task = _short(t.task, 200)
     tests = _tests_line(t.outcome)
@@ -121,9 +119,9 @@ def structural(t: Trajectory) -> list[Draft]:
     if t.verdict.label == "success":
         drafts.append(
             Draft(
-                title=_short(f"{who} works for {kind} task: {task}", 120),
+                title=_short(f"{who} works for {kind}: {task}", 120),
                 description=_short(
-                    f"When to use: {_a(kind)} task like “{task}”. Evidence: {evidence} with "
+                    f"When to use: {_a(kind)} like “{task}”. Evidence: {evidence} with "
                     f"{who}. Not yet shown to hold for other kinds of task.",
                     _TEXT_LIMIT,
                 ),
@@ -138,9 +136,9 @@ def structural(t: Trajectory) -> list[Draft]:
                 fix = _step_text(t.steps[i + 1])
                 drafts.append(
                     Draft(
-                        title=_short(f"Recover from {seen[0]} in {kind} task: {fix}", 120),
+                        title=_short(f"Recover from {seen[0]} in {kind}: {fix}", 120),
                         description=_short(
-                            f"When to use: {_a(kind)} task like “{task}” hits {seen[0]} midway. "
+                            f"When to use: {_a(kind)} like “{task}” hits {seen[0]} midway. "
                             f"What came next led to success ({evidence}).",
                             _TEXT_LIMIT,
                         ),
@@ -156,9 +154,9 @@ def structural(t: Trajectory) -> list[Draft]:
     fail_block = "\n".join(f"- {f}" for f in failures[:5]) or "- (no failure detail recorded)"
     drafts.append(
         Draft(
-            title=_short(f"Pitfall: {who} fails {kind} task with {main}: {task}", 120),
+            title=_short(f"Pitfall: {who} fails {kind} with {main}: {task}", 120),
             description=_short(
-                f"When not to: {who} on {_a(kind)} task like “{task}”. It failed here "
+                f"When not to: {who} on {_a(kind)} like “{task}”. It failed here "
                 f"({evidence}; {main}). Prefer another strategy, or guard against it.",
                 _TEXT_LIMIT,
             ),
@@ -170,9 +168,9 @@ def structural(t: Trajectory) -> list[Draft]:
         lines = [f for f in failures if name in f][:3]
         drafts.append(
             Draft(
-                title=_short(f"Watch for {name} with {who} on {kind} task: {task}", 120),
+                title=_short(f"Watch for {name} with {who} on {kind}: {task}", 120),
                 description=_short(
-                    f"When not to: expect {name} from {who} on {_a(kind)} task like “{task}”.",
+                    f"When not to: expect {name} from {who} on {_a(kind)} like “{task}”.",
                     _TEXT_LIMIT,
                 ),
                 content=f"Task: {t.task}\nStrategy: {who}\n{name}:\n"
