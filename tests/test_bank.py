@@ -623,3 +623,47 @@ def test_cli_reference_workflow(tmp_path: Path) -> None:
     assert r.returncode == 1 and "no reasoning item" in r.stderr
     r = run_mindbank("bank", "status", "--db", db, "--json")
     assert json.loads(r.stdout)["total_trajectories"] == 2
+
+
+def test_mirror_caught_up_incrementally_equals_a_full_load(db_path: Path, clock: FakeClock) -> None:
+    from mindbank.reasoning.mirror import BankMirror
+    from mindbank.store.reasoning import BankRepo
+
+    rng = np.random.default_rng(7)
+    with _open(db_path, clock) as mb, _open(db_path, clock) as other:
+        ids: list[str] = []
+        for step in range(120):
+            writer = mb if rng.random() < 0.5 else other
+            op = rng.integers(0, 6)
+            if op <= 1 or not ids:
+                ids.append(writer.bank.store(f"k{rng.integers(0, 40)}", f"text {step}").id)
+                ids = list(dict.fromkeys(ids))
+            elif op == 2:
+                writer.bank.feedback(ids[rng.integers(0, len(ids))], bool(rng.integers(0, 2)))
+            elif op == 3:
+                writer.bank.delete(ids.pop(rng.integers(0, len(ids))))
+            elif op == 4:
+                r = writer.bank.record_trajectory(f"task {step}", verdict="success", strategy="s")
+                ids += [i.id for i in r.items]
+            else:
+                clock.advance(100 * 86400)
+                writer.bank.consolidate()
+            if step % 10 == 0 or step > 110:
+                mb.bank.query("text", k=3)  # catches up through the log
+                live = mb.bank._mirror
+                assert live is not None
+                full = BankMirror(live.identity, live.dims)
+                full.load(BankRepo(mb._db))
+                got = {live.ids[r]: r for r in live.rows()}
+                want = {full.ids[r]: r for r in full.rows()}
+                assert set(got) == set(want)
+                for item_id, r in got.items():
+                    w = want[item_id]
+                    assert live.confidence[r] == full.confidence[w]
+                    assert live.active_at[r] == full.active_at[w]
+                    assert np.array_equal(live.content[r], full.content[w])
+                    for f in ("status", "namespace", "strategy", "outcome"):
+                        a, b = getattr(live, f)[r], getattr(full, f)[w]
+                        assert [k for k, v in live._codes.items() if v == a] == [
+                            k for k, v in full._codes.items() if v == b
+                        ]

@@ -32,6 +32,7 @@ from mindbank.memory.validation import check_key, check_limit, check_namespace
 from mindbank.reasoning import scoring
 from mindbank.reasoning.distill import Draft, run_distiller, structural
 from mindbank.reasoning.judge import LABELS, verdict_for
+from mindbank.reasoning.mirror import BankMirror
 from mindbank.records import (
     BankHit,
     BankStatus,
@@ -45,14 +46,7 @@ from mindbank.records import (
 )
 from mindbank.store.codec import dumps
 from mindbank.store.database import Database
-from mindbank.store.reasoning import (
-    BANK_TABLES,
-    BankRepo,
-    ItemRow,
-    Snapshot,
-    TrajectoryRow,
-    decode_data,
-)
+from mindbank.store.reasoning import BANK_TABLES, BankRepo, ItemRow, TrajectoryRow, decode_data
 from mindbank.vectors.mmr import mmr as mmr_select
 from mindbank.vectors.pairs import similar_pairs
 
@@ -63,6 +57,8 @@ __all__ = ["LINK_TYPES", "ReasoningBank", "item_text"]
 
 LINK_TYPES = ("related", "prerequisite", "contradicts", "supersedes")
 _STATUSES = ("active", "superseded", "archived", "all")
+_LOG_LIMIT = 200_000
+_LOG_KEEP = 50_000
 
 
 def item_text(title: str, description: str, content: str) -> str:
@@ -107,8 +103,7 @@ class ReasoningBank:
         self._clock = clock
         self.cache: LRUCache[builtins.list[BankHit]] = LRUCache(100, 60.0, clock)
         self._cache_counter = -1
-        self._snap: Snapshot | None = None
-        self._snap_counter = -1
+        self._mirror: BankMirror | None = None
         self._query_vectors: LRUCache[Vectors] = LRUCache(256, 3600.0, clock)
 
     @property
@@ -224,17 +219,18 @@ class ReasoningBank:
         self.cache.clear()
 
     def _fresh_counter(self) -> int:
-        counter = self._repo.counter()
+        counter = self._repo.log_head()
         if counter != self._cache_counter:
             self.cache.clear()
             self._cache_counter = counter
         return counter
 
-    def _backfill(self) -> int:
+    def _backfill(self, only: Sequence[str]) -> int:
         """Embed items that lack a content vector of the embedder in use (items written by
-        another embedder, or before a vector could be written); returns how many."""
+        another embedder); returns how many."""
         e = self.embedder
-        lacking = self._repo.lacking_vectors(e.identity)
+        wanted = set(only)
+        lacking = [r for r in self._repo.lacking_vectors(e.identity) if r[0] in wanted]
         if not lacking:
             return 0
         ids = [r[0] for r in lacking]
@@ -257,15 +253,21 @@ class ReasoningBank:
                     self._put_vector(item_id, "task", vec)
         return len(ids)
 
-    def _snapshot(self) -> Snapshot:
-        counter = self._fresh_counter()
-        if self._snap is None or counter != self._snap_counter:
-            if self._backfill():
-                counter = self._fresh_counter()
-            e = self.embedder
-            self._snap = self._repo.snapshot(e.identity, e.dims)
-            self._snap_counter = counter
-        return self._snap
+    def _prune_log(self) -> None:
+        """Keep ``bank_log`` bounded (a process further behind than what is kept reloads)."""
+        head = self._repo.log_head()
+        if head - self._repo.log_oldest() > _LOG_LIMIT:
+            self._repo.prune_log(_LOG_KEEP)
+
+    def _items_in_memory(self) -> BankMirror:
+        """The mirror, caught up with the database (items lacking a vector are embedded)."""
+        e = self.embedder
+        m = self._mirror
+        if m is None or m.identity != e.identity:
+            m = self._mirror = BankMirror(e.identity, e.dims)
+        if m.refresh(self._repo) and m.missing and self._backfill(m.missing):
+            m.refresh(self._repo)
+        return m
 
     def _query_vector(self, text: str) -> Vectors:
         vec = self._query_vectors.get(text)
@@ -315,7 +317,7 @@ class ReasoningBank:
         cached = self.cache.get((counter, key))
         if cached is not None:
             return cached
-        snap = self._snapshot()
+        snap = self._items_in_memory()
         hits = self._rank(
             snap, text, namespace, k, min_confidence, strategy, outcome, include_archived, lam
         )
@@ -324,7 +326,7 @@ class ReasoningBank:
 
     def _rank(
         self,
-        snap: Snapshot,
+        snap: BankMirror,
         text: str,
         namespace: str | None,
         k: int,
@@ -334,18 +336,20 @@ class ReasoningBank:
         include_archived: bool,
         lam: float,
     ) -> builtins.list[BankHit]:
-        n = len(snap.ids)
+        n = len(snap)
         if n == 0:
             return []
-        allowed = ("active", "archived") if include_archived else ("active",)
-        mask = np.fromiter((s in allowed for s in snap.status), dtype=bool, count=n)
-        mask &= snap.confidence >= min_confidence
+        status = snap.status[:n]
+        mask = snap.alive[:n] & (status == snap.code("active"))
+        if include_archived:
+            mask |= snap.alive[:n] & (status == snap.code("archived"))
+        mask &= snap.confidence[:n] >= min_confidence
         if namespace is not None:
-            mask &= np.fromiter((ns == namespace for ns in snap.namespaces), dtype=bool, count=n)
+            mask &= snap.namespace[:n] == snap.code(namespace)
         if strategy is not None:
-            mask &= np.fromiter((s == strategy for s in snap.strategies), dtype=bool, count=n)
+            mask &= snap.strategy[:n] == snap.code(strategy)
         if outcome is not None:
-            mask &= np.fromiter((o == outcome for o in snap.outcomes), dtype=bool, count=n)
+            mask &= snap.outcome[:n] == snap.code(outcome)
         rows = np.flatnonzero(mask)
         if len(rows) == 0:
             return []
@@ -591,6 +595,7 @@ class ReasoningBank:
                 self._put_vector(item_id, "content", vec)
                 self._put_vector(item_id, "task", task_vec)
             self._repo.mark_distilled(trajectory_id, now)
+            self._prune_log()
         self._invalidate()
         return self._repo.items_from(trajectory_id)
 
@@ -651,16 +656,16 @@ class ReasoningBank:
         """
         start = time.perf_counter()
         s = self.settings
-        snap = self._snapshot()
-        active = np.flatnonzero(
-            np.fromiter((st == "active" for st in snap.status), dtype=bool, count=len(snap.ids))
-        )
+        snap = self._items_in_memory()
+        n = len(snap)
+        active = np.flatnonzero(snap.alive[:n] & (snap.status[:n] == snap.code("active")))
         ids = [snap.ids[i] for i in active]
         pairs = similar_pairs(snap.content[active], min(s.duplicate, s.contradiction))
         group = {
-            j: (snap.namespaces[i], snap.strategies[i], snap.outcomes[i])
+            j: (int(snap.namespace[i]), int(snap.strategy[i]), int(snap.outcome[i]))
             for j, i in enumerate(active.tolist())
         }
+        opposite = {snap.code("success"), snap.code("failure")}
         dup_adj: dict[int, builtins.list[tuple[int, float]]] = {}
         contra: builtins.list[tuple[int, int, float]] = []
         for a, b, sim in pairs:
@@ -670,7 +675,7 @@ class ReasoningBank:
             if sim >= s.duplicate and ga == gb:
                 dup_adj.setdefault(a, []).append((b, sim))
                 dup_adj.setdefault(b, []).append((a, sim))
-            elif sim >= s.contradiction and {ga[2], gb[2]} == {"success", "failure"}:
+            elif sim >= s.contradiction and {ga[2], gb[2]} == opposite:
                 contra.append((a, b, sim))
         merged: builtins.list[tuple[str, str, float]] = []
         contradictions: builtins.list[tuple[str, str, float]] = []
@@ -719,6 +724,7 @@ class ReasoningBank:
             )
             if archived:
                 self._repo.archive(archived, now)
+            self._prune_log()
         if merged or contradictions or archived:
             self._invalidate()
         return ConsolidationReport(

@@ -15,15 +15,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
-
 from mindbank.errors import NotFoundError
 from mindbank.records import Item, Trajectory, Verdict
 from mindbank.store.codec import dumps, loads, loads_or_none
 from mindbank.store.database import Database, translate_error
 
-__all__ = ["BANK_TABLES", "BankRepo", "ItemRow", "Snapshot", "TrajectoryRow", "decode_data"]
+__all__ = ["BANK_TABLES", "BankRepo", "ItemMeta", "ItemRow", "TrajectoryRow", "decode_data"]
 
 BANK_TABLES = (
     "patterns",
@@ -74,22 +71,16 @@ class TrajectoryRow:
 
 
 @dataclass(frozen=True, slots=True)
-class Snapshot:
-    """What a query scores, for every item with a content vector of one embedder.
+class ItemMeta:
+    """What a query scores an item by, besides its vectors."""
 
-    ``task`` rows are zero where ``has_task`` is False.
-    """
-
-    ids: tuple[str, ...]
-    namespaces: tuple[str, ...]
-    status: tuple[str, ...]
-    strategies: tuple[str | None, ...]
-    outcomes: tuple[str | None, ...]
-    confidence: npt.NDArray[np.float64]
-    active_at: npt.NDArray[np.float64]
-    content: npt.NDArray[np.float32]
-    task: npt.NDArray[np.float32]
-    has_task: npt.NDArray[np.bool_]
+    id: str
+    namespace: str
+    status: str
+    strategy: str | None
+    outcome: str | None
+    confidence: float
+    active_at: float
 
 
 def _item(r: Sequence[Any], sources: tuple[int, ...]) -> Item:
@@ -160,10 +151,27 @@ class BankRepo:
 
     # -- facts -------------------------------------------------------------------------------
 
-    def counter(self) -> int:
-        """The bank counter: changes whenever an item, vector or link changes (any process)."""
-        row = self._run("SELECT value FROM counters WHERE name = 'bank'").fetchone()
-        return int(row[0]) if row else 0
+    def log_head(self) -> int:
+        """The last sequence number of ``bank_log`` (0 when empty): it changes whenever an item
+        or one of its vectors changes, in any process."""
+        row = self._run("SELECT MAX(seq) FROM bank_log").fetchone()
+        return int(row[0] or 0)
+
+    def log_oldest(self) -> int:
+        """The first sequence number still in ``bank_log`` (0 when empty)."""
+        row = self._run("SELECT MIN(seq) FROM bank_log").fetchone()
+        return int(row[0] or 0)
+
+    def changed_since(self, seq: int) -> list[str]:
+        """Ids of the items that changed after ``seq``."""
+        return [
+            r[0]
+            for r in self._run("SELECT DISTINCT pattern_id FROM bank_log WHERE seq > ?", (seq,))
+        ]
+
+    def prune_log(self, keep: int) -> None:
+        """Forget all but the last ``keep`` log entries."""
+        self._run("DELETE FROM bank_log WHERE seq <= (SELECT MAX(seq) FROM bank_log) - ?", (keep,))
 
     def existing_tables(self) -> list[str]:
         """Which of :data:`BANK_TABLES` exist."""
@@ -321,43 +329,37 @@ class BankRepo:
                 out[pid] = task
         return out
 
-    def snapshot(self, model: str, dims: int) -> Snapshot:
-        """Every item with a content vector of ``model``, and what scoring needs of it."""
-        meta = self._run(
-            "SELECT p.id, p.namespace, p.status, json_extract(p.pattern_data, '$.strategy'), "
-            "json_extract(p.pattern_data, '$.outcome'), p.confidence, "
-            "MAX(COALESCE(p.last_used, 0), COALESCE(p.updated_at, p.created_at)), e.vector "
-            "FROM patterns p JOIN pattern_embeddings e ON e.id = p.id AND e.kind = 'content' "
-            "AND e.model = ? ORDER BY p.rowid",
-            (model,),
-        ).fetchall()
-        n = len(meta)
-        content = np.zeros((n, dims), dtype=np.float32)
-        for i, r in enumerate(meta):
-            content[i] = np.frombuffer(r[7], dtype="<f4")
-        ids = tuple(r[0] for r in meta)
-        row_of = {pid: i for i, pid in enumerate(ids)}
-        task = np.zeros((n, dims), dtype=np.float32)
-        has_task = np.zeros(n, dtype=bool)
-        for pid, blob in self._run(
-            "SELECT id, vector FROM pattern_embeddings WHERE kind = 'task' AND model = ?", (model,)
-        ):
-            row = row_of.get(pid)
-            if row is not None:
-                task[row] = np.frombuffer(blob, dtype="<f4")
-                has_task[row] = True
-        return Snapshot(
-            ids=ids,
-            namespaces=tuple(r[1] for r in meta),
-            status=tuple(r[2] for r in meta),
-            strategies=tuple(r[3] for r in meta),
-            outcomes=tuple(r[4] for r in meta),
-            confidence=np.array([r[5] for r in meta], dtype=np.float64),
-            active_at=np.array([r[6] for r in meta], dtype=np.float64),
-            content=content,
-            task=task,
-            has_task=has_task,
+    def vectors(self, model: str, ids: Sequence[str] | None = None) -> dict[tuple[str, str], bytes]:
+        """``(id, kind) -> BLOB`` of the vectors of ``model`` of these items (all when None)."""
+        sql = "SELECT id, kind, vector FROM pattern_embeddings WHERE model = ?"
+        if ids is None:
+            return {(r[0], r[1]): r[2] for r in self._run(sql, (model,))}
+        out: dict[tuple[str, str], bytes] = {}
+        for lo in range(0, len(ids), 500):
+            chunk = ids[lo : lo + 500]
+            marks = ",".join("?" * len(chunk))
+            for pid, kind, blob in self._run(sql + f" AND id IN ({marks})", (model, *chunk)):
+                out[(pid, kind)] = blob
+        return out
+
+    def item_meta(self, ids: Sequence[str] | None = None) -> list[ItemMeta]:
+        """The scoring facts of these items (all items when None), in insertion order."""
+        sql = (
+            "SELECT id, namespace, status, json_extract(pattern_data, '$.strategy'), "
+            "json_extract(pattern_data, '$.outcome'), confidence, "
+            "MAX(COALESCE(last_used, 0), COALESCE(updated_at, created_at)) FROM patterns"
         )
+        if ids is None:
+            return [ItemMeta(*r) for r in self._run(sql + " ORDER BY rowid")]
+        out: list[ItemMeta] = []
+        for lo in range(0, len(ids), 500):
+            chunk = ids[lo : lo + 500]
+            marks = ",".join("?" * len(chunk))
+            out += [
+                ItemMeta(*r)
+                for r in self._run(sql + f" WHERE id IN ({marks}) ORDER BY rowid", chunk)
+            ]
+        return out
 
     # -- trajectories and provenance ---------------------------------------------------------
 

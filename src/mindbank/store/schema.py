@@ -202,13 +202,12 @@ _M2 = (
     "CREATE VIRTUAL TABLE memory_fts_vocab USING fts5vocab(memory_fts, 'row')",
 )
 
-_BUMP_BANK = "UPDATE counters SET value = value + 1 WHERE name = 'bank'"
 
-
-def _bump_bank_triggers(table: str) -> tuple[str, ...]:
+def _bank_log_triggers(table: str, id_column: str) -> tuple[str, ...]:
     return tuple(
-        f"CREATE TRIGGER {table}_bank_{op[0].lower()} AFTER {op} ON {table} BEGIN {_BUMP_BANK}; END"
-        for op in ("INSERT", "UPDATE", "DELETE")
+        f"CREATE TRIGGER {table}_log_{op[0].lower()} AFTER {op} ON {table} BEGIN "
+        f"INSERT INTO bank_log (pattern_id) VALUES ({row}.{id_column}); END"
+        for op, row in (("INSERT", "new"), ("UPDATE", "new"), ("DELETE", "old"))
     )
 
 
@@ -281,11 +280,12 @@ _M3 = (
         UNIQUE (source_pattern_id, target_pattern_id, link_type)
     )""",
     "CREATE INDEX pattern_links_target ON pattern_links (target_pattern_id)",
-    # The bank counter: bumped by any write that can change a query's answer, in any process.
-    "INSERT INTO counters VALUES ('bank', 0)",
-    *_bump_bank_triggers("patterns"),
-    *_bump_bank_triggers("pattern_embeddings"),
-    *_bump_bank_triggers("pattern_links"),
+    # bank_log: which item changed (its row or a vector), in order, by any process. A process
+    # holding the items in memory catches up by reading the log after the last sequence number
+    # it saw; the largest sequence number tells whether any query's answer may have changed.
+    "CREATE TABLE bank_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, pattern_id TEXT NOT NULL)",
+    *_bank_log_triggers("patterns", "id"),
+    *_bank_log_triggers("pattern_embeddings", "id"),
 )
 
 MIGRATIONS: tuple[Migration, ...] = (
