@@ -51,6 +51,13 @@ def bank() -> None:
 @click.option("-d", "--description", default="", help="When to use it, and when not.")
 @click.option("--agent", help="Who stores it.")
 @click.option("--type", "type_", default="reasoning_memory", show_default=True, help="Item type.")
+@click.option("--kind", help="The kind of task it applies to.")
+@click.option("--strategy", help="The strategy it is about.")
+@click.option(
+    "--outcome",
+    type=click.Choice(["success", "failure"]),
+    help="What worked (success) or a pitfall (failure).",
+)
 @db_option
 @json_option
 def store(
@@ -61,6 +68,9 @@ def store(
     description: str,
     agent: str | None,
     type_: str,
+    kind: str | None,
+    strategy: str | None,
+    outcome: str | None,
     db: Path | None,
     as_json: bool,
 ) -> None:
@@ -79,6 +89,9 @@ def store(
             description=description,
             agent=agent,
             type=type_,
+            kind=kind,
+            strategy=strategy,
+            outcome=outcome,
         )
     if as_json:
         emit_json(item)

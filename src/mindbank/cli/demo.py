@@ -59,6 +59,48 @@ _LESSONS: list[tuple[str, str, str, list[str]]] = [
 ]
 
 
+# A real task with real tests, attempted two ways (the tests decide, not the demo).
+_TASK = "Write a function mean(xs) that returns the average of a list of numbers (0 for [])"
+_TESTS = ["assert mean([1, 2, 3]) == 2", "assert mean([1, 2]) == 1.5", "assert mean([]) == 0"]
+_ATTEMPTS = {
+    "floor-division": "def mean(xs):\n    return sum(xs) // len(xs)\n",
+    "guarded-true-division": "def mean(xs):\n    return sum(xs) / len(xs) if xs else 0\n",
+}
+_RUNNER = """
+import json, sys
+src = json.load(sys.stdin)
+g, out = {}, {"tests_passed": 0, "tests_failed": 0, "failures": []}
+exec(src["code"], g)
+for t in src["tests"]:
+    try:
+        exec(t, g)
+        out["tests_passed"] += 1
+    except Exception as exc:
+        out["tests_failed"] += 1
+        out["failures"].append({"test": t, "error": f"{type(exc).__name__}: {exc}"})
+print(json.dumps(out))
+"""
+
+
+def _run_tests(code: str) -> dict[str, Any]:
+    """Run the task's asserts against ``code`` in a fresh Python process."""
+    import json
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-I", "-c", _RUNNER],
+        input=json.dumps({"code": code, "tests": _TESTS}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    out: dict[str, Any] = json.loads(proc.stdout)
+    out["exit_code"] = 0 if out["tests_failed"] == 0 else 1
+    return out
+
+
 def _timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, float]:
     start = time.perf_counter()
     out = fn(*args, **kwargs)
@@ -72,7 +114,7 @@ def _timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, float]:
     help="Run on this database instead of a scratch one (it is written to).",
 )
 def demo(db: Path | None) -> None:
-    """Run a real demonstration: store, find, coordinate, export, back up, report.
+    """Run a real demonstration: store, find, coordinate, learn, export, back up, report.
 
     Uses a scratch database in a temporary folder unless --db is given. Every time shown is
     measured in this run.
@@ -196,8 +238,49 @@ def _run(path: Path, tmp: Path) -> None:
             "    hottest: "
             + ", ".join(f"{h.namespace}/{h.key} ({h.access_count})" for h in usage.hot_keys)
         )
+        click.echo("12. learning from real test results (the ReasoningBank):")
+        for strategy, code in _ATTEMPTS.items():
+            outcome, ms = _timed(_run_tests, code)
+            rec = mb.bank.record_trajectory(
+                _TASK,
+                [{"action": f"wrote {code.splitlines()[1].strip()}"}],
+                outcome=outcome,
+                strategy=strategy,
+                kind="numeric",
+                duration=ms / 1000.0,
+            )
+            v = rec.trajectory.verdict
+            click.echo(
+                f"    {strategy}: {outcome['tests_passed']}/{len(_TESTS)} tests passed "
+                f"({ms:.0f} ms) -> verdict {v.label} (from {v.source}), "
+                f"{len(rec.items)} item(s) distilled"
+            )
+        new_task = "compute the arithmetic mean of some measurements"
+        for strategy in _ATTEMPTS:
+            hits, ms = _timed(mb.bank.query, new_task, strategy=strategy, k=1)
+            h = hits[0]
+            click.echo(
+                f"    new task '{new_task}' with {strategy} ({ms:.1f} ms): "
+                f"[{h.item.outcome}] {h.item.title[:70]} (score {h.score:.2f})"
+            )
+        pitfall = mb.bank.query(new_task, strategy="floor-division", k=1)[0].item
+        heeded = mb.bank.record_trajectory(
+            new_task,
+            outcome=_run_tests(_ATTEMPTS["guarded-true-division"]),
+            strategy="guarded-true-division",
+            used=[pitfall.id],
+        )
+        click.echo(
+            f"    heeding the pitfall and passing raised its confidence "
+            f"{pitfall.confidence:.2f} -> {heeded.updated[0].confidence:.2f}"
+        )
+        bs = mb.bank.status()
+        click.echo(
+            f"    bank: {bs.total_memories} items, {bs.total_trajectories} trajectories "
+            f"{dict(bs.verdicts)}, average confidence {bs.avg_confidence:.2f}"
+        )
         st = mb.stats()
         click.echo(
-            f"12. database: {st.file_bytes + st.wal_bytes:,} bytes, schema v{st.schema_version}"
+            f"13. database: {st.file_bytes + st.wal_bytes:,} bytes, schema v{st.schema_version}"
         )
     click.secho("done: every figure above was measured in this run.", bold=True)

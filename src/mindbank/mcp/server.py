@@ -238,9 +238,12 @@ def build_server(db: str | os.PathLike[str] | None = None) -> tuple[MCPServer, C
         confidence: float | None = None,
         description: str = "",
         agent: str | None = None,
+        strategy: str | None = None,
+        outcome: Literal["success", "failure"] | None = None,
     ) -> dict[str, Any]:
         """Store a reasoning item (a lesson, a decision) under key in a namespace, with a
-        confidence in [0, 1] (default 0.8) and a description of when to use it and when not.
+        confidence in [0, 1] (default 0.8) and a description of when to use it and when not;
+        strategy and outcome (success: what worked, failure: a pitfall) if it is about one.
         Storing the key again replaces its text. Returns the item."""
         item = await worker.run(
             lambda mb: mb.bank.store(
@@ -250,6 +253,8 @@ def build_server(db: str | os.PathLike[str] | None = None) -> tuple[MCPServer, C
                 confidence=confidence,
                 description=description,
                 agent=agent,
+                strategy=strategy,
+                outcome=outcome,
             )
         )
         return item.to_dict()

@@ -124,6 +124,9 @@ class ReasoningBank:
         type: str = "reasoning_memory",
         description: str = "",
         title: str | None = None,
+        kind: str | None = None,
+        strategy: str | None = None,
+        outcome: str | None = None,
     ) -> Item:
         """Store an item under a key (the reference's memory-model mapping); storing the same
         key again replaces its text and confidence and keeps its track record.
@@ -137,6 +140,9 @@ class ReasoningBank:
             type: the item type (``reasoning_memory`` by default).
             description: when to use it, and when not.
             title: a title other than the key.
+            kind: the kind of task it applies to.
+            strategy: the strategy it is about (``query(strategy=...)`` filters on it).
+            outcome: ``success`` if it records what worked, ``failure`` for a pitfall.
         """
         check_key(key)
         check_namespace(namespace)
@@ -149,13 +155,21 @@ class ReasoningBank:
         title = key if title is None else _check_text(title, "title")
         if not isinstance(description, str):
             raise ValidationError("description must be a string")
+        for name, v in (("kind", kind), ("strategy", strategy)):
+            if v is not None:
+                _check_text(v, name)
+        if outcome is not None and outcome not in LABELS:
+            raise ValidationError(f"outcome must be 'success' or 'failure', got {outcome!r}")
         data = {
             "title": title,
             "description": description,
             "content": content,
             "domain": namespace,
             "agent": agent,
-            "task_type": "fact",
+            "task_type": kind or "fact",
+            "kind": kind,
+            "strategy": strategy,
+            "outcome": outcome,
             "original_key": key,
             "original_value": content,
             "namespace": namespace,
