@@ -17,7 +17,9 @@ Then the retrieval settings are searched (k and the task-similarity weight toget
 recency, reliability and MMR one at a time), and the best by AUC is printed: that is where the
 defaults in ``BankSettings`` come from. ``--quick`` runs the defaults only.
 
-Run: ``python bench/bank_learning.py`` (a few minutes on two cores; the test runs are cached).
+Each setting is scored as the mean over ``--seeds`` task orders (the first-order figures are
+printed per strategy). Run: ``python bench/bank_learning.py`` (about five minutes on two cores;
+the test runs and embeddings are cached within the run, the test runs across runs).
 """
 
 from __future__ import annotations
@@ -188,7 +190,7 @@ def main() -> None:
     parser.add_argument("--embedder", default="minilm")
     parser.add_argument("--quick", action="store_true", help="the default settings only")
     parser.add_argument("--warmup", type=int, default=50)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, default=3, help="task orders averaged per setting")
     args = parser.parse_args()
     tasks = load_tasks()
     t0 = time.perf_counter()
@@ -203,12 +205,20 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="mindbank-bank-"))
 
     def evaluate(label: str, bank: BankSettings, k: int) -> dict[str, Any]:
-        r = run(tasks, outcomes, embedder, bank, k, args.warmup, args.seed, work)
-        print(_line(f"{label} (k={k})", r["bank"]) + f"   [{r['seconds']:.0f} s]")
+        runs = [
+            run(tasks, outcomes, embedder, bank, k, args.warmup, seed, work)
+            for seed in range(args.seeds)
+        ]
+        r = runs[0]
+        for key in ("acc", "bal_acc", "auc"):
+            vals = [x["bank"][key] for x in runs if x["bank"][key] is not None]
+            r["bank"][key] = sum(vals) / len(vals) if vals else None
+        secs = sum(x["seconds"] for x in runs)
+        print(_line(f"{label} (k={k})", r["bank"]) + f"   [{secs:.0f} s, {args.seeds} orders]")
         return r
 
     r = evaluate("bank, defaults", default, default.default_k)
-    print(_line("baseline: base rate so far", r["base"]))
+    print(_line("baseline: base rate so far (first order)", r["base"]))
     print(_line("baseline: chance (fair coin)", {"acc": 0.5, "bal_acc": 0.5, "auc": 0.5}))
     print(f"predictions on held-out tasks: {r['bank']['n']} (after {args.warmup} warm-up tasks); "
           f"items in the bank at the end: {r['items']}")  # fmt: skip
@@ -219,16 +229,16 @@ def main() -> None:
         return
     print("\nsearching the retrieval settings (AUC on the three fallible strategies):")
     best = (r["bank"]["auc"] or 0.0, default, default.default_k)
-    for k in (1, 3, 5):
+    for k in (1, 3, 5, 8):
         for tw in (0.0, 0.5, 1.0):
             cand = dataclasses.replace(default, task_weight=tw)
             m = evaluate(f"task_weight={tw}", cand, k)["bank"]
             if (m["auc"] or 0) > best[0]:
                 best = (m["auc"] or 0, cand, k)
     for field, values in (
+        ("w_reliability", (0.0, 0.05, 0.15, 0.4)),
         ("w_recency", (0.0, 0.05, 0.2)),
-        ("w_reliability", (0.0, 0.15, 0.4)),
-        ("mmr_lambda", (1.0, 0.7, 0.5)),
+        ("mmr_lambda", (1.0, 0.7, 0.5, 0.3)),
     ):
         for v in values:
             if getattr(best[1], field) == v:

@@ -28,3 +28,22 @@ def test_readme_python_quickstart(tmp_path: Path) -> None:
 
 def test_docs_pages_exist_for_built_capabilities() -> None:
     assert (ROOT / "docs" / "memory-store.md").exists()
+    assert (ROOT / "docs" / "search.md").exists()
+    assert (ROOT / "docs" / "mcp.md").exists()
+    assert (ROOT / "docs" / "reasoningbank.md").exists()
+
+
+def test_reasoningbank_doc_example_runs_as_written(tmp_path: Path) -> None:
+    doc = (ROOT / "docs" / "reasoningbank.md").read_text(encoding="utf-8")
+    code = re.search(r"```python\n(.*?)```", doc, re.S)
+    assert code is not None
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT / "src"), "MINDBANK_EMBEDDER": "hashing"}
+    r = subprocess.run(
+        [sys.executable, "-c", code.group(1)], cwd=tmp_path, capture_output=True, text=True,
+        env=env, timeout=60,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("Verdict(label='failure', source='tests'")
+    assert lines[1].startswith("Pitfall: int-division fails math task with AssertionError")
+    assert len(lines) == 2 + 2  # the two items in the bank
