@@ -250,6 +250,9 @@ def main() -> None:
     b = best[1]
     print(f"\nbest: AUC {best[0]:.3f} with k={best[2]}, task_weight={b.task_weight}, "
           f"w_recency={b.w_recency}, w_reliability={b.w_reliability}, mmr_lambda={b.mmr_lambda}")  # fmt: skip
+    print("\nk against ranking (AUC) and yes/no prediction (balanced accuracy), these settings:")
+    for k in (1, 3, 5, 8):
+        evaluate("best settings", b, k)
 
 
 if __name__ == "__main__":

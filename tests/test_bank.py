@@ -667,3 +667,16 @@ def test_mirror_caught_up_incrementally_equals_a_full_load(db_path: Path, clock:
                         assert [k for k, v in live._codes.items() if v == a] == [
                             k for k, v in full._codes.items() if v == b
                         ]
+
+
+def test_opposite_outcomes_of_different_strategies_do_not_contradict(
+    db_path: Path, clock: FakeClock
+) -> None:
+    with _open(db_path, clock) as mb:
+        text = "merging two sorted lists of integers"
+        a = mb.bank.store("a", text, strategy="careful", outcome="success")
+        b = mb.bank.store("b", text, strategy="terse", outcome="failure")
+        c = mb.bank.store("c", text, strategy="careful", outcome="failure")
+        report = mb.bank.consolidate()
+        assert [set(x[:2]) for x in report.contradictions] == [{a.id, c.id}]
+        assert mb.bank.links(b.id) == []

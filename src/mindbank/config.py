@@ -44,7 +44,8 @@ class BankSettings:
     ``rate_down * c``. Distilled items start at ``initial_confidence[verdict source]``.
 
     Consolidation: items of one namespace, strategy and outcome with cosine >= ``duplicate``
-    are merged; items of opposite outcomes with cosine >= ``contradiction`` are linked
+    are merged; items of one namespace and strategy but opposite outcomes with cosine >=
+    ``contradiction`` are linked
     ``contradicts``; active items used at most ``archive_max_uses`` times, idle for
     ``archive_after`` seconds and below ``archive_below`` confidence are archived.
 
@@ -56,8 +57,8 @@ class BankSettings:
 
     w_similarity: float = 0.8
     w_recency: float = 0.05
-    w_reliability: float = 0.15
-    task_weight: float = 0.5
+    w_reliability: float = 0.0
+    task_weight: float = 1.0
     half_life: float = 30 * 86400.0
     mmr_lambda: float = 0.7
     candidates: int = 50

@@ -665,8 +665,10 @@ class ReasoningBank:
         content vectors have cosine >= ``settings.duplicate``. They are grouped around the
         item with the most evidence (uses, then confidence, then age); the others are merged
         into it: usage counts summed, confidence the evidence-weighted mean, provenance
-        inherited, each marked ``superseded`` with a ``supersedes`` link. Items from opposite
-        outcomes with cosine >= ``settings.contradiction`` get a ``contradicts`` link.
+        inherited, each marked ``superseded`` with a ``supersedes`` link. Items of one namespace
+        and strategy from opposite outcomes with cosine >= ``settings.contradiction`` get a
+        ``contradicts`` link (a success of one strategy and a failure of another on the same
+        task do not contradict each other).
         """
         start = time.perf_counter()
         s = self.settings
@@ -689,7 +691,7 @@ class ReasoningBank:
             if sim >= s.duplicate and ga == gb:
                 dup_adj.setdefault(a, []).append((b, sim))
                 dup_adj.setdefault(b, []).append((a, sim))
-            elif sim >= s.contradiction and {ga[2], gb[2]} == opposite:
+            elif sim >= s.contradiction and ga[1] == gb[1] and {ga[2], gb[2]} == opposite:
                 contra.append((a, b, sim))
         merged: builtins.list[tuple[str, str, float]] = []
         contradictions: builtins.list[tuple[str, str, float]] = []
