@@ -195,7 +195,9 @@ def test_memory_command_list_matches_the_issue() -> None:
         "analytics", "backup", "restore", "query", "cleanup", "search", "reembed", "index",
     }  # fmt: skip
     db = cli.get_command(None, "db")  # type: ignore[arg-type]
-    assert set(db.commands) == {"migrate", "status", "check", "optimize", "vacuum"}  # type: ignore[attr-defined]
+    assert set(db.commands) == {  # type: ignore[attr-defined]
+        "migrate", "status", "check", "verify", "head", "optimize", "vacuum",
+    }  # fmt: skip
 
 
 # -- the real program in a subprocess ------------------------------------------------------

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         SchemaError,
         StoreError,
         ValidationError,
+        WitnessWarning,
     )
     from mindbank.records import (
         Agent,
@@ -64,6 +65,7 @@ if TYPE_CHECKING:
         Trajectory,
         UsageReport,
         Verdict,
+        WitnessReport,
         WorkflowState,
     )
 
@@ -115,6 +117,8 @@ __all__ = [
     "UsageReport",
     "ValidationError",
     "Verdict",
+    "WitnessReport",
+    "WitnessWarning",
     "WorkflowState",
     "__version__",
     "find_db_path",
@@ -169,6 +173,8 @@ _WHERE = {
     "UsageReport": "records",
     "ValidationError": "errors",
     "Verdict": "records",
+    "WitnessReport": "records",
+    "WitnessWarning": "errors",
     "WorkflowState": "records",
     "find_db_path": "config",
     "open": "engine",

@@ -134,6 +134,8 @@ class Settings:
         fusion_k: the BM25 score that counts as half a keyword point in the convex fusion.
             The defaults (0.7, 16) were chosen on ``bench/retrieval_quality.py``.
         bank: the ReasoningBank's settings (:class:`BankSettings`).
+        witness_strict: refuse to open a database whose witness chain is broken (env
+            ``MINDBANK_WITNESS_STRICT=1``); by default it opens with a ``WitnessWarning``.
     """
 
     busy_timeout: float = 5.0
@@ -150,6 +152,7 @@ class Settings:
     fusion_alpha: float = 0.7
     fusion_k: float = 16.0
     bank: BankSettings = BankSettings()
+    witness_strict: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -168,6 +171,8 @@ class Settings:
             kwargs["embed"] = v.strip().lower() not in ("0", "false", "no", "off")
         if v := env.get("MINDBANK_NO_EMBED_NAMESPACES"):
             kwargs["no_embed_namespaces"] = frozenset(n.strip() for n in v.split(",") if n.strip())
+        if v := env.get("MINDBANK_WITNESS_STRICT"):
+            kwargs["witness_strict"] = v.strip().lower() not in ("0", "false", "no", "off", "")
         bank: dict[str, object] = {}
         if v := env.get("MINDBANK_JUDGE_CMD"):
             bank["judge_cmd"] = v

@@ -18,7 +18,7 @@ from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
 
 from mindbank.config import Settings, find_db_path, parse_duration
-from mindbank.errors import NotFoundError, ValidationError
+from mindbank.errors import IntegrityCheckError, NotFoundError, ValidationError, WitnessWarning
 from mindbank.memory.transfer import entry_line, parse_lines
 from mindbank.memory.validation import (
     check_key,
@@ -46,6 +46,7 @@ if TYPE_CHECKING:  # loaded on first use, so that a CLI call that only retrieves
         SearchHit,
         Stats,
         UsageReport,
+        WitnessReport,
     )
     from mindbank.store import maintenance
     from mindbank.store.coordination import CoordinationRepo
@@ -576,10 +577,30 @@ class MindBank:
         return maintenance.analytics(self._db, now - parse_duration(window), now, top)
 
     def check(self) -> CheckReport:
-        """Run SQLite's integrity and foreign-key checks and verify the migrations."""
+        """Run SQLite's integrity and foreign-key checks, verify the migrations and the
+        witness chain."""
         from mindbank.store import maintenance
 
+        self._memory.flush_access()
         return maintenance.check(self._db)
+
+    def verify(self) -> WitnessReport:
+        """Verify the witness chain: recompute every link, and compare the chain's last word
+        on each row of the witnessed tables (memory entries, ReasoningBank items) with the row
+        as it is. Finds rows changed, deleted or inserted outside mindbank, and the first
+        broken link."""
+        from mindbank.store import witness
+
+        self._memory.flush_access()
+        return witness.verify_database(self._db)
+
+    def witness_head(self) -> tuple[int, str]:
+        """The witness chain's last record number and digest, to anchor elsewhere (a later
+        ``verify()`` whose chain still contains that record at that digest proves the history
+        up to it was not rewritten)."""
+        from mindbank.store import witness
+
+        return witness.head(self._db)
 
     def optimize(self) -> None:
         """Update the query planner's statistics (``PRAGMA optimize``) and checkpoint the WAL."""
@@ -650,6 +671,11 @@ def open(  # noqa: A001 - the public name mirrors the builtin on purpose: mindba
         clock=clock,
     )
     mb = MindBank(db, embedder)
+    try:
+        _check_witness(db)
+    except BaseException:
+        mb.close()
+        raise
     if embedder is not None:
         # An embedder named explicitly must be the one that wrote the vectors: say so at open,
         # before anything is stored or searched (no model is loaded for this check).
@@ -659,6 +685,22 @@ def open(  # noqa: A001 - the public name mirrors the builtin on purpose: mindba
             mb.close()
             raise
     return mb
+
+
+def _check_witness(db: Database) -> None:
+    """The cheap witness check at open: triggers present, the last links whole. A broken
+    chain warns (or, with ``witness_strict``, refuses); ``verify()`` looks at everything."""
+    from mindbank.store import witness
+
+    problems = witness.tail_ok(db)
+    if not problems:
+        return
+    message = f"{db.path}: " + "; ".join(problems) + " (run `mindbank db verify`)"
+    if db.settings.witness_strict:
+        raise IntegrityCheckError(message)
+    import warnings
+
+    warnings.warn(message, WitnessWarning, stacklevel=3)
 
 
 def restore(backup: PathLike, path: PathLike | None = None) -> None:

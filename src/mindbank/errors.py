@@ -18,7 +18,11 @@ class at the edge. The tree::
         ├── NotADatabaseError    the file is not a mindbank database (it is never overwritten)
         ├── SchemaError          the schema is newer than this mindbank, or a migration was altered
         ├── DatabaseLockedError  another process held the lock past the busy timeout
-        └── IntegrityCheckError  ``check()`` found corruption
+        └── IntegrityCheckError  ``check()`` found corruption (or, in strict witness mode,
+                                 the witness chain is broken at open)
+
+``WitnessWarning`` (a ``UserWarning``) is issued when a database opens with a broken witness
+chain outside strict mode.
 
 The core never prints: the CLI and the MCP server translate these into one clear line and a
 non-zero exit (or a tool error).
@@ -41,6 +45,7 @@ __all__ = [
     "SchemaError",
     "StoreError",
     "ValidationError",
+    "WitnessWarning",
 ]
 
 
@@ -131,3 +136,7 @@ class DatabaseLockedError(StoreError):
 
 class IntegrityCheckError(StoreError):
     """The database failed an integrity check."""
+
+
+class WitnessWarning(UserWarning):
+    """The witness chain of a database being opened is broken (see ``mindbank db verify``)."""

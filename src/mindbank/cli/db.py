@@ -72,7 +72,8 @@ def status(db: Path | None, as_json: bool) -> None:
 @db_option
 @json_option
 def check(db: Path | None, as_json: bool) -> None:
-    """Check integrity, foreign keys and migration hashes (exit 1 on any problem)."""
+    """Check integrity, foreign keys, migration hashes and the witness chain (exit 1 on any
+    problem)."""
     with mindbank.open(db) as mb:
         report = mb.check()
     if as_json:
@@ -84,6 +85,50 @@ def check(db: Path | None, as_json: bool) -> None:
         fail(f"{len(report.problems)} problems found")
     if not as_json:
         click.echo(f"ok (schema version {report.schema_version})")
+
+
+@db.command()
+@db_option
+@json_option
+def verify(db: Path | None, as_json: bool) -> None:
+    """Verify the witness chain: every link, and every memory entry and ReasoningBank item
+    against the chain's record of it (exit 1 if anything was changed, deleted or inserted
+    outside mindbank, or the chain was edited).
+
+    \b
+    Examples:
+      mindbank db verify
+      mindbank db verify --json
+    """
+    with mindbank.open(db) as mb:
+        report = mb.verify()
+    if as_json:
+        emit_json(report)
+    else:
+        for problem in report.problems():
+            click.echo(problem)
+    if not report.ok:
+        fail(f"witness chain: {len(report.problems())} problems")
+    if not as_json:
+        click.echo(f"ok: {report.records} records, head {report.head_seq} {report.head}")
+
+
+@db.command()
+@db_option
+@json_option
+def head(db: Path | None, as_json: bool) -> None:
+    """Print the witness chain's head (record number and digest) to anchor elsewhere.
+
+    \b
+    Example:
+      mindbank db head >> ~/anchors.txt
+    """
+    with mindbank.open(db) as mb:
+        seq, digest = mb.witness_head()
+    if as_json:
+        emit_json({"seq": seq, "digest": digest, "database": str(mb.path)})
+    else:
+        click.echo(f"{seq} {digest}")
 
 
 @db.command()

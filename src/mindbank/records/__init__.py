@@ -50,6 +50,7 @@ if TYPE_CHECKING:
         QueryResult,
         Stats,
         UsageReport,
+        WitnessReport,
     )
     from mindbank.records.search import IndexStatus, SearchHit
 
@@ -84,6 +85,7 @@ __all__ = [
     "Trajectory",
     "UsageReport",
     "Verdict",
+    "WitnessReport",
     "WorkflowState",
 ]
 
@@ -117,6 +119,7 @@ _WHERE = {
     "Trajectory": "reasoning",
     "UsageReport": "reports",
     "Verdict": "reasoning",
+    "WitnessReport": "reports",
     "WorkflowState": "coordination",
 }
 

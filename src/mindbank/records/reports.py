@@ -17,6 +17,7 @@ __all__ = [
     "QueryResult",
     "Stats",
     "UsageReport",
+    "WitnessReport",
 ]
 
 
@@ -125,3 +126,71 @@ class QueryResult(Record):
     def dicts(self) -> list[dict[str, Any]]:
         """Return the rows as dicts keyed by column name."""
         return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
+
+
+@dataclass(frozen=True, slots=True)
+class WitnessReport(Record):
+    """What verifying the witness chain found.
+
+    Attributes:
+        records: records in the chain (with record 0, the genesis).
+        head_seq, head: the last record's number and chain digest (anchor it elsewhere to
+            prove later that history was not rewritten).
+        broken_at: the first record whose link does not hold (None: the chain is whole).
+        changed, deleted, inserted: ``(table, key)`` of rows that differ from the chain's last
+            word on them, that it says exist but do not, that exist without it saying so.
+        triggers_missing: witness triggers that were dropped.
+    """
+
+    records: int
+    head_seq: int
+    head: str
+    broken_at: int | None
+    changed: tuple[tuple[str, str], ...]
+    deleted: tuple[tuple[str, str], ...]
+    inserted: tuple[tuple[str, str], ...]
+    triggers_missing: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """True when the chain is whole and every row is what it says."""
+        return not (
+            self.broken_at is not None
+            or self.changed
+            or self.deleted
+            or self.inserted
+            or self.triggers_missing
+        )
+
+    def problems(self) -> list[str]:
+        """One line per problem found."""
+        out = []
+        if self.triggers_missing:
+            out.append(f"witness triggers missing: {', '.join(self.triggers_missing)}")
+        if self.broken_at is not None:
+            out.append(f"witness chain broken at record {self.broken_at}")
+        for what, rows in (
+            ("changed", self.changed),
+            ("deleted", self.deleted),
+            ("inserted", self.inserted),
+        ):
+            for tbl, key in rows[:20]:
+                out.append(f"{tbl} row {key.replace(chr(31), '/')!r} {what} outside mindbank")
+            if len(rows) > 20:
+                out.append(f"... and {len(rows) - 20} more rows {what} outside mindbank")
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return {
+            "ok": self.ok,
+            "records": self.records,
+            "head_seq": self.head_seq,
+            "head": self.head,
+            "broken_at": self.broken_at,
+            "changed": [list(x) for x in self.changed],
+            "deleted": [list(x) for x in self.deleted],
+            "inserted": [list(x) for x in self.inserted],
+            "triggers_missing": list(self.triggers_missing),
+            "problems": self.problems(),
+        }

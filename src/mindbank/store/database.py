@@ -22,6 +22,7 @@ from mindbank.errors import (
     SchemaError,
     StoreError,
 )
+from mindbank.store.digests import register as register_digests
 from mindbank.store.schema import APPLICATION_ID, MIGRATIONS
 
 if TYPE_CHECKING:
@@ -79,6 +80,7 @@ class Database:
         except sqlite3.Error as exc:
             raise translate_error(exc, self.path) from exc
         self.execute: Callable[..., sqlite3.Cursor] = self.conn.execute
+        register_digests(self.conn)
         try:
             self._identify()
             self.conn.execute("PRAGMA foreign_keys = ON")

@@ -151,7 +151,7 @@ def analytics(db: Database, since: float, now: float, top: int) -> UsageReport:
 
 
 def check(db: Database) -> CheckReport:
-    """Integrity check, foreign keys, application id and migration hashes."""
+    """Integrity check, foreign keys, application id, migration hashes, witness chain."""
     problems: list[str] = []
     try:
         for (msg,) in db.execute("PRAGMA integrity_check"):
@@ -175,6 +175,10 @@ def check(db: Database) -> CheckReport:
     missing = sorted(set(known) - set(applied))
     if missing:
         problems.append(f"migrations not applied: {missing} (run `mindbank db migrate`)")
+    else:
+        from mindbank.store import witness
+
+        problems += witness.verify_database(db).problems()
     return CheckReport(tuple(problems), max(applied, default=0))
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-__all__ = ["APPLICATION_ID", "MIGRATIONS", "Migration"]
+__all__ = ["APPLICATION_ID", "MIGRATIONS", "WITNESSED", "WITNESS_TRIGGERS", "Migration"]
 
 # "MBNK": marks a file as a mindbank database in the SQLite header (PRAGMA application_id).
 APPLICATION_ID = 0x4D424E4B
@@ -288,9 +288,68 @@ _M3 = (
     *_bank_log_triggers("pattern_embeddings", "id"),
 )
 
+
+# Witnessed tables: the expression naming a row, and the columns its content digest covers.
+WITNESSED: dict[str, tuple[str, tuple[str, ...]]] = {
+    "memory_store": (
+        "{r}.namespace || char(31) || {r}.key",
+        ("key", "namespace", "value", "value_type", "tags", "metadata", "created_at",
+         "updated_at", "expires_at"),
+    ),
+    "patterns": (
+        "{r}.id",
+        ("id", "type", "pattern_data", "confidence", "usage_count", "created_at", "last_used",
+         "namespace", "key", "status", "superseded_by", "success_count", "failure_count",
+         "updated_at", "origin"),
+    ),
+}  # fmt: skip
+
+
+def _witness_trigger(table: str, op: str) -> str:
+    key_sql, columns = WITNESSED[table]
+    row = "old" if op == "delete" else "new"
+    key = key_sql.format(r=row)
+    values = ", ".join(f"{row}.{c}" for c in columns)
+    event = {"insert": "INSERT", "update": f"UPDATE OF {', '.join(columns)}", "delete": "DELETE"}
+    return (
+        f"CREATE TRIGGER {table}_witness_{op} AFTER {event[op]} ON {table} BEGIN "
+        f"INSERT INTO witness_chain (seq, op, tbl, row_key, digest, prev, chain) "
+        f"SELECT seq + 1, '{op}', '{table}', k, d, chain, "
+        f"mb_chain(seq + 1, '{op}', '{table}', k, d, chain) FROM (SELECT seq, chain, {key} AS k, "
+        f"mb_digest({values}) AS d FROM witness_chain ORDER BY seq DESC LIMIT 1); END"
+    )
+
+
+WITNESS_TRIGGERS = tuple(
+    f"{table}_witness_{op}" for table in WITNESSED for op in ("insert", "update", "delete")
+)
+
+_M4 = (
+    # witness_chain: one record per write to a witnessed table, each holding the digest of the
+    # row's content and the previous record's chain digest (see mindbank.store.witness). The
+    # triggers call mb_digest and mb_chain, functions every mindbank connection registers: a
+    # write from a connection without them (the sqlite3 shell) fails instead of going unseen.
+    """CREATE TABLE witness_chain (
+        seq INTEGER PRIMARY KEY,
+        op TEXT NOT NULL,
+        tbl TEXT NOT NULL,
+        row_key TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        prev TEXT NOT NULL,
+        chain TEXT NOT NULL
+    )""",
+    "INSERT INTO witness_chain VALUES (0, 'genesis', '', '', '', '', "
+    "mb_chain(0, 'genesis', '', '', '', ''))",
+    *(_witness_trigger(t, op) for t in WITNESSED for op in ("insert", "update", "delete")),
+    # Rows written before the chain existed are witnessed as they are now.
+    "UPDATE memory_store SET key = key",
+    "UPDATE patterns SET id = id",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "memory and coordination tables", _M1),
     Migration(2, "embeddings, full-text index, change counter and log", _M2),
     Migration(3, "reasoning bank: items, vectors, trajectories, provenance, links", _M3),
+    Migration(4, "witness chain", _M4),
 )
 """Every migration this mindbank knows, in order. Append only."""
