@@ -22,6 +22,7 @@ def _fill(path: Path, clock: FakeClock) -> None:
         mb.store("a", "alpha", namespace="n", tags=["x"])
         mb.store("b", {"v": 1}, namespace="n", ttl=3600)
         mb.store("c", "gamma")
+        clock.advance(1)
         mb.store("a", "alpha two", namespace="n")  # an update
         mb.delete("c")
         mb.bank.store("lesson", "check the input first", confidence=0.6)
@@ -55,14 +56,22 @@ def test_every_write_is_recorded_and_the_chain_verifies(db_path: Path, clock: Fa
     assert sum(1 for _, tbl in ops if tbl == "patterns") >= 3
 
 
-def test_a_shell_without_the_functions_cannot_write(db_path: Path, clock: FakeClock) -> None:
+def test_a_shell_cannot_delete_entries_or_touch_items_and_its_updates_are_found(
+    db_path: Path, clock: FakeClock
+) -> None:
     _fill(db_path, clock)
-    conn = sqlite3.connect(db_path)
+    conn = sqlite3.connect(db_path, isolation_level=None)
     with pytest.raises(sqlite3.OperationalError, match=r"mb_digest|mb_chain"):
-        conn.execute("UPDATE memory_store SET value = 'evil' WHERE key = 'a'")
-    conn.close()
+        conn.execute("DELETE FROM memory_store WHERE key = 'a'")
+    with pytest.raises(sqlite3.OperationalError, match=r"mb_digest|mb_chain"):
+        conn.execute("UPDATE patterns SET confidence = 1.0")
     with mindbank.open(db_path, clock=clock) as mb:
         assert mb.verify().ok
+    conn.execute("UPDATE memory_store SET value = 'evil' WHERE key = 'a'")  # no trigger here
+    conn.close()
+    with mindbank.open(db_path, clock=clock) as mb:  # the triggers are intact: no warning
+        report = mb.verify()
+    assert report.changed == (("memory_store", "n\x1fa"),) and not report.triggers_missing
 
 
 @pytest.mark.parametrize(

@@ -13,25 +13,14 @@ from typing import Any
 __all__ = ["chain_digest", "content_digest", "register"]
 
 
-def _encode(value: Any) -> bytes:
-    if value is None:
-        return b"N0:"
-    if isinstance(value, int):
-        body, tag = str(value).encode(), b"I"
-    elif isinstance(value, float):
-        body, tag = repr(value).encode(), b"R"
-    elif isinstance(value, str):
-        body, tag = value.encode("utf-8"), b"T"
-    elif isinstance(value, bytes):
-        body, tag = value, b"B"
-    else:
-        raise TypeError(f"cannot witness a {type(value).__name__}")
-    return tag + str(len(body)).encode() + b":" + body
-
-
 def content_digest(*values: Any) -> str:
-    """SHAKE-256 (32 bytes, hex) of a row's values, in column order."""
-    return hashlib.shake_256(b"".join(map(_encode, values))).hexdigest(32)
+    """SHAKE-256 (32 bytes, hex) of a row's values, in column order.
+
+    The encoded form is Python's ``repr`` of the tuple of values: unambiguous for what SQLite
+    returns (``None``, ``int``, ``float`` as its shortest round-tripping repr, ``str`` quoted
+    and escaped, ``bytes``), and computed in C.
+    """
+    return hashlib.shake_256(repr(values).encode("utf-8")).hexdigest(32)
 
 
 def chain_digest(seq: int, op: str, tbl: str, key: str, digest: str, prev: str) -> str:

@@ -15,6 +15,8 @@ from typing import Any
 from mindbank.records import Entry
 from mindbank.store.codec import loads
 from mindbank.store.database import Database, translate_error
+from mindbank.store.digests import content_digest
+from mindbank.store.witness import append as witness
 
 __all__ = ["EntryRow", "MemoryRepo", "glob_prefix"]
 
@@ -74,6 +76,16 @@ class EntryRow:
     expires_at: float | None
 
 
+def _witnessed(row: EntryRow, now: float) -> tuple[str, str, str]:
+    """(table, key, content digest) of an entry as an upsert at ``now`` leaves it."""
+    expires = None if row.expires_at is None else float(row.expires_at)
+    digest = content_digest(
+        row.key, row.namespace, row.value, row.value_type, row.tags, row.metadata, float(now),
+        expires,
+    )  # fmt: skip
+    return "memory_store", f"{row.namespace}\x1f{row.key}", digest
+
+
 def glob_prefix(pattern: str) -> str:
     """The literal prefix of a GLOB pattern (up to the first ``*``, ``?`` or ``[``)."""
     for i, ch in enumerate(pattern):
@@ -117,6 +129,9 @@ class MemoryRepo:
 
     def upsert(self, row: EntryRow, now: float) -> tuple[Entry, int]:
         """Insert or replace one entry; returns it as stored, and its row id."""
+        if not self.db.in_transaction:
+            with self.db.transaction():  # the entry and its witness record commit together
+                return self.upsert(row, now)
         try:
             cur = self.db.execute(
                 _SQL_UPSERT_RETURNING,
@@ -133,9 +148,10 @@ class MemoryRepo:
                 ),
             )
             created, accessed, count, row_id = cur.fetchone()
+            created = float(created)
+            witness(self.db, [("insert" if created == now else "update", *_witnessed(row, now))])
         except sqlite3.Error as exc:
             raise translate_error(exc, self.db.path) from exc
-        created = float(created)
         slot = self._pending.get((row.namespace, row.key))
         if slot is not None:
             if created == now:  # a new entry (or one restarted after expiry)
@@ -158,6 +174,15 @@ class MemoryRepo:
         ]
         try:
             self.db.executemany(_SQL_UPSERT, params)
+            witness(
+                self.db,
+                [
+                    ("store", "memory_store", f"{p[1]}\x1f{p[0]}",
+                     content_digest(p[0], p[1], p[2], p[3], p[4], p[5], float(now),
+                                    None if p[8] is None else float(p[8])))
+                    for p in params
+                ],
+            )  # fmt: skip
             if not ids:
                 return []
             return [int(self.db.execute(_SQL_ID, (p[1], p[0])).fetchone()[0]) for p in params]
@@ -183,6 +208,15 @@ class MemoryRepo:
         self.flush_access()
         try:
             self.db.executemany(_SQL_IMPORT, rows)
+            witness(
+                self.db,
+                [
+                    ("import", "memory_store", f"{r[1]}\x1f{r[0]}",
+                     content_digest(r[0], r[1], r[2], r[3], r[4], r[5], float(r[7]),
+                                    None if r[10] is None else float(r[10])))
+                    for r in rows
+                ],
+            )  # fmt: skip
             return [int(self.db.execute(_SQL_ID, (r[1], r[0])).fetchone()[0]) for r in rows]
         except sqlite3.Error as exc:
             raise translate_error(exc, self.db.path) from exc

@@ -293,8 +293,8 @@ _M3 = (
 WITNESSED: dict[str, tuple[str, tuple[str, ...]]] = {
     "memory_store": (
         "{r}.namespace || char(31) || {r}.key",
-        ("key", "namespace", "value", "value_type", "tags", "metadata", "created_at",
-         "updated_at", "expires_at"),
+        ("key", "namespace", "value", "value_type", "tags", "metadata", "updated_at",
+         "expires_at"),
     ),
     "patterns": (
         "{r}.id",
@@ -320,15 +320,22 @@ def _witness_trigger(table: str, op: str) -> str:
     )
 
 
-WITNESS_TRIGGERS = tuple(
-    f"{table}_witness_{op}" for table in WITNESSED for op in ("insert", "update", "delete")
+# Entries are stored in bulk: their inserts and updates are witnessed by the store in Python
+# (mindbank.store.witness.append), a few microseconds a row instead of a trigger's Python call.
+# Everything else is witnessed by trigger.
+_TRIGGERED = (
+    ("memory_store", "delete"),
+    ("patterns", "insert"),
+    ("patterns", "update"),
+    ("patterns", "delete"),
 )
+WITNESS_TRIGGERS = tuple(f"{table}_witness_{op}" for table, op in _TRIGGERED)
 
 _M4 = (
     # witness_chain: one record per write to a witnessed table, each holding the digest of the
     # row's content and the previous record's chain digest (see mindbank.store.witness). The
     # triggers call mb_digest and mb_chain, functions every mindbank connection registers: a
-    # write from a connection without them (the sqlite3 shell) fails instead of going unseen.
+    # write they cover from a connection without them (the sqlite3 shell) fails.
     """CREATE TABLE witness_chain (
         seq INTEGER PRIMARY KEY,
         op TEXT NOT NULL,
@@ -340,9 +347,14 @@ _M4 = (
     )""",
     "INSERT INTO witness_chain VALUES (0, 'genesis', '', '', '', '', "
     "mb_chain(0, 'genesis', '', '', '', ''))",
-    *(_witness_trigger(t, op) for t in WITNESSED for op in ("insert", "update", "delete")),
-    # Rows written before the chain existed are witnessed as they are now.
+    *(_witness_trigger(t, op) for t, op in _TRIGGERED),
+    # Rows written before the chain existed are witnessed as they are now (entries through a
+    # trigger that exists only for this).
+    _witness_trigger("memory_store", "update").replace(
+        "memory_store_witness_update", "memory_store_witness_adopt"
+    ),
     "UPDATE memory_store SET key = key",
+    "DROP TRIGGER memory_store_witness_adopt",
     "UPDATE patterns SET id = id",
 )
 

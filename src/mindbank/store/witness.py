@@ -1,14 +1,15 @@
 """The witness chain: a tamper-evident record of every write to the witnessed tables.
 
-Every insert, update and delete of ``memory_store`` and ``patterns`` rows appends, by trigger
-and in the same transaction, a record ``(seq, op, tbl, row_key, digest, prev, chain)``:
+Every insert, update and delete of ``memory_store`` and ``patterns`` rows appends, in the same
+transaction, a record ``(seq, op, tbl, row_key, digest, prev, chain)``:
 ``digest`` is SHAKE-256 (32 bytes, hex) of the row's content after the write (before it, for a
 delete), ``prev`` the previous record's ``chain``, and ``chain`` SHAKE-256 of the record's
-fields and ``prev``. The triggers call ``mb_digest`` and ``mb_chain``, which
-:func:`register` adds to every mindbank connection; a connection without them (the ``sqlite3``
-shell, another program) cannot write those tables at all unless it drops the triggers, and then
-:func:`verify` finds what it did: rows changed, deleted or inserted outside mindbank, and the
-first broken link if the chain itself was edited.
+fields and ``prev``. Entries stored through mindbank are witnessed by the store itself
+(:func:`append`, in the statement's transaction); deletes and ReasoningBank items by triggers
+that call ``mb_digest`` and ``mb_chain``, which :func:`register` adds to every mindbank
+connection, so a connection without them (the ``sqlite3`` shell) cannot make those writes at
+all. Whatever is written around mindbank, :func:`verify` finds: rows changed, deleted or
+inserted outside it, and the first broken link if the chain itself was edited.
 
 The content encoding is unambiguous: each value is a type letter, its length and its bytes
 (``N`` null, ``I`` integer, ``R`` real as ``repr``, ``T`` UTF-8 text, ``B`` bytes).
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from mindbank.records import WitnessReport
 from mindbank.store.database import Database, translate_error
@@ -123,6 +124,28 @@ def verify_database(db: Database) -> WitnessReport:
     return WitnessReport(
         v.records, v.head_seq, v.head, v.broken_at, v.changed, v.deleted, v.inserted, missing
     )
+
+
+def append(db: Database, records: Sequence[tuple[str, str, str, str]]) -> None:
+    """Append ``(op, table, key, content digest)`` records (call inside a write transaction:
+    the head read here stays the head until commit)."""
+    if not records:
+        return
+    seq, prev = db.execute(
+        "SELECT seq, chain FROM witness_chain ORDER BY seq DESC LIMIT 1"
+    ).fetchone()
+    rows = []
+    for op, tbl, key, digest in records:
+        seq += 1
+        chain = chain_digest(seq, op, tbl, key, digest, prev)
+        rows.append((seq, op, tbl, key, digest, prev, chain))
+        prev = chain
+    db.executemany("INSERT INTO witness_chain VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+
+
+def entry_key(namespace: str, key: str) -> str:
+    """How the chain names a memory entry."""
+    return f"{namespace}\x1f{key}"
 
 
 def head(db: Database) -> tuple[int, str]:
