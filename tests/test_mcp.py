@@ -42,6 +42,7 @@ EXPECTED_TOOLS = {
     "memory_store", "memory_retrieve", "memory_search", "memory_list", "memory_delete",
     "memory_usage", "memory_stats", "memory_reindex", "db_verify",
     "pattern_store", "pattern_search", "trajectory_record", "bank_status", "bank_consolidate",
+    "feedback_record",
 }  # fmt: skip
 
 
@@ -67,7 +68,14 @@ def test_every_tool_over_stdio(tmp_path: Path) -> None:
             assert missing == {"found": False, "entry": None}
             hits = await _call(client, "memory_search", {"query": "busy timeout", "k": 3})
             assert hits["hits"][0]["entry"]["key"] == "locked-db"
-            assert set(hits["hits"][0]) == {"rank", "score", "semantic", "keyword", "entry"}
+            assert set(hits["hits"][0]) == {
+                "rank",
+                "score",
+                "semantic",
+                "keyword",
+                "boost",
+                "entry",
+            }
             listed = await _call(client, "memory_list", {"namespace": "lessons"})
             assert listed["total"] == 1
             usage = await _call(
@@ -81,6 +89,10 @@ def test_every_tool_over_stdio(tmp_path: Path) -> None:
             assert stats["index"]["ok"] is True
             verify = await _call(client, "db_verify", {})
             assert verify["ok"] is True
+            fb = await _call(client, "feedback_record", {"key": "cfg", "reward": 0.5})
+            assert fb["boost"] > 0 and fb["uses"] == 1
+            bad = await client.call_tool("feedback_record", {"key": "cfg", "reward": 5})
+            assert bad.is_error and "reward" in bad.content[0].text
             deleted = await _call(client, "memory_delete", {"key": "u"})
             assert deleted["deleted"] is True
             # Bad arguments: a tool error naming the argument; the server keeps serving.

@@ -638,7 +638,7 @@ def test_cli_search_index_reembed(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     data = json.loads(r.output)
     assert data["hits"][0]["entry"]["key"] == "fox"
-    assert set(data["hits"][0]) == {"rank", "score", "semantic", "keyword", "entry"}
+    assert set(data["hits"][0]) == {"rank", "score", "semantic", "keyword", "boost", "entry"}
     r = run("memory", "search", "blue", "--mode", "keyword", "-n", "other")
     assert "sky" in r.output
     assert run("search", "zzzz", "--mode", "keyword").output.strip() == "no results"

@@ -106,6 +106,46 @@ class BankSettings:
         return dict(self.initial_confidence).get(source, 0.5)
 
 
+MODES = {"aggressive": 2.0, "balanced": 1.0, "conservative": 0.5}
+
+
+@dataclass(frozen=True, slots=True)
+class LearningSettings:
+    """How memory learns from use (the reference's LearningBridge and feedback loop).
+
+    Feedback: a search's results are remembered for ``feedback_window`` seconds; retrieving
+    one of them then counts as using it (reward +1, boost moved ``rate_used`` of the way) and
+    as skipping those shown above it (reward -1, moved ``rate_skipped`` of the way). Explicit
+    feedback moves it ``rate_used`` of the way to the reward given. Search adds
+    ``feedback_weight * boost`` to each hit's score.
+
+    Confidence (pure functions in :mod:`mindbank.learning.rules`): an entry's confidence decays
+    by ``confidence_decay_rate`` per idle day and gains ``access_boost`` per access; from
+    ``consolidation_threshold`` accesses on, it decays at half the rate. ``mode`` scales
+    decay and boost: aggressive x2, balanced x1, conservative x0.5.
+    """
+
+    feedback_window: float = 600.0
+    feedback_weight: float = 0.15
+    rate_used: float = 0.3
+    rate_skipped: float = 0.1
+    mode: str = "balanced"
+    confidence_decay_rate: float = 0.005
+    access_boost: float = 0.03
+    consolidation_threshold: int = 10
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValidationError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        for name in ("rate_used", "rate_skipped", "confidence_decay_rate", "access_boost"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValidationError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.feedback_window < 0 or self.feedback_weight < 0:
+            raise ValidationError("feedback_window and feedback_weight must be >= 0")
+        if self.consolidation_threshold < 1:
+            raise ValidationError("consolidation_threshold must be >= 1")
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """How a database is opened.
@@ -134,6 +174,7 @@ class Settings:
         fusion_k: the BM25 score that counts as half a keyword point in the convex fusion.
             The defaults (0.7, 16) were chosen on ``bench/retrieval_quality.py``.
         bank: the ReasoningBank's settings (:class:`BankSettings`).
+        learning: how memory learns from use (:class:`LearningSettings`).
         witness_strict: refuse to open a database whose witness chain is broken (env
             ``MINDBANK_WITNESS_STRICT=1``); by default it opens with a ``WitnessWarning``.
     """
@@ -152,6 +193,7 @@ class Settings:
     fusion_alpha: float = 0.7
     fusion_k: float = 16.0
     bank: BankSettings = BankSettings()
+    learning: LearningSettings = LearningSettings()
     witness_strict: bool = False
 
     @classmethod
@@ -180,6 +222,8 @@ class Settings:
             bank["distil_cmd"] = v
         if bank:
             kwargs["bank"] = BankSettings(**bank)  # type: ignore[arg-type]
+        if v := env.get("MINDBANK_LEARNING_MODE"):
+            kwargs["learning"] = LearningSettings(mode=v)
         return cls(**kwargs)  # type: ignore[arg-type]
 
     def __post_init__(self) -> None:

@@ -33,6 +33,7 @@ from mindbank.store.memory import EntryRow, MemoryRepo
 
 if TYPE_CHECKING:  # loaded on first use, so that a CLI call that only retrieves starts fast
     from mindbank.embedders.base import Embedder
+    from mindbank.learning.feedback import FeedbackLoop
     from mindbank.memory import coordination
     from mindbank.memory.semantic import SemanticMemory
     from mindbank.reasoning.bank import ReasoningBank
@@ -40,6 +41,7 @@ if TYPE_CHECKING:  # loaded on first use, so that a CLI call that only retrieves
         CheckReport,
         CleanupReport,
         Entry,
+        EntryScore,
         IndexStatus,
         MigrationInfo,
         QueryResult,
@@ -314,8 +316,51 @@ class MindBank:
         return len(rows)
 
     def retrieve(self, key: str, *, namespace: str = "default") -> Entry | None:
-        """Return the entry, or None if it does not exist or has expired. Counts the access."""
-        return self._memory.get(key, namespace, self._clock())
+        """Return the entry, or None if it does not exist or has expired. Counts the access,
+        and if a recent search showed it, counts as using that search's result (feedback)."""
+        entry = self._memory.get(key, namespace, self._clock())
+        if entry is not None:
+            self._feedback.used(namespace, key)
+        return entry
+
+    @cached_property
+    def _feedback(self) -> FeedbackLoop:
+        from mindbank.learning.feedback import FeedbackLoop
+
+        return FeedbackLoop(self._db, self._db.settings.learning, self._clock)
+
+    def feedback(
+        self,
+        entry: str | Entry,
+        reward: float,
+        *,
+        namespace: str = "default",
+        query: str | None = None,
+    ) -> EntryScore:
+        """Tell mindbank how useful an entry was: ``reward`` in [-1, 1] (1: exactly what was
+        needed, -1: misleading). It moves the entry's learned boost, which search adds to its
+        score. Entries retrieved after a search showed them get +1 automatically, and the ones
+        shown above them -1 (more slowly).
+
+        Args:
+            entry: a key (in ``namespace``) or an :class:`Entry`.
+            reward: in [-1, 1].
+            namespace: the key's namespace.
+            query: the question it was (not) useful for, kept with the feedback.
+
+        Raises:
+            NotFoundError: no such entry.
+            ValidationError: a reward outside [-1, 1].
+        """
+        if not isinstance(entry, str):
+            namespace, entry = entry.namespace, entry.key
+        check_key(entry)
+        check_namespace(namespace)
+        return self._feedback.explicit(namespace, entry, reward, query)
+
+    def entry_score(self, key: str, *, namespace: str = "default") -> EntryScore:
+        """What feedback taught about an entry (its boost, uses and skips)."""
+        return self._feedback.score(namespace, key)
 
     def get(self, key: str, *, namespace: str = "default") -> Entry | None:
         """Like :meth:`retrieve` but does not count an access (for tools and inspection)."""
@@ -423,7 +468,10 @@ class MindBank:
 
         Returns:
             Hits, best first, each with the entry, its score and the score's parts. Filters
-            apply inside the search: the result is the top k of the filtered set.
+            apply inside the search: the result is the top k of the filtered set. Once
+            feedback has taught boosts, ``score`` includes ``feedback_weight * boost`` (not
+            with ``mmr``, which keeps its own order). The results are remembered for the
+            feedback window: retrieving one of them is feedback.
 
         Raises:
             ValidationError: an empty query, an unknown mode, k < 1, mmr outside [0, 1].
@@ -431,9 +479,13 @@ class MindBank:
         """
         if namespace is not None:
             check_namespace(namespace)
-        return self._semantic.search(
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValidationError(f"k must be a positive integer, got {k!r}")
+        # With learned boosts, a wider pool is ranked, so a boosted entry can move up into k.
+        rerank = mmr is None and self._feedback.learning()
+        hits = self._semantic.search(
             query,
-            k=k,
+            k=max(3 * k, 30) if rerank else k,
             mode=mode,
             namespace=namespace,
             tags=check_tags(tags),
@@ -442,6 +494,10 @@ class MindBank:
             since=since,
             until=until,
         )
+        if rerank:
+            hits = self._feedback.rerank(hits, k)
+        self._feedback.shown(query, hits)
+        return hits
 
     def reembed(self, progress: Callable[[int], None] | None = None) -> int:
         """Recompute every vector with the embedder in use (after changing models); returns

@@ -198,6 +198,36 @@ def delete(key: str, namespace: str, db: Path | None, as_json: bool) -> None:
         click.echo(f"deleted {namespace}/{key}")
 
 
+@memory.command(context_settings={"ignore_unknown_options": True})
+@click.argument("key")
+@click.argument("reward", type=click.FloatRange(-1.0, 1.0))
+@_ns_option()
+@click.option("-q", "--query", help="The question it was (not) useful for.")
+@db_option
+@json_option
+def feedback(
+    key: str, reward: float, namespace: str, query: str | None, db: Path | None, as_json: bool
+) -> None:
+    """Say how useful the entry under KEY was: REWARD from -1 (misleading) to 1 (just right).
+
+    It moves the entry's learned boost, which search adds to its score. Retrieving an entry
+    a search just showed does this by itself (+1, and -1 for the results shown above it).
+
+    \b
+    Examples:
+      mindbank memory feedback locked-db 1 -n debugging
+      mindbank memory feedback old-advice -0.5 -q "how do we deploy"
+    """
+    with mindbank.open(db) as mb:
+        score = mb.feedback(key, reward, namespace=namespace, query=query)
+    if as_json:
+        emit_json(score)
+    else:
+        click.echo(
+            f"{namespace}/{key}: boost {score.boost:+.3f} ({score.uses} uses, {score.skips} skips)"
+        )
+
+
 @memory.command()
 @click.option("-n", "--namespace", required=True, help="The namespace to empty.")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")

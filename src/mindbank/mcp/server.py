@@ -231,6 +231,20 @@ def build_server(db: str | os.PathLike[str] | None = None) -> tuple[MCPServer, C
         return await worker.run(run)
 
     @server.tool()
+    async def feedback_record(
+        key: str, reward: float, namespace: str = "default", query: str | None = None
+    ) -> dict[str, Any]:
+        """Say how useful a memory entry was for what you were doing: reward from -1
+        (misleading) to 1 (exactly what was needed), and the query it was for. It moves the
+        entry's learned boost, which memory_search adds to its score. (Retrieving an entry that
+        memory_search just showed you already counts as +1.) Returns the entry's boost, uses
+        and skips."""
+        score = await worker.run(
+            lambda mb: mb.feedback(key, reward, namespace=namespace, query=query)
+        )
+        return score.to_dict()
+
+    @server.tool()
     async def pattern_store(
         key: str,
         value: Any,

@@ -52,7 +52,7 @@ if TYPE_CHECKING:
         UsageReport,
         WitnessReport,
     )
-    from mindbank.records.search import IndexStatus, SearchHit
+    from mindbank.records.search import EntryScore, IndexStatus, SearchHit
 
 __all__ = [
     "Agent",
@@ -64,6 +64,7 @@ __all__ = [
     "Consensus",
     "ConsolidationReport",
     "Entry",
+    "EntryScore",
     "Event",
     "HotKey",
     "IndexStatus",
@@ -99,6 +100,7 @@ _WHERE = {
     "Consensus": "coordination",
     "ConsolidationReport": "reasoning",
     "Entry": "memory",
+    "EntryScore": "search",
     "Event": "coordination",
     "HotKey": "reports",
     "IndexStatus": "search",

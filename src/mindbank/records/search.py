@@ -8,7 +8,7 @@ from typing import Any
 from mindbank.records._base import Record
 from mindbank.records.memory import Entry
 
-__all__ = ["IndexStatus", "SearchHit"]
+__all__ = ["EntryScore", "IndexStatus", "SearchHit"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +22,8 @@ class SearchHit(Record):
         semantic: cosine similarity of the entry's vector to the query's (None: no vector).
         keyword: BM25 score of the entry for the query (None: not matched, or not asked).
         rank: 1-based position in the results.
+        boost: what feedback learned about the entry (in [-1, 1]; ``score`` includes
+            ``feedback_weight * boost``).
     """
 
     entry: Entry
@@ -29,6 +31,7 @@ class SearchHit(Record):
     semantic: float | None
     keyword: float | None
     rank: int
+    boost: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
@@ -37,6 +40,7 @@ class SearchHit(Record):
             "score": self.score,
             "semantic": self.semantic,
             "keyword": self.keyword,
+            "boost": self.boost,
             "entry": self.entry.to_dict(),
         }
 
@@ -94,3 +98,21 @@ class IndexStatus(Record):
             "fts_ok": self.fts_ok,
             "loaded": self.loaded,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class EntryScore(Record):
+    """What feedback taught about an entry.
+
+    Attributes:
+        boost: in [-1, 1]; search adds ``feedback_weight * boost`` to the entry's score.
+        uses: times it was used after a search showed it, or given positive or negative
+            feedback explicitly.
+        skips: times it was shown above the result that was used.
+    """
+
+    namespace: str
+    key: str
+    boost: float
+    uses: int
+    skips: int

@@ -358,10 +358,43 @@ _M4 = (
     "UPDATE patterns SET id = id",
 )
 
+_M5 = (
+    # search_impressions: what a search showed, kept for a while, so that using one of the
+    # results (retrieving it, in this process or another) counts as feedback on that search.
+    """CREATE TABLE search_impressions (
+        id INTEGER PRIMARY KEY,
+        query TEXT NOT NULL,
+        results TEXT NOT NULL,
+        shown_at REAL NOT NULL
+    )""",
+    "CREATE INDEX search_impressions_time ON search_impressions (shown_at)",
+    # feedback: every signal about an entry: used after being shown, skipped (shown above the
+    # one used), or given explicitly, with its reward in [-1, 1].
+    """CREATE TABLE feedback (
+        id INTEGER PRIMARY KEY,
+        entry_id INTEGER NOT NULL REFERENCES memory_store (id) ON DELETE CASCADE,
+        query TEXT,
+        reward REAL NOT NULL CHECK (reward >= -1 AND reward <= 1),
+        source TEXT NOT NULL CHECK (source IN ('used', 'skipped', 'explicit')),
+        at REAL NOT NULL
+    )""",
+    "CREATE INDEX feedback_entry ON feedback (entry_id)",
+    # entry_scores: what was learned about an entry: its ranking boost, and how often it was
+    # used and skipped.
+    """CREATE TABLE entry_scores (
+        entry_id INTEGER PRIMARY KEY REFERENCES memory_store (id) ON DELETE CASCADE,
+        boost REAL NOT NULL DEFAULT 0,
+        uses INTEGER NOT NULL DEFAULT 0,
+        skips INTEGER NOT NULL DEFAULT 0,
+        updated_at REAL NOT NULL
+    )""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "memory and coordination tables", _M1),
     Migration(2, "embeddings, full-text index, change counter and log", _M2),
     Migration(3, "reasoning bank: items, vectors, trajectories, provenance, links", _M3),
     Migration(4, "witness chain", _M4),
+    Migration(5, "feedback: search impressions, feedback events, learned entry scores", _M5),
 )
 """Every migration this mindbank knows, in order. Append only."""

@@ -1,0 +1,1 @@
+"""Memory that learns from use: feedback, confidence decay and boost, the memory graph."""

@@ -1,0 +1,155 @@
+"""The feedback loop: what a search showed, what was then used, and the boost it learns.
+
+A search remembers its results (in the database, for ``feedback_window`` seconds, so another
+process's retrieve counts too). Retrieving one of them is feedback on that search: the entry
+was used (reward +1) and the ones shown above it were skipped (reward -1, learned more
+slowly). Each signal moves the entry's boost (:func:`mindbank.learning.rules.learn_boost`);
+search adds ``feedback_weight * boost`` to the score and re-sorts, so what is used rises and
+what is passed over sinks.
+
+The retrieve path stays cheap: it looks for impressions only while one may be in its window
+(known in this process, or read from the database at most once a second).
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+from collections.abc import Callable, Sequence
+
+from mindbank.config import LearningSettings
+from mindbank.errors import NotFoundError, ValidationError
+from mindbank.learning.rules import learn_boost
+from mindbank.records import EntryScore, SearchHit
+from mindbank.store.database import Database
+from mindbank.store.feedback import FeedbackRepo
+
+__all__ = ["FeedbackLoop"]
+
+
+class FeedbackLoop:
+    """Impressions, feedback and boosts for one database connection."""
+
+    def __init__(self, db: Database, settings: LearningSettings, clock: Callable[[], float]):
+        self._db = db
+        self._repo = FeedbackRepo(db)
+        self.settings = settings
+        self._clock = clock
+        self._armed_until = -math.inf
+        self._checked_at = -math.inf
+        self._pruned_at = -math.inf
+
+    # -- impressions -------------------------------------------------------------------------
+
+    def shown(self, query: str, hits: Sequence[SearchHit]) -> None:
+        """Remember what a search showed."""
+        window = self.settings.feedback_window
+        if not hits or window <= 0:
+            return
+        now = self._clock()
+        with self._db.transaction():
+            self._repo.add_impression(query, [(h.entry.namespace, h.entry.key) for h in hits], now)
+            if now - self._pruned_at >= 60.0:
+                self._repo.prune_impressions(now - window)
+                self._pruned_at = now
+        self._armed_until = now + window
+
+    def _armed(self) -> bool:
+        now = self._clock()
+        if now < self._armed_until:
+            return True
+        if now - self._checked_at < 1.0:
+            return False
+        self._checked_at = now
+        latest = self._repo.latest_shown()
+        if latest is not None:
+            self._armed_until = latest + self.settings.feedback_window
+        return now < self._armed_until
+
+    def used(self, namespace: str, key: str) -> bool:
+        """An entry was retrieved: if a recent search showed it, record it as used there and
+        the results above it as skipped. Returns whether feedback was recorded."""
+        if not self._armed():
+            return False
+        now = self._clock()
+        for imp_id, query, results in self._repo.impressions_since(
+            now - self.settings.feedback_window
+        ):
+            shown = [(r[0], r[1]) for r in results]
+            if (namespace, key) not in shown:
+                continue
+            above = shown[: shown.index((namespace, key))]
+            s = self.settings
+            with self._db.transaction():
+                ids = self._repo.entry_ids([(namespace, key), *above])
+                if (namespace, key) in ids:
+                    self._learn(ids[(namespace, key)], query, 1.0, "used", s.rate_used, now)
+                for where in above:
+                    if where in ids:
+                        self._learn(ids[where], query, -1.0, "skipped", s.rate_skipped, now)
+                self._repo.drop_impression(imp_id)
+            return True
+        return False
+
+    def _learn(
+        self, entry_id: int, query: str | None, reward: float, source: str, rate: float, now: float
+    ) -> tuple[float, int, int]:
+        boost, uses, skips = self._repo.score(entry_id)
+        new = learn_boost(boost, reward, rate)
+        self._repo.record(entry_id, query, reward, source, new, now)
+        return new, uses + (source != "skipped"), skips + (source == "skipped")
+
+    # -- explicit feedback -------------------------------------------------------------------
+
+    def explicit(
+        self, namespace: str, key: str, reward: float, query: str | None = None
+    ) -> EntryScore:
+        """Record a caller's feedback on an entry: ``reward`` in [-1, 1]."""
+        if isinstance(reward, bool) or not isinstance(reward, int | float):
+            raise ValidationError(f"reward must be a number in [-1, 1], got {reward!r}")
+        if not -1.0 <= reward <= 1.0:
+            raise ValidationError(f"reward must be in [-1, 1], got {reward}")
+        now = self._clock()
+        with self._db.transaction():
+            ids = self._repo.entry_ids([(namespace, key)])
+            if not ids:
+                raise NotFoundError(f"no entry {key!r} in namespace {namespace!r}")
+            boost, uses, skips = self._learn(
+                ids[(namespace, key)],
+                query,
+                float(reward),
+                "explicit",
+                self.settings.rate_used,
+                now,
+            )
+        return EntryScore(namespace, key, boost, uses, skips)
+
+    def score(self, namespace: str, key: str) -> EntryScore:
+        """What was learned about an entry."""
+        ids = self._repo.entry_ids([(namespace, key)])
+        if not ids:
+            raise NotFoundError(f"no entry {key!r} in namespace {namespace!r}")
+        boost, uses, skips = self._repo.score(ids[(namespace, key)])
+        return EntryScore(namespace, key, boost, uses, skips)
+
+    # -- ranking -----------------------------------------------------------------------------
+
+    def learning(self) -> bool:
+        """Whether any boost was learned (search only re-ranks then)."""
+        return self.settings.feedback_weight > 0 and self._repo.any_scores()
+
+    def rerank(self, hits: Sequence[SearchHit], k: int) -> builtins.list[SearchHit]:
+        """Add ``feedback_weight * boost`` to each hit's score, re-sort, keep ``k``."""
+        keys = [(h.entry.namespace, h.entry.key) for h in hits]
+        ids = self._repo.entry_ids(keys)
+        boosts = self._repo.boosts(list(ids.values()))
+        w = self.settings.feedback_weight
+        scored = []
+        for h, where in zip(hits, keys, strict=True):
+            b = boosts.get(ids.get(where, -1), 0.0)
+            scored.append((h.score + w * b, b, h))
+        scored.sort(key=lambda t: -t[0])
+        return [
+            SearchHit(h.entry, score, h.semantic, h.keyword, rank, boost)
+            for rank, (score, boost, h) in enumerate(scored[:k], start=1)
+        ]

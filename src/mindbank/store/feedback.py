@@ -1,0 +1,111 @@
+"""SQL of the feedback loop: search impressions, feedback events, learned entry scores."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from mindbank.store.codec import dumps, loads
+from mindbank.store.database import Database, translate_error
+
+__all__ = ["FeedbackRepo"]
+
+
+class FeedbackRepo:
+    """Reads and writes the feedback tables of one :class:`Database`."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    def _run(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        try:
+            return self.db.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise translate_error(exc, self.db.path) from exc
+
+    def add_impression(self, query: str, results: Sequence[tuple[str, str]], now: float) -> None:
+        """Remember what a search showed, in rank order."""
+        self._run(
+            "INSERT INTO search_impressions (query, results, shown_at) VALUES (?, ?, ?)",
+            (query, dumps([list(r) for r in results]), now),
+        )
+
+    def prune_impressions(self, before: float) -> None:
+        """Forget impressions shown before ``before``."""
+        self._run("DELETE FROM search_impressions WHERE shown_at < ?", (before,))
+
+    def latest_shown(self) -> float | None:
+        """When the last impression was shown (None: none kept)."""
+        row = self._run("SELECT max(shown_at) FROM search_impressions").fetchone()
+        return None if row[0] is None else float(row[0])
+
+    def impressions_since(self, since: float) -> list[tuple[int, str, list[list[str]]]]:
+        """``(id, query, results)`` shown at or after ``since``, newest first."""
+        return [
+            (r[0], r[1], loads(r[2]))
+            for r in self._run(
+                "SELECT id, query, results FROM search_impressions WHERE shown_at >= ? "
+                "ORDER BY id DESC",
+                (since,),
+            )
+        ]
+
+    def drop_impression(self, impression_id: int) -> None:
+        """Forget an impression (its feedback was recorded)."""
+        self._run("DELETE FROM search_impressions WHERE id = ?", (impression_id,))
+
+    def entry_ids(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        """Row ids of entries by ``(namespace, key)`` (missing ones left out)."""
+        out = {}
+        for ns, key in keys:
+            row = self._run(
+                "SELECT id FROM memory_store WHERE namespace = ? AND key = ?", (ns, key)
+            ).fetchone()
+            if row is not None:
+                out[(ns, key)] = int(row[0])
+        return out
+
+    def score(self, entry_id: int) -> tuple[float, int, int]:
+        """``(boost, uses, skips)`` of an entry (zeros when nothing was learned)."""
+        row = self._run(
+            "SELECT boost, uses, skips FROM entry_scores WHERE entry_id = ?", (entry_id,)
+        ).fetchone()
+        return (0.0, 0, 0) if row is None else (float(row[0]), int(row[1]), int(row[2]))
+
+    def record(
+        self,
+        entry_id: int,
+        query: str | None,
+        reward: float,
+        source: str,
+        boost: float,
+        now: float,
+    ) -> None:
+        """Log one feedback event and set the entry's new boost and counts."""
+        self._run(
+            "INSERT INTO feedback (entry_id, query, reward, source, at) VALUES (?, ?, ?, ?, ?)",
+            (entry_id, query, reward, source, now),
+        )
+        self._run(
+            "INSERT INTO entry_scores (entry_id, boost, uses, skips, updated_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (entry_id) DO UPDATE SET boost = excluded.boost, "
+            "uses = uses + excluded.uses, skips = skips + excluded.skips, "
+            "updated_at = excluded.updated_at",
+            (entry_id, boost, int(source != "skipped"), int(source == "skipped"), now),
+        )
+
+    def boosts(self, entry_ids: Sequence[int]) -> dict[int, float]:
+        """Boosts of these entries (entries without one are left out)."""
+        if not entry_ids:
+            return {}
+        marks = ",".join(str(int(i)) for i in entry_ids)
+        return dict(
+            self._run(
+                f"SELECT entry_id, boost FROM entry_scores WHERE entry_id IN ({marks})"
+            ).fetchall()
+        )
+
+    def any_scores(self) -> bool:
+        """Whether any entry has a learned score."""
+        return self._run("SELECT 1 FROM entry_scores LIMIT 1").fetchone() is not None

@@ -1,0 +1,163 @@
+"""Memory that learns from use: the feedback loop, learned boosts, the confidence rules."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import mindbank
+from mindbank import NotFoundError, ValidationError
+from mindbank.config import LearningSettings, Settings
+from mindbank.learning.rules import DAY, confidence, learn_boost
+
+from .conftest import FakeClock, run_mindbank
+
+DOCS = [
+    ("retry-backoff", "retry the request with exponential backoff and jitter"),
+    ("retry-limit", "retry a failed request at most three times"),
+    ("retry-idempotent", "only retry requests that are idempotent"),
+    ("retry-log", "log every retry of a request with its attempt number"),
+    ("timeouts", "set a timeout on every outgoing request"),
+    ("pooling", "reuse connections from a pool"),
+]
+
+
+def _fill(mb: mindbank.MindBank) -> None:
+    mb.store_many({"key": k, "value": v} for k, v in DOCS)
+
+
+def test_a_user_who_always_picks_the_third_result_moves_it_up(
+    db_path: Path, clock: FakeClock
+) -> None:
+    with mindbank.open(db_path, clock=clock) as mb:
+        _fill(mb)
+        query = "how should I retry a request"
+        first = mb.search(query, k=5)
+        wanted = first[2].entry.key
+        above = [h.entry.key for h in first[:2]]
+        ranks = []
+        for _ in range(8):
+            hits = mb.search(query, k=5)
+            keys = [h.entry.key for h in hits]
+            ranks.append(keys.index(wanted) + 1)
+            if ranks[-1] == 1:
+                break
+            mb.retrieve(wanted)  # the user uses it
+            clock.advance(5)
+        assert ranks[0] == 3 and ranks[-1] == 1, ranks
+        assert len(ranks) <= 5  # N = 4 rounds of feedback at the defaults
+        top = mb.search(query, k=5)[0]
+        assert top.entry.key == wanted and top.boost > 0
+        for key in above:
+            assert mb.entry_score(key).boost < 0 and mb.entry_score(key).skips >= 1
+        s = mb.entry_score(wanted)
+        assert s.uses == len(ranks) - 1 and s.skips == 0
+
+
+def test_boost_is_added_to_the_score(db_path: Path, clock: FakeClock) -> None:
+    with mindbank.open(db_path, clock=clock) as mb:
+        _fill(mb)
+        plain = {h.entry.key: h.score for h in mb.search("connection pool", k=6)}
+        mb.feedback("pooling", 1.0)
+        w = mb._db.settings.learning.feedback_weight
+        for h in mb.search("connection pool", k=6):
+            assert h.score == pytest.approx(plain[h.entry.key] + w * h.boost)
+        assert mb.entry_score("pooling").boost == pytest.approx(0.3)
+
+
+def test_no_feedback_outside_the_window_or_for_entries_not_shown(
+    db_path: Path, clock: FakeClock
+) -> None:
+    with mindbank.open(db_path, clock=clock) as mb:
+        _fill(mb)
+        mb.search("retry", k=2)
+        mb.retrieve("pooling")  # not shown
+        assert mb.entry_score("pooling").uses == 0
+        clock.advance(601)
+        shown = mb.search("retry", k=2)[0].entry.key
+        clock.advance(601)
+        mb.retrieve(shown)
+        assert mb.entry_score(shown).uses == 0
+        shown = mb.search("retry", k=2)[0].entry.key
+        mb.retrieve(shown)
+        mb.retrieve(shown)  # one search, one use
+        assert mb.entry_score(shown).uses == 1
+
+
+def test_feedback_across_processes(db_path: Path) -> None:
+    with mindbank.open(db_path) as mb:
+        _fill(mb)
+    db = str(db_path)
+    r = run_mindbank("search", "how to retry a request", "-k", "3", "--json", "--db", db)
+    hits = json.loads(r.stdout)["hits"]
+    third = hits[2]["entry"]["key"]
+    r = run_mindbank("memory", "retrieve", third, "--db", db)
+    assert r.returncode == 0
+    with mindbank.open(db_path) as mb:
+        assert mb.entry_score(third).uses == 1
+        assert mb.entry_score(hits[0]["entry"]["key"]).skips == 1
+    r = run_mindbank("memory", "feedback", third, "-0.5", "--db", db, "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["uses"] == 2
+    r = run_mindbank("memory", "feedback", third, "3", "--db", db)
+    assert r.returncode == 2 and "REWARD" in r.stderr  # a usage error
+
+
+def test_explicit_feedback_validation(db_path: Path, clock: FakeClock) -> None:
+    with mindbank.open(db_path, clock=clock) as mb:
+        _fill(mb)
+        with pytest.raises(ValidationError, match="reward"):
+            mb.feedback("pooling", 2)
+        with pytest.raises(NotFoundError):
+            mb.feedback("nope", 1)
+        entry = mb.get("pooling")
+        assert entry is not None
+        assert mb.feedback(entry, -1, query="db").boost == pytest.approx(-0.3)
+        mb.delete("pooling")  # its feedback goes with it
+        assert mb.query("SELECT count(*) FROM feedback").rows == ((0,),)
+
+
+@given(b=st.floats(-1, 1), r=st.floats(-1, 1), rate=st.floats(0, 1))
+def test_learn_boost_stays_in_range_and_moves_toward_the_reward(
+    b: float, r: float, rate: float
+) -> None:
+    new = learn_boost(b, r, rate)
+    assert -1 - 1e-12 <= new <= 1 + 1e-12
+    assert abs(new - r) <= abs(b - r) + 1e-12
+
+
+def test_confidence_rules() -> None:
+    s = LearningSettings()
+    t0 = 1_800_000_000.0
+    assert confidence(0, t0, None, t0, s) == 0.5
+    assert confidence(3, t0, t0, t0, s) == pytest.approx(0.5 + 3 * 0.03)
+    assert confidence(100, t0, t0, t0, s) == 1.0
+    assert confidence(0, t0, None, t0 + 10 * DAY, s) == pytest.approx(0.5 * 0.995**10)
+    # consolidated entries (>= 10 accesses) decay at half the rate
+    c9 = confidence(9, t0, t0, t0 + 100 * DAY, s) / confidence(9, t0, t0, t0, s)
+    c10 = confidence(10, t0, t0, t0 + 100 * DAY, s) / confidence(10, t0, t0, t0, s)
+    assert c9 == pytest.approx(0.995**100) and c10 == pytest.approx(0.9975**100)
+    fast = LearningSettings(mode="aggressive")
+    slow = LearningSettings(mode="conservative")
+    later = t0 + 30 * DAY
+    assert confidence(2, t0, t0, later, fast) < confidence(2, t0, t0, later, slow) or (
+        confidence(2, t0, t0, t0, fast) > confidence(2, t0, t0, t0, slow)
+    )
+    assert confidence(0, t0, None, later, fast) < confidence(0, t0, None, later, s)
+    assert confidence(0, t0, None, later, s) < confidence(0, t0, None, later, slow)
+    with pytest.raises(ValidationError):
+        LearningSettings(mode="reckless")
+
+
+def test_feedback_can_be_turned_off(db_path: Path, clock: FakeClock) -> None:
+    settings = Settings(learning=LearningSettings(feedback_window=0))
+    with mindbank.open(db_path, clock=clock, settings=settings) as mb:
+        _fill(mb)
+        shown = mb.search("retry", k=1)[0].entry.key
+        mb.retrieve(shown)
+        assert mb.entry_score(shown).uses == 0
+        assert mb.query("SELECT count(*) FROM search_impressions").rows == ((0,),)
