@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -12,7 +13,10 @@ from hypothesis import strategies as st
 import mindbank
 from mindbank import NotFoundError, ValidationError
 from mindbank.config import LearningSettings, Settings
+from mindbank.learning.graph import pagerank
 from mindbank.learning.rules import DAY, confidence, learn_boost
+from mindbank.vectors.lsh import similar_neighbours
+from mindbank.vectors.pairs import similar_pairs
 
 from .conftest import FakeClock, run_mindbank
 
@@ -161,3 +165,77 @@ def test_feedback_can_be_turned_off(db_path: Path, clock: FakeClock) -> None:
         mb.retrieve(shown)
         assert mb.entry_score(shown).uses == 0
         assert mb.query("SELECT count(*) FROM search_impressions").rows == ((0,),)
+
+
+# -- the memory graph --------------------------------------------------------------------------
+
+
+def _dense_pagerank(n: int, edges: list[tuple[int, int, float]], d: float) -> np.ndarray:
+    m = np.zeros((n, n))
+    for a, b, w in edges:
+        m[b, a] += w
+    out = m.sum(axis=0)
+    for j in range(n):
+        m[:, j] = m[:, j] / out[j] if out[j] > 0 else 1.0 / n  # dangling: spread evenly
+    g = d * m + (1 - d) / n
+    vals, vecs = np.linalg.eig(g)
+    v = np.real(vecs[:, np.argmax(np.real(vals))])
+    return v / v.sum()
+
+
+def test_sparse_pagerank_matches_a_dense_reference() -> None:
+    rng = np.random.default_rng(3)
+    n = 30
+    edges = [
+        (int(a), int(b), float(w))
+        for a, b, w in zip(
+            rng.integers(0, n, 90), rng.integers(0, n, 90), rng.random(90), strict=True
+        )
+        if a != b
+    ]
+    src = np.array([e[0] for e in edges])
+    dst = np.array([e[1] for e in edges])
+    w = np.array([e[2] for e in edges])
+    sparse = pagerank(n, src, dst, w, 0.85, tol=1e-14, max_iter=1000)
+    assert sparse.sum() == pytest.approx(1.0)
+    assert np.allclose(sparse, _dense_pagerank(n, edges, 0.85), atol=1e-9)
+
+
+def test_lsh_neighbours_against_exact_pairs() -> None:
+    rng = np.random.default_rng(5)
+    centers = rng.standard_normal((40, 64))
+    m = np.repeat(centers, 25, axis=0) + 0.35 * rng.standard_normal((1000, 64))
+    m = (m / np.linalg.norm(m, axis=1, keepdims=True)).astype(np.float32)
+    exact = {(a, b) for a, b, _ in similar_pairs(m, 0.8)}
+    src, dst, sim = similar_neighbours(m, 0.8, k=1000)
+    found = {(min(a, b), max(a, b)) for a, b in zip(src.tolist(), dst.tolist(), strict=True)}
+    assert found <= exact  # everything found is a true pair (scored exactly)
+    assert np.all(sim >= 0.8)
+    recall = len(found) / len(exact)
+    assert len(exact) > 500 and recall >= 0.85, recall
+
+
+def test_graph_build_rank_and_cli(db_path: Path, clock: FakeClock) -> None:
+    with mindbank.open(db_path, clock=clock) as mb:
+        _fill(mb)
+        mb.store("retry-backoff-copy", "retry the request with exponential backoff and jitter")
+        for key in ("pooling", "timeouts", "pooling", "timeouts"):
+            mb.feedback(key, 1.0)
+            clock.advance(60)
+        report = mb.build_graph()
+        assert report.nodes == len(DOCS) + 1
+        assert report.similar_edges >= 1 and report.coaccess_edges == 1
+        top = mb.graph(top=10)
+        assert sum(n.pagerank for n in top) == pytest.approx(1.0)
+        by_key = {n.key: n for n in top}
+        assert ("default", "retry-backoff-copy", "similar") in {
+            (ns, k, kind) for ns, k, kind, _ in by_key["retry-backoff"].neighbours
+        }
+        assert by_key["pooling"].neighbours[0][1:3] == ("timeouts", "coaccess")
+        isolated = [n.pagerank for n in top if not n.neighbours]
+        linked = [n.pagerank for n in top if n.neighbours]
+        assert isolated and min(linked) > max(isolated)
+    r = run_mindbank("memory", "graph", "--top", "3", "--json", "--db", str(db_path))
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["built"]["nodes"] == len(DOCS) + 1 and len(data["top"]) == 3

@@ -123,6 +123,10 @@ class LearningSettings:
     by ``confidence_decay_rate`` per idle day and gains ``access_boost`` per access; from
     ``consolidation_threshold`` accesses on, it decays at half the rate. ``mode`` scales
     decay and boost: aggressive x2, balanced x1, conservative x0.5.
+
+    Graph: entries are linked to up to ``graph_neighbours`` others with cosine >=
+    ``graph_similarity`` (found by LSH, :mod:`mindbank.vectors.lsh`) and to the entries used
+    within ``coaccess_window`` seconds of them; PageRank with ``graph_damping``.
     """
 
     feedback_window: float = 600.0
@@ -133,6 +137,10 @@ class LearningSettings:
     confidence_decay_rate: float = 0.005
     access_boost: float = 0.03
     consolidation_threshold: int = 10
+    graph_damping: float = 0.85
+    graph_similarity: float = 0.8
+    graph_neighbours: int = 10
+    coaccess_window: float = 1800.0
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:

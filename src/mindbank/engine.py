@@ -42,6 +42,8 @@ if TYPE_CHECKING:  # loaded on first use, so that a CLI call that only retrieves
         CleanupReport,
         Entry,
         EntryScore,
+        GraphNode,
+        GraphReport,
         IndexStatus,
         MigrationInfo,
         QueryResult,
@@ -357,6 +359,22 @@ class MindBank:
         check_key(entry)
         check_namespace(namespace)
         return self._feedback.explicit(namespace, entry, reward, query)
+
+    def build_graph(self) -> GraphReport:
+        """Rebuild the memory graph: each entry linked to up to ``graph_neighbours`` others of
+        cosine >= ``graph_similarity`` (found by LSH over the vector index, not by comparing
+        all pairs) and to the entries used close to it in time; PageRank over it (damping
+        0.85), stored with each entry. Embeds entries that lack a vector first."""
+        self._semantic.backfill()
+        ids, matrix, _, _, _ = self._semantic.mirror.index().export()
+        live = {int(i) for i in ids}
+        return self._feedback.build_graph(ids, matrix, live)
+
+    def graph(self, top: int = 10, neighbours: int = 5) -> builtins.list[GraphNode]:
+        """The entries with the highest PageRank (as of the last :meth:`build_graph`), each
+        with its heaviest neighbours."""
+        check_limit(top, 0)
+        return self._feedback.top(top, neighbours)
 
     def entry_score(self, key: str, *, namespace: str = "default") -> EntryScore:
         """What feedback taught about an entry (its boost, uses and skips)."""

@@ -312,6 +312,48 @@ def stats(db: Path | None, as_json: bool) -> None:
 
 
 @memory.command()
+@click.option("--top", default=10, show_default=True, type=click.IntRange(min=1))
+@click.option("--neighbours", default=5, show_default=True, type=click.IntRange(min=0))
+@click.option("--rebuild/--no-rebuild", default=True, show_default=True, help="Rebuild first.")
+@db_option
+@json_option
+def graph(top: int, neighbours: int, rebuild: bool, db: Path | None, as_json: bool) -> None:
+    """Show the memory graph: the entries with the highest PageRank and their neighbours.
+
+    Edges link entries of similar meaning (cosine >= 0.8, found through LSH) and entries used
+    close together in time. Rebuilding embeds entries that lack a vector first.
+
+    \b
+    Examples:
+      mindbank memory graph --top 5
+      mindbank memory graph --no-rebuild --json
+    """
+    with mindbank.open(db) as mb:
+        report = mb.build_graph() if rebuild else None
+        nodes = mb.graph(top, neighbours)
+    if as_json:
+        emit_json({"built": report, "top": nodes})
+        return
+    if report is not None:
+        click.echo(
+            f"graph: {report.nodes} entries, {report.similar_edges} similarity and "
+            f"{report.coaccess_edges} co-access edges ({report.seconds:.2f} s)"
+        )
+    if not nodes:
+        click.echo("no graph yet: run `mindbank memory graph` (with --rebuild)")
+        return
+    table(
+        None,
+        ["pagerank", "namespace", "key", "neighbours"],
+        [
+            (f"{n.pagerank:.5f}", n.namespace, n.key,
+             ", ".join(f"{k} ({kind} {w:.2f})" for _, k, kind, w in n.neighbours))
+            for n in nodes
+        ],
+    )  # fmt: skip
+
+
+@memory.command()
 @click.option("-w", "--window", default="7d", show_default=True, help="1h, 24h, 7d, seconds ...")
 @click.option("--top", default=10, show_default=True, type=click.IntRange(min=1))
 @db_option

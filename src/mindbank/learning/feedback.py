@@ -15,14 +15,19 @@ from __future__ import annotations
 
 import builtins
 import math
+import time
 from collections.abc import Callable, Sequence
+
+import numpy as np
 
 from mindbank.config import LearningSettings
 from mindbank.errors import NotFoundError, ValidationError
+from mindbank.learning.graph import coaccess_edges, pagerank
 from mindbank.learning.rules import learn_boost
-from mindbank.records import EntryScore, SearchHit
+from mindbank.records import EntryScore, GraphNode, GraphReport, SearchHit
 from mindbank.store.database import Database
 from mindbank.store.feedback import FeedbackRepo
+from mindbank.vectors.lsh import similar_neighbours
 
 __all__ = ["FeedbackLoop"]
 
@@ -152,4 +157,51 @@ class FeedbackLoop:
         return [
             SearchHit(h.entry, score, h.semantic, h.keyword, rank, boost)
             for rank, (score, boost, h) in enumerate(scored[:k], start=1)
+        ]
+
+    # -- the memory graph --------------------------------------------------------------------
+
+    def build_graph(self, ids: np.ndarray, matrix: np.ndarray, live: set[int]) -> GraphReport:
+        """Rebuild the memory graph from the entries' vectors (``ids``, ``matrix``) and the use
+        events, compute PageRank, store both."""
+        start = time.perf_counter()
+        s = self.settings
+        src, dst, sim = similar_neighbours(matrix, s.graph_similarity, s.graph_neighbours)
+        edges: dict[tuple[int, int, str], float] = {}
+        for a, b, w in zip(ids[src].tolist(), ids[dst].tolist(), sim.tolist(), strict=True):
+            edges[(min(a, b), max(a, b), "similar")] = round(float(w), 6)
+        events = [e for e in self._repo.use_events() if e[0] in live]
+        for (a, b), w in coaccess_edges(events, s.coaccess_window).items():
+            edges[(a, b, "coaccess")] = w
+        nodes = sorted(live)
+        pos = {entry_id: i for i, entry_id in enumerate(nodes)}
+        pairs = [(pos[a], pos[b], w) for (a, b, _), w in edges.items() if a in pos and b in pos]
+        arr = np.array(pairs, dtype=np.float64).reshape(-1, 3)
+        a_, b_ = arr[:, 0].astype(np.int64), arr[:, 1].astype(np.int64)
+        rank = pagerank(
+            len(nodes),
+            np.concatenate([a_, b_]),
+            np.concatenate([b_, a_]),
+            np.concatenate([arr[:, 2], arr[:, 2]]),
+            s.graph_damping,
+        )
+        with self._db.transaction():
+            self._repo.replace_graph(
+                [(a, b, kind, w) for (a, b, kind), w in edges.items()],
+                {entry_id: float(rank[i]) for i, entry_id in enumerate(nodes)},
+                self._clock(),
+            )
+        kinds = [k for (_, _, k) in edges]
+        return GraphReport(
+            nodes=len(nodes),
+            similar_edges=kinds.count("similar"),
+            coaccess_edges=kinds.count("coaccess"),
+            seconds=time.perf_counter() - start,
+        )
+
+    def top(self, limit: int, neighbours: int) -> builtins.list[GraphNode]:
+        """The entries with the highest PageRank and their heaviest neighbours."""
+        return [
+            GraphNode(ns, key, float(rank), tuple(self._repo.neighbours(entry_id, neighbours)))
+            for entry_id, ns, key, rank in self._repo.top_ranked(limit)
         ]

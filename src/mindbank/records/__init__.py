@@ -52,7 +52,13 @@ if TYPE_CHECKING:
         UsageReport,
         WitnessReport,
     )
-    from mindbank.records.search import EntryScore, IndexStatus, SearchHit
+    from mindbank.records.search import (
+        EntryScore,
+        GraphNode,
+        GraphReport,
+        IndexStatus,
+        SearchHit,
+    )
 
 __all__ = [
     "Agent",
@@ -66,6 +72,8 @@ __all__ = [
     "Entry",
     "EntryScore",
     "Event",
+    "GraphNode",
+    "GraphReport",
     "HotKey",
     "IndexStatus",
     "Item",
@@ -102,6 +110,8 @@ _WHERE = {
     "Entry": "memory",
     "EntryScore": "search",
     "Event": "coordination",
+    "GraphNode": "search",
+    "GraphReport": "search",
     "HotKey": "reports",
     "IndexStatus": "search",
     "Item": "reasoning",

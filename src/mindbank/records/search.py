@@ -8,7 +8,7 @@ from typing import Any
 from mindbank.records._base import Record
 from mindbank.records.memory import Entry
 
-__all__ = ["EntryScore", "IndexStatus", "SearchHit"]
+__all__ = ["EntryScore", "GraphNode", "GraphReport", "IndexStatus", "SearchHit"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,3 +116,25 @@ class EntryScore(Record):
     boost: float
     uses: int
     skips: int
+
+
+@dataclass(frozen=True, slots=True)
+class GraphNode(Record):
+    """An entry in the memory graph: its PageRank and its neighbours
+    ``(namespace, key, kind, weight)``, kind ``similar`` (weight: cosine) or ``coaccess``
+    (weight: times used close together)."""
+
+    namespace: str
+    key: str
+    pagerank: float
+    neighbours: tuple[tuple[str, str, str, float], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class GraphReport(Record):
+    """What building the memory graph found."""
+
+    nodes: int
+    similar_edges: int
+    coaccess_edges: int
+    seconds: float

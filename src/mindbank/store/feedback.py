@@ -109,3 +109,50 @@ class FeedbackRepo:
     def any_scores(self) -> bool:
         """Whether any entry has a learned score."""
         return self._run("SELECT 1 FROM entry_scores LIMIT 1").fetchone() is not None
+
+    # -- the memory graph --------------------------------------------------------------------
+
+    def use_events(self) -> list[tuple[int, float]]:
+        """``(entry_id, time)`` of every use (and positive explicit feedback), oldest first."""
+        return [
+            (int(r[0]), float(r[1]))
+            for r in self._run(
+                "SELECT entry_id, at FROM feedback WHERE source = 'used' OR "
+                "(source = 'explicit' AND reward > 0) ORDER BY at, id"
+            )
+        ]
+
+    def replace_graph(
+        self, edges: Sequence[tuple[int, int, str, float]], ranks: dict[int, float], now: float
+    ) -> None:
+        """Replace every edge and PageRank (call inside a transaction)."""
+        self._run("DELETE FROM memory_edges")
+        self.db.executemany("INSERT INTO memory_edges VALUES (?, ?, ?, ?)", edges)
+        self._run("UPDATE entry_scores SET pagerank = NULL")
+        self.db.executemany(
+            "INSERT INTO entry_scores (entry_id, pagerank, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (entry_id) DO UPDATE SET pagerank = excluded.pagerank",
+            [(i, r, now) for i, r in ranks.items()],
+        )
+
+    def top_ranked(self, limit: int) -> list[tuple[int, str, str, float]]:
+        """``(entry_id, namespace, key, pagerank)``, highest first."""
+        return self._run(
+            "SELECT s.entry_id, m.namespace, m.key, s.pagerank FROM entry_scores s "
+            "JOIN memory_store m ON m.id = s.entry_id WHERE s.pagerank IS NOT NULL "
+            "ORDER BY s.pagerank DESC, m.namespace, m.key LIMIT ?",
+            (limit,),
+        ).fetchall()
+
+    def neighbours(self, entry_id: int, limit: int) -> list[tuple[str, str, str, float]]:
+        """``(namespace, key, kind, weight)`` of an entry's neighbours, heaviest first."""
+        return self._run(
+            "SELECT m.namespace, m.key, e.kind, e.weight FROM memory_edges e "
+            "JOIN memory_store m ON m.id = CASE WHEN e.a = ? THEN e.b ELSE e.a END "
+            "WHERE e.a = ? OR e.b = ? ORDER BY e.weight DESC, m.key LIMIT ?",
+            (entry_id, entry_id, entry_id, limit),
+        ).fetchall()
+
+    def edge_count(self) -> dict[str, int]:
+        """Edges by kind."""
+        return dict(self._run("SELECT kind, count(*) FROM memory_edges GROUP BY kind").fetchall())

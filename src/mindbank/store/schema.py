@@ -386,8 +386,19 @@ _M5 = (
         boost REAL NOT NULL DEFAULT 0,
         uses INTEGER NOT NULL DEFAULT 0,
         skips INTEGER NOT NULL DEFAULT 0,
+        pagerank REAL,
         updated_at REAL NOT NULL
     )""",
+    # memory_edges: the memory graph, rebuilt by `mindbank memory graph --rebuild`: similarity
+    # (cosine above a threshold) and co-access (used close together in time), undirected, a < b.
+    """CREATE TABLE memory_edges (
+        a INTEGER NOT NULL REFERENCES memory_store (id) ON DELETE CASCADE,
+        b INTEGER NOT NULL REFERENCES memory_store (id) ON DELETE CASCADE,
+        kind TEXT NOT NULL CHECK (kind IN ('similar', 'coaccess')),
+        weight REAL NOT NULL,
+        PRIMARY KEY (a, b, kind)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX memory_edges_b ON memory_edges (b)",
 )
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -395,6 +406,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "embeddings, full-text index, change counter and log", _M2),
     Migration(3, "reasoning bank: items, vectors, trajectories, provenance, links", _M3),
     Migration(4, "witness chain", _M4),
-    Migration(5, "feedback: search impressions, feedback events, learned entry scores", _M5),
+    Migration(
+        5, "learning: search impressions, feedback, learned entry scores, the memory graph", _M5
+    ),
 )
 """Every migration this mindbank knows, in order. Append only."""
