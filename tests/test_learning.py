@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 import mindbank
 from mindbank import NotFoundError, ValidationError
 from mindbank.config import LearningSettings, Settings
+from mindbank.learning.fuzzy import jaccard, trigrams
 from mindbank.learning.graph import pagerank
 from mindbank.learning.rules import DAY, confidence, learn_boost
 from mindbank.vectors.lsh import similar_neighbours
@@ -239,3 +240,38 @@ def test_graph_build_rank_and_cli(db_path: Path, clock: FakeClock) -> None:
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
     assert data["built"]["nodes"] == len(DOCS) + 1 and len(data["top"]) == 3
+
+
+# -- fuzzy lookup ------------------------------------------------------------------------------
+
+
+def test_fuzzy_finds_keys_with_typos_and_matches_brute_force(
+    db_path: Path, clock: FakeClock
+) -> None:
+    with mindbank.open(db_path, clock=clock) as mb:
+        _fill(mb)
+        mb.store("retry-policy", "our policy for retries", namespace="ops")
+        mb.store("long", "x" * 500)  # long values are not matched, their keys are
+        hits = mb.fuzzy("retyr-polcy")
+        assert hits[0].key == "retry-policy" and hits[0].field == "key"
+        assert mb.fuzzy("pooling", namespace="ops", min_score=0.5) == []
+        assert mb.fuzzy("reuse connections from pol")[0].key == "pooling"
+        # the index gives exactly what scoring every entry gives
+        rows = [(e.namespace, e.key, str(e.value)) for e in mb.list(limit=None)]  # all of them
+        for q in ("retyr", "timeout on request", "log retrys", "zzz"):
+            brute = []
+            for ns, key, value in rows:
+                qg = trigrams(q)
+                ks = jaccard(qg, trigrams(key))
+                vs = jaccard(qg, trigrams(value)) if len(value) <= 200 else 0.0
+                brute.append((max(ks, vs), ns, key))
+            brute.sort(key=lambda t: (-t[0], t[1], t[2]))
+            want = [(round(s, 9), ns, key) for s, ns, key in brute if s >= 0.2][:10]
+            got = [(round(h.score, 9), h.namespace, h.key) for h in mb.fuzzy(q)]
+            assert got == want, q
+        mb.store("retry-polish", "a new key")  # a write rebuilds the index
+        assert "retry-polish" in {h.key for h in mb.fuzzy("retry-pol")}
+        with pytest.raises(ValidationError):
+            mb.fuzzy(" ")
+    r = run_mindbank("memory", "fuzzy", "retyr-polcy", "--json", "--db", str(db_path))
+    assert r.returncode == 0 and json.loads(r.stdout)[0]["key"] == "retry-policy"

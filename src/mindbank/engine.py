@@ -42,6 +42,7 @@ if TYPE_CHECKING:  # loaded on first use, so that a CLI call that only retrieves
         CleanupReport,
         Entry,
         EntryScore,
+        FuzzyHit,
         GraphNode,
         GraphReport,
         IndexStatus,
@@ -375,6 +376,26 @@ class MindBank:
         with its heaviest neighbours."""
         check_limit(top, 0)
         return self._feedback.top(top, neighbours)
+
+    def fuzzy(
+        self,
+        text: str,
+        *,
+        k: int = 10,
+        namespace: str | None = None,
+        min_score: float = 0.2,
+    ) -> builtins.list[FuzzyHit]:
+        """Typo-tolerant lookup: entries whose key (or value, up to 200 characters) shares
+        the most trigrams with ``text`` (Jaccard similarity, best first). ``"retyr-polcy"``
+        finds ``retry-policy``."""
+        if not isinstance(text, str) or not text.strip():
+            raise ValidationError("text must be a non-empty string")
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValidationError(f"k must be a positive integer, got {k!r}")
+        if namespace is not None:
+            check_namespace(namespace)
+        self._memory.flush_access()
+        return self._feedback.fuzzy(text, k, namespace, float(min_score))
 
     def entry_score(self, key: str, *, namespace: str = "default") -> EntryScore:
         """What feedback taught about an entry (its boost, uses and skips)."""

@@ -312,6 +312,37 @@ def stats(db: Path | None, as_json: bool) -> None:
 
 
 @memory.command()
+@click.argument("text")
+@click.option("-k", "k", default=10, show_default=True, type=click.IntRange(min=1))
+@click.option("-n", "--namespace", help="Only this namespace.")
+@click.option("--min-score", default=0.2, show_default=True, type=click.FloatRange(0, 1))
+@db_option
+@json_option
+def fuzzy(
+    text: str, k: int, namespace: str | None, min_score: float, db: Path | None, as_json: bool
+) -> None:
+    """Find entries whose key (or short value) is spelled like TEXT, typos and all.
+
+    \b
+    Example:
+      mindbank memory fuzzy retyr-polcy
+    """
+    with mindbank.open(db) as mb:
+        hits = mb.fuzzy(text, k=k, namespace=namespace, min_score=min_score)
+    if as_json:
+        emit_json(hits)
+        return
+    if not hits:
+        click.echo("no match")
+        return
+    table(
+        None,
+        ["score", "namespace", "key", "matched"],
+        [(f"{h.score:.2f}", h.namespace, h.key, h.field) for h in hits],
+    )
+
+
+@memory.command()
 @click.option("--top", default=10, show_default=True, type=click.IntRange(min=1))
 @click.option("--neighbours", default=5, show_default=True, type=click.IntRange(min=0))
 @click.option("--rebuild/--no-rebuild", default=True, show_default=True, help="Rebuild first.")

@@ -22,9 +22,10 @@ import numpy as np
 
 from mindbank.config import LearningSettings
 from mindbank.errors import NotFoundError, ValidationError
+from mindbank.learning.fuzzy import FuzzyCache
 from mindbank.learning.graph import coaccess_edges, pagerank
 from mindbank.learning.rules import learn_boost
-from mindbank.records import EntryScore, GraphNode, GraphReport, SearchHit
+from mindbank.records import EntryScore, FuzzyHit, GraphNode, GraphReport, SearchHit
 from mindbank.store.database import Database
 from mindbank.store.feedback import FeedbackRepo
 from mindbank.vectors.lsh import similar_neighbours
@@ -43,6 +44,9 @@ class FeedbackLoop:
         self._armed_until = -math.inf
         self._checked_at = -math.inf
         self._pruned_at = -math.inf
+        self._fuzzy = FuzzyCache(
+            self._repo.memory_version, lambda: self._repo.live_texts(self._clock())
+        )
 
     # -- impressions -------------------------------------------------------------------------
 
@@ -204,4 +208,17 @@ class FeedbackLoop:
         return [
             GraphNode(ns, key, float(rank), tuple(self._repo.neighbours(entry_id, neighbours)))
             for entry_id, ns, key, rank in self._repo.top_ranked(limit)
+        ]
+
+    # -- fuzzy lookup ------------------------------------------------------------------------
+
+    def fuzzy(
+        self, text: str, k: int, namespace: str | None, min_score: float
+    ) -> builtins.list[FuzzyHit]:
+        """Entries whose key or short value is closest to ``text`` by trigrams."""
+        return [
+            FuzzyHit(ns, key, score, field)
+            for score, field, ns, key, _ in self._fuzzy.index().search(
+                text, k, namespace, min_score
+            )
         ]

@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     )
     from mindbank.records.search import (
         EntryScore,
+        FuzzyHit,
         GraphNode,
         GraphReport,
         IndexStatus,
@@ -72,6 +73,7 @@ __all__ = [
     "Entry",
     "EntryScore",
     "Event",
+    "FuzzyHit",
     "GraphNode",
     "GraphReport",
     "HotKey",
@@ -110,6 +112,7 @@ _WHERE = {
     "Entry": "memory",
     "EntryScore": "search",
     "Event": "coordination",
+    "FuzzyHit": "search",
     "GraphNode": "search",
     "GraphReport": "search",
     "HotKey": "reports",

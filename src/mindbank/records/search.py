@@ -8,7 +8,7 @@ from typing import Any
 from mindbank.records._base import Record
 from mindbank.records.memory import Entry
 
-__all__ = ["EntryScore", "GraphNode", "GraphReport", "IndexStatus", "SearchHit"]
+__all__ = ["EntryScore", "FuzzyHit", "GraphNode", "GraphReport", "IndexStatus", "SearchHit"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,3 +138,14 @@ class GraphReport(Record):
     similar_edges: int
     coaccess_edges: int
     seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class FuzzyHit(Record):
+    """A typo-tolerant match: trigram Jaccard similarity of the query to the entry's key or
+    (short) value, whichever is higher (``field``)."""
+
+    namespace: str
+    key: str
+    score: float
+    field: str

@@ -156,3 +156,17 @@ class FeedbackRepo:
     def edge_count(self) -> dict[str, int]:
         """Edges by kind."""
         return dict(self._run("SELECT kind, count(*) FROM memory_edges GROUP BY kind").fetchall())
+
+    # -- fuzzy lookup ------------------------------------------------------------------------
+
+    def memory_version(self) -> int:
+        """The memory change counter (moves with every entry write by any process)."""
+        return int(self._run("SELECT value FROM counters WHERE name = 'memory'").fetchone()[0])
+
+    def live_texts(self, now: float) -> list[tuple[str, str, str]]:
+        """``(namespace, key, value)`` of every live entry."""
+        return self._run(
+            "SELECT namespace, key, value FROM memory_store "
+            "WHERE expires_at IS NULL OR expires_at > ?",
+            (now,),
+        ).fetchall()
