@@ -15,7 +15,7 @@ from mindbank import NotFoundError, ValidationError
 from mindbank.config import LearningSettings, Settings
 from mindbank.learning.fuzzy import jaccard, trigrams
 from mindbank.learning.graph import pagerank
-from mindbank.learning.rules import DAY, confidence, learn_boost
+from mindbank.learning.rules import DAY, confidence, learn_boost, tier_of
 from mindbank.vectors.lsh import similar_neighbours
 from mindbank.vectors.pairs import similar_pairs
 
@@ -275,3 +275,57 @@ def test_fuzzy_finds_keys_with_typos_and_matches_brute_force(
             mb.fuzzy(" ")
     r = run_mindbank("memory", "fuzzy", "retyr-polcy", "--json", "--db", str(db_path))
     assert r.returncode == 0 and json.loads(r.stdout)[0]["key"] == "retry-policy"
+
+
+# -- tiers ---------------------------------------------------------------------------------------
+
+
+def test_tier_rules() -> None:
+    s = LearningSettings()
+    t0 = 1_800_000_000.0
+    assert tier_of(5, t0, t0 + 10, t0 + 100, s)[0] == "hot"
+    assert tier_of(4, t0, t0 + 10, t0 + 100, s)[0] == "warm"
+    assert tier_of(9, t0, t0, t0 + 2 * DAY, s)[0] == "warm"  # used, but not lately
+    tier, why = tier_of(0, t0, None, t0 + 31 * DAY, s)
+    assert tier == "cold" and "31.0 d" in why
+
+
+def test_entries_move_between_tiers(db_path: Path, clock: FakeClock) -> None:
+    settings = Settings(access_flush_seconds=0)
+    with mindbank.open(db_path, clock=clock, settings=settings) as mb:
+        _fill(mb)
+        mb.events.log("task_done", "agent-1", {"n": 1})
+        report = mb.tiers(entries=True)
+        assert report.semantic == {"entries": 6, "hot": 0, "warm": 6, "cold": 0}
+        for _ in range(5):
+            mb.retrieve("pooling")
+        by_key = {e.key: e for e in mb.tiers(entries=True).entries}
+        assert by_key["pooling"].tier == "hot" and "5 accesses" in by_key["pooling"].reason
+        clock.advance(2 * DAY)
+        assert {e.key: e.tier for e in mb.tiers(entries=True).entries}["pooling"] == "warm"
+        clock.advance(30 * DAY)
+        report = mb.tiers(entries=True)
+        assert report.semantic["cold"] == 6
+        assert report.working["rows"] >= 1 and report.working["limit_bytes"] == 50 * 1024 * 1024
+        assert report.vector["entry_vectors"] == 6
+        # episodic retention removes only what its rules say, and only when applied
+        assert report.episodic["events"] >= 1 and report.episodic["would_remove"] >= 1
+        assert mb.count() == 6
+        removed = mb.apply_retention()
+        assert removed == report.episodic["would_remove"]
+        assert mb.tiers().episodic["events"] == report.episodic["events"] - removed
+        assert mb.count() == 6
+
+
+def test_working_memory_is_bounded_in_bytes(db_path: Path, clock: FakeClock) -> None:
+    settings = Settings(working_memory_bytes=10_000, embed=False)
+    with mindbank.open(db_path, clock=clock, settings=settings) as mb:
+        mb.store_many({"key": f"k{i}", "value": "x" * 1000} for i in range(50))
+        for i in range(50):
+            mb.retrieve(f"k{i}")
+        rows, size = mb._memory.working_memory()
+        assert size <= 10_000 and 1 <= rows < 50
+        assert mb.retrieve("k49") is not None  # the most recent ones stay
+    r = run_mindbank("memory", "tiers", "--list", "--json", "--db", str(db_path))
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["semantic"]["entries"] == 50

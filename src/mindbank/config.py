@@ -127,6 +127,11 @@ class LearningSettings:
     Graph: entries are linked to up to ``graph_neighbours`` others with cosine >=
     ``graph_similarity`` (found by LSH, :mod:`mindbank.vectors.lsh`) and to the entries used
     within ``coaccess_window`` seconds of them; PageRank with ``graph_damping``.
+
+    Tiers: an entry is hot with at least ``hot_accesses`` accesses and one within
+    ``hot_within`` seconds, cold when idle (no access, no update) for ``cold_after`` seconds,
+    else warm. The episodic tier (events) keeps at most ``episodic_max_events`` events and none
+    older than ``episodic_max_age`` seconds, when retention is applied.
     """
 
     feedback_window: float = 600.0
@@ -141,6 +146,11 @@ class LearningSettings:
     graph_similarity: float = 0.8
     graph_neighbours: int = 10
     coaccess_window: float = 1800.0
+    hot_accesses: int = 5
+    hot_within: float = 86400.0
+    cold_after: float = 30 * 86400.0
+    episodic_max_events: int = 10_000
+    episodic_max_age: float = 7 * 86400.0
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -183,6 +193,8 @@ class Settings:
             The defaults (0.7, 16) were chosen on ``bench/retrieval_quality.py``.
         bank: the ReasoningBank's settings (:class:`BankSettings`).
         learning: how memory learns from use (:class:`LearningSettings`).
+        working_memory_bytes: the in-process working-memory tier (rows read by ``retrieve``),
+            least recently used out first past this size (env ``MINDBANK_WORKING_MEMORY_MB``).
         witness_strict: refuse to open a database whose witness chain is broken (env
             ``MINDBANK_WITNESS_STRICT=1``); by default it opens with a ``WitnessWarning``.
     """
@@ -202,6 +214,7 @@ class Settings:
     fusion_k: float = 16.0
     bank: BankSettings = BankSettings()
     learning: LearningSettings = LearningSettings()
+    working_memory_bytes: int = 50 * 1024 * 1024
     witness_strict: bool = False
 
     @classmethod
@@ -221,6 +234,10 @@ class Settings:
             kwargs["embed"] = v.strip().lower() not in ("0", "false", "no", "off")
         if v := env.get("MINDBANK_NO_EMBED_NAMESPACES"):
             kwargs["no_embed_namespaces"] = frozenset(n.strip() for n in v.split(",") if n.strip())
+        if v := env.get("MINDBANK_WORKING_MEMORY_MB"):
+            kwargs["working_memory_bytes"] = int(
+                _positive_float("MINDBANK_WORKING_MEMORY_MB", v) * 1024 * 1024
+            )
         if v := env.get("MINDBANK_WITNESS_STRICT"):
             kwargs["witness_strict"] = v.strip().lower() not in ("0", "false", "no", "off", "")
         bank: dict[str, object] = {}

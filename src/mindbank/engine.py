@@ -50,6 +50,7 @@ if TYPE_CHECKING:  # loaded on first use, so that a CLI call that only retrieves
         QueryResult,
         SearchHit,
         Stats,
+        TierReport,
         UsageReport,
         WitnessReport,
     )
@@ -396,6 +397,58 @@ class MindBank:
             check_namespace(namespace)
         self._memory.flush_access()
         return self._feedback.fuzzy(text, k, namespace, float(min_score))
+
+    def tiers(self, *, entries: bool = False) -> TierReport:
+        """What sits in each memory tier, and (with ``entries``) where each entry sits and why:
+        working (this process's LRU of rows read), episodic (events, with their retention
+        rules), semantic (entries: hot, warm, cold by use and age), vector (embeddings)."""
+        from mindbank.learning.rules import tier_of
+        from mindbank.records import TierEntry, TierReport
+        from mindbank.store.feedback import FeedbackRepo
+
+        self._memory.flush_access()
+        s = self._db.settings.learning
+        repo = FeedbackRepo(self._db)
+        now = self._clock()
+        counts = {"hot": 0, "warm": 0, "cold": 0}
+        listed = []
+        for ns, key, count, updated, accessed in repo.entry_use(now):
+            tier, reason = tier_of(count, updated, accessed, now, s)
+            counts[tier] += 1
+            if entries:
+                listed.append(TierEntry(ns, key, tier, reason))
+        n_events, oldest = repo.events_summary()
+        rows, size = self._memory.working_memory()
+        entry_vectors, item_vectors = repo.vector_counts()
+        return TierReport(
+            working={
+                "rows": rows,
+                "bytes": size,
+                "limit_bytes": self._db.settings.working_memory_bytes,
+            },
+            episodic={
+                "events": n_events,
+                "oldest_age_seconds": None if oldest is None else now - oldest,
+                "max_events": s.episodic_max_events,
+                "max_age_seconds": s.episodic_max_age,
+                "would_remove": repo.events_beyond(s.episodic_max_events, now - s.episodic_max_age),
+            },
+            semantic={"entries": sum(counts.values()), **counts},
+            vector={"entry_vectors": entry_vectors, "item_vectors": item_vectors},
+            entries=tuple(listed),
+        )
+
+    def apply_retention(self) -> int:
+        """Apply the episodic tier's retention rules (``episodic_max_events``,
+        ``episodic_max_age``) to the events log; returns how many events were removed.
+        Nothing else is removed: entries leave only by delete, TTL or cleanup."""
+        from mindbank.store.feedback import FeedbackRepo
+
+        s = self._db.settings.learning
+        with self._db.transaction():
+            return FeedbackRepo(self._db).prune_events(
+                s.episodic_max_events, self._clock() - s.episodic_max_age
+            )
 
     def entry_score(self, key: str, *, namespace: str = "default") -> EntryScore:
         """What feedback taught about an entry (its boost, uses and skips)."""

@@ -312,6 +312,43 @@ def stats(db: Path | None, as_json: bool) -> None:
 
 
 @memory.command()
+@click.option("--list", "list_entries", is_flag=True, help="Show each entry's tier and why.")
+@click.option("--apply", "apply_", is_flag=True, help="Apply the episodic retention rules.")
+@db_option
+@json_option
+def tiers(list_entries: bool, apply_: bool, db: Path | None, as_json: bool) -> None:
+    """Show what sits in each memory tier: working, episodic, semantic (hot/warm/cold), vector.
+
+    \b
+    Examples:
+      mindbank memory tiers
+      mindbank memory tiers --list --json
+      mindbank memory tiers --apply     # prune events past 10,000 or 7 days
+    """
+    with mindbank.open(db) as mb:
+        removed = mb.apply_retention() if apply_ else None
+        report = mb.tiers(entries=list_entries)
+    if as_json:
+        emit_json({"removed_events": removed, **report.to_dict()})
+        return
+    if removed is not None:
+        click.echo(f"episodic retention: removed {removed} events")
+    rows = [
+        ("working", ", ".join(f"{k} {v}" for k, v in report.working.items())),
+        ("episodic", ", ".join(f"{k} {v}" for k, v in report.episodic.items())),
+        ("semantic", ", ".join(f"{k} {v}" for k, v in report.semantic.items())),
+        ("vector", ", ".join(f"{k} {v}" for k, v in report.vector.items())),
+    ]
+    table(None, ["tier", "contents"], rows)
+    if list_entries:
+        table(
+            None,
+            ["namespace", "key", "tier", "why"],
+            [(e.namespace, e.key, e.tier, e.reason) for e in report.entries],
+        )
+
+
+@memory.command()
 @click.argument("text")
 @click.option("-k", "k", default=10, show_default=True, type=click.IntRange(min=1))
 @click.option("-n", "--namespace", help="Only this namespace.")

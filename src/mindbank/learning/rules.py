@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from mindbank.config import MODES, LearningSettings
 
-__all__ = ["confidence", "learn_boost"]
+__all__ = ["confidence", "learn_boost", "tier_of"]
 
 DAY = 86400.0
 
@@ -44,3 +44,41 @@ def confidence(
     last = accessed_at if accessed_at is not None else created_at
     idle_days = max(0.0, now - last) / DAY
     return float(base * (1.0 - rate) ** idle_days)
+
+
+def _ago(seconds: float) -> str:
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < DAY:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / DAY:.1f} d"
+
+
+def tier_of(
+    access_count: int,
+    updated_at: float,
+    accessed_at: float | None,
+    now: float,
+    settings: LearningSettings,
+) -> tuple[str, str]:
+    """An entry's tier (``hot``, ``warm``, ``cold``) and why, from its use and age.
+
+    Hot: at least ``hot_accesses`` accesses and the last within ``hot_within``. Cold: no
+    access and no update for ``cold_after``. Warm: the rest.
+    """
+    last_access = accessed_at if accessed_at is not None else None
+    last_touch = max(updated_at, accessed_at or 0.0)
+    if (
+        access_count >= settings.hot_accesses
+        and last_access is not None
+        and now - last_access <= settings.hot_within
+    ):
+        return "hot", (
+            f"{access_count} accesses, the last {_ago(now - last_access)} ago "
+            f"(hot: >= {settings.hot_accesses} within {_ago(settings.hot_within)})"
+        )
+    if now - last_touch >= settings.cold_after:
+        return "cold", (
+            f"untouched for {_ago(now - last_touch)} (cold: idle >= {_ago(settings.cold_after)})"
+        )
+    return "warm", f"{access_count} accesses, last touched {_ago(now - last_touch)} ago"

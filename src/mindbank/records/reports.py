@@ -16,6 +16,8 @@ __all__ = [
     "NamespaceUsage",
     "QueryResult",
     "Stats",
+    "TierEntry",
+    "TierReport",
     "UsageReport",
     "WitnessReport",
 ]
@@ -194,3 +196,33 @@ class WitnessReport(Record):
             "triggers_missing": list(self.triggers_missing),
             "problems": self.problems(),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class TierEntry(Record):
+    """Where one entry sits and why."""
+
+    namespace: str
+    key: str
+    tier: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class TierReport(Record):
+    """What sits in each tier.
+
+    Attributes:
+        working: rows in this process's working memory, their estimated bytes, the limit.
+        episodic: events kept, the oldest one's age in seconds, and the retention rules
+            (``max_events``, ``max_age``) with how many events they would remove now.
+        semantic: live entries (permanent unless deleted or expired), by hot/warm/cold.
+        vector: stored vectors of entries and of ReasoningBank items.
+        entries: per-entry tier and reason (when asked for).
+    """
+
+    working: Mapping[str, int]
+    episodic: Mapping[str, float | int | None]
+    semantic: Mapping[str, int]
+    vector: Mapping[str, int]
+    entries: tuple[TierEntry, ...] = ()

@@ -170,3 +170,42 @@ class FeedbackRepo:
             "WHERE expires_at IS NULL OR expires_at > ?",
             (now,),
         ).fetchall()
+
+    # -- tiers -------------------------------------------------------------------------------
+
+    def entry_use(self, now: float) -> list[tuple[str, str, int, float, float | None]]:
+        """``(namespace, key, access_count, updated_at, accessed_at)`` of live entries."""
+        return self._run(
+            "SELECT namespace, key, access_count, updated_at, accessed_at FROM memory_store "
+            "WHERE expires_at IS NULL OR expires_at > ? ORDER BY namespace, key",
+            (now,),
+        ).fetchall()
+
+    def events_summary(self) -> tuple[int, float | None]:
+        """Events kept, and the oldest one's time."""
+        n, oldest = self._run("SELECT count(*), min(timestamp) FROM events").fetchone()
+        return int(n), None if oldest is None else float(oldest)
+
+    def events_beyond(self, max_events: int, before: float) -> int:
+        """How many events the retention rules would remove."""
+        return int(
+            self._run(
+                "SELECT count(*) FROM events WHERE timestamp < ? OR id <= "
+                "(SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                (before, max_events),
+            ).fetchone()[0]
+        )
+
+    def prune_events(self, max_events: int, before: float) -> int:
+        """Remove events older than ``before`` and all but the newest ``max_events``."""
+        return self._run(
+            "DELETE FROM events WHERE timestamp < ? OR id <= "
+            "(SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?)",
+            (before, max_events),
+        ).rowcount
+
+    def vector_counts(self) -> tuple[int, int]:
+        """Vectors of entries, of ReasoningBank items."""
+        a = self._run("SELECT count(*) FROM embeddings").fetchone()[0]
+        b = self._run("SELECT count(*) FROM pattern_embeddings").fetchone()[0]
+        return int(a), int(b)

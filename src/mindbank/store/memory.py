@@ -26,7 +26,6 @@ _COLUMNS = (
 )
 _LIVE = "(expires_at IS NULL OR expires_at > ?)"
 _SQL_ROW = f"SELECT {_COLUMNS}, id FROM memory_store WHERE namespace = ? AND key = ?"
-_ROW_CACHE_MAX = 10_000
 _SQL_UPSERT = """
 INSERT INTO memory_store (key, namespace, value, value_type, tags, metadata,
                           created_at, updated_at, expires_at)
@@ -86,6 +85,11 @@ def _witnessed(row: EntryRow, now: float) -> tuple[str, str, str]:
     return "memory_store", f"{row.namespace}\x1f{row.key}", digest
 
 
+def _row_bytes(row: Sequence[Any]) -> int:
+    """Roughly what a cached row holds: its text columns plus a fixed overhead."""
+    return len(row[0]) + len(row[1]) + len(row[2]) + len(row[4]) + len(row[5]) + 200
+
+
 def glob_prefix(pattern: str) -> str:
     """The literal prefix of a GLOB pattern (up to the first ``*``, ``?`` or ``[``)."""
     for i, ch in enumerate(pattern):
@@ -122,7 +126,10 @@ class MemoryRepo:
         self._pending_since = 0.0
         # Rows read by get(), valid while nothing changed: a commit by any other connection
         # moves PRAGMA data_version, a change by this one moves total_changes.
+        # This is the working-memory tier: least recently used rows go first once the rows'
+        # size passes Settings.working_memory_bytes.
         self._rows: dict[tuple[str, str], Any] = {}
+        self._rows_bytes = 0
         self._rows_token: tuple[int, int] = (-1, -1)
 
     # -- writes ------------------------------------------------------------------------------
@@ -274,15 +281,18 @@ class MemoryRepo:
             )
             if token != self._rows_token:
                 self._rows.clear()
+                self._rows_bytes = 0
                 self._rows_token = token
-            row = self._rows.get((namespace, key))
+            row = self._rows.pop((namespace, key), None)
             if row is None:
                 row = self.db.execute(_SQL_ROW, (namespace, key)).fetchone()
                 if row is None:
                     return None
-                if len(self._rows) >= _ROW_CACHE_MAX:
-                    self._rows.clear()
-                self._rows[(namespace, key)] = row
+                self._rows_bytes += _row_bytes(row)
+                limit = self.db.settings.working_memory_bytes
+                while self._rows and self._rows_bytes > limit:  # least recently used first
+                    self._rows_bytes -= _row_bytes(self._rows.pop(next(iter(self._rows))))
+            self._rows[(namespace, key)] = row  # now the most recently used
         except sqlite3.Error as exc:
             raise translate_error(exc, self.db.path) from exc
         if row[10] is not None and row[10] <= now:  # expired: invisible at once
@@ -304,6 +314,10 @@ class MemoryRepo:
         ):
             self.flush_access()
         return entry
+
+    def working_memory(self) -> tuple[int, int]:
+        """Rows held in the working-memory tier, and their estimated bytes."""
+        return len(self._rows), self._rows_bytes
 
     def flush_access(self) -> int:
         """Write the buffered access counts; returns how many entries were touched."""
