@@ -482,17 +482,32 @@ def judge(trajectory_id: int, db: Path | None, as_json: bool) -> None:
 
 
 @bank.command()
-@click.argument("trajectory_id", type=int)
+@click.argument("trajectory_id", type=int, required=False)
 @click.option("--dry-run", is_flag=True, help="Show the items without storing them.")
+@click.option("--pending", is_flag=True, help="Distil every judged trajectory not yet distilled.")
 @db_option
 @json_option
-def distill(trajectory_id: int, dry_run: bool, db: Path | None, as_json: bool) -> None:
+def distill(
+    trajectory_id: int | None, dry_run: bool, pending: bool, db: Path | None, as_json: bool
+) -> None:
     """Distil a judged trajectory into at most three items (again: the items it gave).
 
     \b
-    Example:
+    Examples:
       mindbank bank distill 12
+      mindbank bank distill --pending
     """
+    if pending:
+        with mindbank.open(db) as mb:
+            made = mb.bank.distill_pending()
+        if as_json:
+            emit_json({"items": made})
+        else:
+            click.echo(f"distilled {made} items")
+        return
+    if trajectory_id is None:
+        fail("give a TRAJECTORY_ID or --pending")
+        return
     with mindbank.open(db) as mb:
         if dry_run:
             drafts = mb.bank.drafts(mb.bank.trajectory(trajectory_id))

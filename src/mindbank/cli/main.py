@@ -23,6 +23,7 @@ _LAZY = {
     "demo": ("mindbank.cli.demo", "demo", "Run a real demonstration on a scratch database."),
     "search": ("mindbank.cli.search", "search", "Find entries by meaning and keywords."),
     "mcp": ("mindbank.cli.mcp", "mcp", "Serve mindbank to agents over MCP (stdio or HTTP)."),
+    "hooks": ("mindbank.cli.hooks", "hooks", "Hooks for coding agents (Claude Code)."),
 }
 
 

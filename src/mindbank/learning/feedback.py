@@ -17,18 +17,18 @@ import builtins
 import math
 import time
 from collections.abc import Callable, Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from mindbank.config import LearningSettings
 from mindbank.errors import NotFoundError, ValidationError
 from mindbank.learning.fuzzy import FuzzyCache
-from mindbank.learning.graph import coaccess_edges, pagerank
 from mindbank.learning.rules import learn_boost
 from mindbank.records import EntryScore, FuzzyHit, GraphNode, GraphReport, SearchHit
 from mindbank.store.database import Database
 from mindbank.store.feedback import FeedbackRepo
-from mindbank.vectors.lsh import similar_neighbours
+
+if TYPE_CHECKING:  # numpy loads only to build the graph: the retrieve and search paths skip it
+    import numpy as np
 
 __all__ = ["FeedbackLoop"]
 
@@ -168,6 +168,11 @@ class FeedbackLoop:
     def build_graph(self, ids: np.ndarray, matrix: np.ndarray, live: set[int]) -> GraphReport:
         """Rebuild the memory graph from the entries' vectors (``ids``, ``matrix``) and the use
         events, compute PageRank, store both."""
+        import numpy as np
+
+        from mindbank.learning.graph import coaccess_edges, pagerank
+        from mindbank.vectors.lsh import similar_neighbours
+
         start = time.perf_counter()
         s = self.settings
         src, dst, sim = similar_neighbours(matrix, s.graph_similarity, s.graph_neighbours)

@@ -10,11 +10,13 @@ wrong in a way the log cannot show.
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
 
 from mindbank.store.snapshot import load_snapshot, save_snapshot, snapshot_path
 from mindbank.store.vectors import VectorRepo
-from mindbank.vectors.index import VectorIndex
+
+if TYPE_CHECKING:  # numpy and the index load with the first vector search
+    from mindbank.vectors.index import VectorIndex
 
 __all__ = ["VectorMirror"]
 
@@ -58,6 +60,8 @@ class VectorMirror:
 
     def _catch_up(self) -> bool:
         """Apply the logged changes since our version; False if the log no longer has them."""
+        import numpy as np
+
         current = self._repo.counters()[1]
         if current == self._version:
             return True
@@ -75,6 +79,8 @@ class VectorMirror:
         return True
 
     def _load(self) -> None:
+        from mindbank.vectors.index import VectorIndex
+
         snap = load_snapshot(self._path, self._identity, self._dims)
         if snap is not None:
             self._index = VectorIndex(
@@ -89,6 +95,8 @@ class VectorMirror:
         self._full_load()
 
     def _full_load(self) -> None:
+        from mindbank.vectors.index import VectorIndex
+
         version = self._repo.counters()[1]  # read first: later changes are re-applied, harmlessly
         mirror = self._repo.load_mirror(self._identity, self._dims)
         self._index = VectorIndex(self._dims, mirror.ids, mirror.matrix, mirror.namespaces)

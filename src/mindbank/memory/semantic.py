@@ -20,8 +20,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from mindbank.config import Settings
 from mindbank.errors import DatabaseLockedError, EmbedderMismatchError, ValidationError
 from mindbank.memory.cache import LRUCache
@@ -30,11 +28,10 @@ from mindbank.records import IndexStatus, SearchHit
 from mindbank.store.memory import EntryRow, MemoryRepo
 from mindbank.store.vectors import VectorRepo
 from mindbank.vectors.fusion import fuse
-from mindbank.vectors.index import VectorIndex
-from mindbank.vectors.mmr import mmr as mmr_select
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # numpy and the index load with the first vector search, not before
     from mindbank.embedders.base import Embedder, Vectors
+    from mindbank.vectors.index import VectorIndex
 
 __all__ = ["MODES", "Prepared", "SemanticMemory", "embedding_text"]
 
@@ -139,6 +136,8 @@ class SemanticMemory:
             h = content_hash(text)
             known = self._repo.vector_for_hash(h, self.embedder.identity)
             if known is not None:
+                import numpy as np
+
                 out[i] = Prepared(h, np.frombuffer(known, dtype="<f4"))
             else:
                 todo.setdefault(h, []).append(i)
@@ -354,6 +353,10 @@ class SemanticMemory:
         lam: float,
     ) -> builtins.list[tuple[int, float, float | None, float | None]]:
         index = self.mirror.index()
+        import numpy as np
+
+        from mindbank.vectors.mmr import mmr as mmr_select
+
         vecs = np.zeros((len(scored), self.embedder.dims), dtype=np.float32)
         for n, (entry_id, *_rest) in enumerate(scored):
             vec = index.vector(entry_id)

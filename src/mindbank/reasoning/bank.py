@@ -23,8 +23,6 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from mindbank.config import BankSettings
 from mindbank.errors import ValidationError
 from mindbank.memory.cache import LRUCache
@@ -32,7 +30,6 @@ from mindbank.memory.validation import check_key, check_limit, check_namespace
 from mindbank.reasoning import scoring
 from mindbank.reasoning.distill import Draft, run_distiller, structural
 from mindbank.reasoning.judge import LABELS, verdict_for
-from mindbank.reasoning.mirror import BankMirror
 from mindbank.records import (
     BankHit,
     BankStatus,
@@ -47,11 +44,10 @@ from mindbank.records import (
 from mindbank.store.codec import dumps
 from mindbank.store.database import Database
 from mindbank.store.reasoning import BANK_TABLES, BankRepo, ItemRow, TrajectoryRow, decode_data
-from mindbank.vectors.mmr import mmr as mmr_select
-from mindbank.vectors.pairs import similar_pairs
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # numpy and the in-memory items load with the first query
     from mindbank.embedders.base import Embedder, Vectors
+    from mindbank.reasoning.mirror import BankMirror
 
 __all__ = ["LINK_TYPES", "ReasoningBank", "item_text"]
 
@@ -275,6 +271,8 @@ class ReasoningBank:
 
     def _items_in_memory(self) -> BankMirror:
         """The mirror, caught up with the database (items lacking a vector are embedded)."""
+        from mindbank.reasoning.mirror import BankMirror
+
         e = self.embedder
         m = self._mirror
         if m is None or m.identity != e.identity:
@@ -350,6 +348,10 @@ class ReasoningBank:
         include_archived: bool,
         lam: float,
     ) -> builtins.list[BankHit]:
+        import numpy as np
+
+        from mindbank.vectors.mmr import mmr as mmr_select
+
         n = len(snap)
         if n == 0:
             return []
@@ -613,6 +615,18 @@ class ReasoningBank:
         self._invalidate()
         return self._repo.items_from(trajectory_id)
 
+    def distill_pending(self, limit: int = 1000) -> int:
+        """Distil every judged trajectory not distilled yet (oldest first, at most ``limit``);
+        returns how many items were made."""
+        made = 0
+        for t in reversed(self._repo.trajectories(None, None, 100_000, 0)):
+            if limit <= 0:
+                break
+            if t.distilled_at is None and t.verdict.known:
+                made += len(self.distill(t.id))
+                limit -= 1
+        return made
+
     # -- feedback and links ------------------------------------------------------------------
 
     def feedback(self, item_id: str, outcome: str | bool) -> Item:
@@ -670,6 +684,10 @@ class ReasoningBank:
         ``contradicts`` link (a success of one strategy and a failure of another on the same
         task do not contradict each other).
         """
+        import numpy as np
+
+        from mindbank.vectors.pairs import similar_pairs
+
         start = time.perf_counter()
         s = self.settings
         snap = self._items_in_memory()

@@ -5,12 +5,15 @@ Kept free of the database so each rule is tested on its own and documented in on
 
 from __future__ import annotations
 
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, TypeAlias
+
+if TYPE_CHECKING:  # numpy loads when a query scores, not when a trajectory is recorded
+    import numpy as np
+    import numpy.typing as npt
+
+    Floats: TypeAlias = npt.NDArray[np.float64]
 
 __all__ = ["blend_similarity", "merged_confidence", "recency", "score", "update_confidence"]
-
-Floats = npt.NDArray[np.float64]
 
 
 def update_confidence(confidence: float, success: bool, rate_up: float, rate_down: float) -> float:
@@ -35,6 +38,8 @@ def merged_confidence(confidences: list[float], usage_counts: list[int]) -> floa
 
 def recency(age: Floats, half_life: float) -> Floats:
     """``0.5 ** (age / half_life)``: 1 for now, 0.5 one half-life ago (negative ages count 0)."""
+    import numpy as np
+
     return np.power(0.5, np.maximum(age, 0.0) / half_life)
 
 
@@ -43,6 +48,8 @@ def blend_similarity(
 ) -> Floats:
     """Content similarity, blended with task similarity where the item has a task vector."""
     blended = (1.0 - task_weight) * content + task_weight * task
+    import numpy as np
+
     return np.where(has_task, blended, content)
 
 

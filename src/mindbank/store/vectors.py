@@ -11,12 +11,13 @@ import re
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any
 
 from mindbank.store.database import Database, translate_error
+
+if TYPE_CHECKING:  # numpy loads with the first vector search, not with a keyword search
+    import numpy as np
+    import numpy.typing as npt
 
 __all__ = ["Mirror", "VectorRepo", "fts_query", "query_words"]
 
@@ -211,6 +212,8 @@ class VectorRepo:
         ).fetchall()
         n = len(rows)
         blob = b"".join(r[1] for r in rows)
+        import numpy as np
+
         matrix = np.frombuffer(blob, dtype="<f4").astype(np.float32).reshape(n, dims)
         return Mirror(
             ids=np.fromiter((r[0] for r in rows), dtype=np.int64, count=n),
@@ -254,6 +257,8 @@ class VectorRepo:
         among: npt.NDArray[np.int64] | None = None,
     ) -> npt.NDArray[np.int64]:
         """Ids of the live entries that pass the filters (only those of ``among``, if given)."""
+        import numpy as np
+
         where, params = self._filters(namespace, tags, now, since, until)
         if among is not None:
             if len(among) == 0:

@@ -1,0 +1,85 @@
+"""Hooks for coding agents, in a real temporary project, through real subprocesses."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import mindbank
+
+from .conftest import run_mindbank
+
+
+def test_hooks_round_trip_in_a_project(tmp_path: Path) -> None:
+    project = tmp_path / "app"
+    (project / ".claude").mkdir(parents=True)
+    settings = project / ".claude" / "settings.json"
+    theirs = {
+        "permissions": {"allow": ["Bash(ls)"]},
+        "hooks": {
+            "PostToolUse": [{"matcher": "Edit", "hooks": [{"type": "command", "command": "fmt"}]}]
+        },
+    }
+    settings.write_text(json.dumps(theirs))
+    db = project / ".mindbank" / "memory.db"
+    with mindbank.open(db) as mb:
+        mb.store("locked-db", "database is locked: use BEGIN IMMEDIATE and a busy timeout")
+        mb.store("flaky-net", "retry network calls with backoff")
+    r = run_mindbank("hooks", "install", "--project", str(project))
+    assert r.returncode == 0, r.stderr
+    data = json.loads(settings.read_text())
+    assert data["permissions"] == theirs["permissions"]
+    assert data["hooks"]["PostToolUse"][0]["hooks"][0]["command"] == "fmt"  # kept
+    assert set(data["hooks"]) == {"SessionStart", "SessionEnd", "UserPromptSubmit", "PostToolUse"}
+    r = run_mindbank("hooks", "install", "--project", str(project))  # again: no duplicates
+    data = json.loads(settings.read_text())
+    assert len(data["hooks"]["UserPromptSubmit"]) == 1 and len(data["hooks"]["PostToolUse"]) == 2
+    # the hooks as Claude Code runs them: from the project, JSON on stdin
+    r = run_mindbank("hooks", "session-start", cwd=project, input=json.dumps({"session_id": "s1"}))
+    assert r.returncode == 0 and "2 memories" in r.stdout
+    r = run_mindbank("hooks", "pre-task", cwd=project,
+                     input=json.dumps({"prompt": "the database is locked again"}))  # fmt: skip
+    assert r.returncode == 0 and "locked-db" in r.stdout and r.stderr == ""
+    event = {
+        "session_id": "s1",
+        "tool_name": "Task",
+        "tool_input": {"description": "fix the locked database", "prompt": "fix it"},
+        "tool_response": {"exit_code": 0, "tests_passed": 4, "tests_failed": 0},
+    }
+    r = run_mindbank("hooks", "post-task", cwd=project, input=json.dumps(event))
+    assert r.returncode == 0, r.stderr
+    r = run_mindbank("hooks", "session-end", cwd=project, input="{}")
+    assert r.returncode == 0
+    deadline = time.monotonic() + 60
+    while True:  # distilled by a background process
+        with mindbank.open(db) as mb:
+            [t] = mb.bank.trajectories()
+            if t.distilled_at is not None or time.monotonic() > deadline:
+                break
+        time.sleep(0.2)
+    with mindbank.open(db) as mb:
+        [t] = mb.bank.trajectories()
+        assert t.task == "fix it" and t.verdict.label == "success" and t.verdict.source == "tests"
+        assert t.distilled_at is not None and mb.bank.status().total_memories >= 1
+        kinds = [e.type for e in mb.events.list()]
+        assert "session_start" in kinds and "session_end" in kinds
+    r = run_mindbank("hooks", "uninstall", "--project", str(project))
+    assert r.returncode == 0
+    assert json.loads(settings.read_text()) == theirs  # exactly what was there before
+    r = run_mindbank("hooks", "uninstall", "--project", str(project))
+    assert r.returncode == 1
+
+
+def test_a_hook_never_breaks_the_session(tmp_path: Path) -> None:
+    bad_db = tmp_path / "not-a-db.txt"
+    bad_db.write_text("hello")
+    for hook in ("session-start", "pre-task", "post-task", "session-end"):
+        r = run_mindbank("hooks", hook, "--db", str(bad_db), input=json.dumps({"prompt": "x"}))
+        assert r.returncode == 0, (hook, r.stderr)
+        assert r.stderr.count("\n") <= 2 and "skipped" in r.stderr, (hook, r.stderr)
+        assert bad_db.read_text() == "hello"
+    r = run_mindbank("hooks", "pre-task", "--db", str(tmp_path / "m.db"), input="not json")
+    assert r.returncode == 0 and "skipped" in r.stderr
+    r = run_mindbank("hooks", "pre-task", "--db", str(tmp_path / "m.db"), input="")
+    assert r.returncode == 0 and r.stdout == ""
