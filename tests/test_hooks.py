@@ -83,3 +83,54 @@ def test_a_hook_never_breaks_the_session(tmp_path: Path) -> None:
     assert r.returncode == 0 and "skipped" in r.stderr
     r = run_mindbank("hooks", "pre-task", "--db", str(tmp_path / "m.db"), input="")
     assert r.returncode == 0 and r.stdout == ""
+
+
+def test_memory_bridge_import_export_and_index(tmp_path: Path) -> None:
+    folder = tmp_path / "memory"
+    folder.mkdir()
+    (folder / "api-design.json").write_text(json.dumps({"value": "Use REST", "tags": ["api"]}))
+    (folder / "many.json").write_text(json.dumps([
+        {"key": "db", "content": "SQLite in WAL mode"},
+        {"key": "limits", "value": {"rps": 100}, "metadata": {"by": "ops"}},
+    ]))  # fmt: skip
+    (folder / "broken.json").write_text("{not json")
+    (folder / "empty.json").write_text(json.dumps({"key": "x"}))
+    db = tmp_path / "m.db"
+    with mindbank.open(db) as mb:
+        report = mb.import_memory_folder(folder)
+        assert sorted(report.written) == ["api-design", "db", "limits"]
+        assert len(report.skipped) == 2 and any("broken.json" in s for s in report.skipped)
+        assert mb.retrieve("limits", namespace="claude").value == {"rps": 100}
+        again = mb.import_memory_folder(folder)
+        assert again.written == () and again.unchanged == 3
+        mb.store("db", "SQLite in WAL mode, busy timeout 5 s", namespace="claude",
+                 metadata={"source_file": "many.json"})  # fmt: skip
+        mb.store("new-lesson", "Pin dependencies", namespace="claude")
+        mb.feedback("new-lesson", 1.0, namespace="claude")
+        mb.feedback("api-design", 1.0, namespace="claude")
+        mb.build_graph()
+        out = mb.export_memory_folder(folder)
+        assert "new-lesson" in out.written
+    many = json.loads((folder / "many.json").read_text())  # both memories of that file kept
+    assert [m["key"] for m in many] == ["db", "limits"]
+    assert many[0]["value"] == "SQLite in WAL mode, busy timeout 5 s"
+    saved = json.loads((folder / "new-lesson.json").read_text())
+    assert saved == {"key": "new-lesson", "value": "Pin dependencies"}
+    index = (folder / "MEMORY.md").read_text().splitlines()
+    listed = [ln for ln in index if ln.startswith("- **")]
+    assert len(listed) == 4 and all("(rank " in ln for ln in listed)
+    assert (folder / "broken.json").read_text() == "{not json"  # never touched
+    # the hooks do the same at session start and end
+    env = {"MINDBANK_CLAUDE_MEMORY": str(folder)}
+    (folder / "fresh.json").write_text(json.dumps({"value": "from the agent"}))
+    r = run_mindbank("hooks", "session-start", "--db", str(db), input="{}", env=env)
+    assert r.returncode == 0 and r.stderr == ""
+    with mindbank.open(db) as mb:
+        assert mb.retrieve("fresh", namespace="claude").value == "from the agent"
+        mb.store("from-mindbank", "written back at session end", namespace="claude")
+    r = run_mindbank("hooks", "session-end", "--db", str(db), input="{}", env=env)
+    assert r.returncode == 0 and (folder / "from-mindbank.json").exists()
+    r = run_mindbank(
+        "memory", "bridge", "import", "--folder", str(tmp_path / "nope"), "--db", str(db)
+    )
+    assert r.returncode == 1 and "no memory folder" in r.stderr

@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # loaded on first use, so that a CLI call that only retrieves
     from mindbank.memory.semantic import SemanticMemory
     from mindbank.reasoning.bank import ReasoningBank
     from mindbank.records import (
+        BridgeReport,
         CheckReport,
         CleanupReport,
         Entry,
@@ -449,6 +450,35 @@ class MindBank:
             return FeedbackRepo(self._db).prune_events(
                 s.episodic_max_events, self._clock() - s.episodic_max_age
             )
+
+    def import_memory_folder(
+        self, folder: PathLike | None = None, *, namespace: str = "claude"
+    ) -> BridgeReport:
+        """Store the memories of a folder of JSON files (default ``$MINDBANK_CLAUDE_MEMORY``,
+        else ``~/.claude/memory``) in ``namespace``; only changed ones are written. See
+        :mod:`mindbank.bridge.claude` for the file format."""
+        from mindbank.bridge import claude
+
+        check_namespace(namespace)
+        path = Path(folder) if folder is not None else claude.default_folder()
+        if not path.is_dir():
+            raise NotFoundError(f"no memory folder at {path}")
+        return claude.import_folder(self, path, namespace)
+
+    def export_memory_folder(
+        self, folder: PathLike | None = None, *, namespace: str = "claude"
+    ) -> BridgeReport:
+        """Write the entries of ``namespace`` back to the folder as JSON files (those that
+        differ), and its ``MEMORY.md`` index ordered by memory-graph rank."""
+        from mindbank.bridge import claude
+        from mindbank.store.feedback import FeedbackRepo
+
+        check_namespace(namespace)
+        path = Path(folder) if folder is not None else claude.default_folder()
+        report = claude.export_folder(self, path, namespace)
+        ranks = {(ns, key): r for _, ns, key, r in FeedbackRepo(self._db).top_ranked(1_000_000)}
+        claude.write_index(path / "MEMORY.md", self.list(namespace=namespace, limit=None), ranks)
+        return report
 
     def entry_score(self, key: str, *, namespace: str = "default") -> EntryScore:
         """What feedback taught about an entry (its boost, uses and skips)."""

@@ -84,8 +84,12 @@ def hooks() -> None:
 
 def _session_start(event: dict[str, Any], db: Path | None) -> None:
     import mindbank
+    from mindbank.bridge.claude import default_folder
 
     with mindbank.open(db) as mb:
+        folder = default_folder()
+        if folder.is_dir():  # bring the agent's memory files in
+            mb.import_memory_folder(folder)
         n = mb.count()
         lessons = mb.bank.status().total_memories
         mb.events.log("session_start", "hooks", {"session_id": event.get("session_id")})
@@ -97,8 +101,12 @@ def _session_start(event: dict[str, Any], db: Path | None) -> None:
 
 def _session_end(event: dict[str, Any], db: Path | None) -> None:
     import mindbank
+    from mindbank.bridge.claude import default_folder
 
     with mindbank.open(db) as mb:
+        folder = default_folder()
+        if folder.is_dir():  # write changes back, and the MEMORY.md index
+            mb.export_memory_folder(folder)
         mb.events.log("session_end", "hooks", {"session_id": event.get("session_id")})
 
 
@@ -168,7 +176,9 @@ def _post_task(event: dict[str, Any], db: Path | None) -> None:
 @hooks.command("session-start")
 @_db_option
 def session_start(db: Path | None) -> None:
-    """At session start: say what mindbank holds (printed into the agent's context).
+    """At session start: import the agent's memory folder (~/.claude/memory, or
+    $MINDBANK_CLAUDE_MEMORY) if there is one, and say what mindbank holds (printed into the
+    agent's context).
 
     \b
     Example:
@@ -180,7 +190,8 @@ def session_start(db: Path | None) -> None:
 @hooks.command("session-end")
 @_db_option
 def session_end(db: Path | None) -> None:
-    """At session end: log the session's end.
+    """At session end: write the memory folder back (changed memories, and a MEMORY.md
+    index ordered by memory-graph rank) and log the session's end.
 
     \b
     Example:

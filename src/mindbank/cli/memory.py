@@ -312,6 +312,43 @@ def stats(db: Path | None, as_json: bool) -> None:
 
 
 @memory.command()
+@click.argument("direction", type=click.Choice(["import", "export"]))
+@click.option(
+    "--folder",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The memory folder (default: $MINDBANK_CLAUDE_MEMORY, else ~/.claude/memory).",
+)
+@click.option("-n", "--namespace", default="claude", show_default=True)
+@db_option
+@json_option
+def bridge(
+    direction: str, folder: Path | None, namespace: str, db: Path | None, as_json: bool
+) -> None:
+    """Bring a folder of JSON memory files (Claude Code's ~/.claude/memory) in, or write the
+    namespace back to it with a MEMORY.md index ordered by memory-graph rank.
+
+    \b
+    Examples:
+      mindbank memory bridge import
+      mindbank memory bridge export --folder ./memory -n claude
+    """
+    with mindbank.open(db) as mb:
+        if direction == "import":
+            report = mb.import_memory_folder(folder, namespace=namespace)
+        else:
+            report = mb.export_memory_folder(folder, namespace=namespace)
+    if as_json:
+        emit_json(report)
+        return
+    click.echo(
+        f"{direction}: {len(report.written)} written, {report.unchanged} unchanged, "
+        f"{len(report.skipped)} skipped ({report.folder})"
+    )
+    for problem in report.skipped:
+        click.echo(f"  skipped {problem}", err=True)
+
+
+@memory.command()
 @click.option("--list", "list_entries", is_flag=True, help="Show each entry's tier and why.")
 @click.option("--apply", "apply_", is_flag=True, help="Apply the episodic retention rules.")
 @db_option

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
         Verdict,
     )
     from mindbank.records.reports import (
+        BridgeReport,
         CheckReport,
         CleanupReport,
         HotKey,
@@ -68,6 +69,7 @@ __all__ = [
     "AgentMemory",
     "BankHit",
     "BankStatus",
+    "BridgeReport",
     "CheckReport",
     "CleanupReport",
     "Consensus",
@@ -109,6 +111,7 @@ _WHERE = {
     "AgentMemory": "coordination",
     "BankHit": "reasoning",
     "BankStatus": "reasoning",
+    "BridgeReport": "reports",
     "CheckReport": "reports",
     "CleanupReport": "reports",
     "Consensus": "coordination",

@@ -9,6 +9,7 @@ from typing import Any
 from mindbank.records._base import Record
 
 __all__ = [
+    "BridgeReport",
     "CheckReport",
     "CleanupReport",
     "HotKey",
@@ -226,3 +227,22 @@ class TierReport(Record):
     semantic: Mapping[str, int]
     vector: Mapping[str, int]
     entries: tuple[TierEntry, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeReport(Record):
+    """What an import or export did."""
+
+    folder: str
+    written: tuple[str, ...] = ()
+    unchanged: int = 0
+    skipped: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return {
+            "folder": self.folder,
+            "written": list(self.written),
+            "unchanged": self.unchanged,
+            "skipped": list(self.skipped),
+        }

@@ -1,0 +1,1 @@
+"""Bridges between mindbank and the memory files of coding agents."""
