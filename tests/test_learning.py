@@ -329,3 +329,20 @@ def test_working_memory_is_bounded_in_bytes(db_path: Path, clock: FakeClock) -> 
     r = run_mindbank("memory", "tiers", "--list", "--json", "--db", str(db_path))
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["semantic"]["entries"] == 50
+
+
+def test_ranking_can_use_the_graph(db_path: Path, clock: FakeClock) -> None:
+    settings = Settings(learning=LearningSettings(graph_weight=1.0, feedback_weight=0.0))
+    with mindbank.open(db_path, clock=clock, settings=settings) as mb:
+        _fill(mb)
+        for _ in range(3):  # timeouts and pooling used together: co-access edges
+            for key in ("timeouts", "pooling"):
+                mb.feedback(key, 1.0)
+                clock.advance(10)
+        before = [h.entry.key for h in mb.search("request", k=6)]
+        mb.build_graph()
+        hits = mb.search("request", k=6)
+        linked = {n.key for n in mb.graph(top=10) if n.neighbours}
+        assert {"timeouts", "pooling"} <= linked
+        assert [h.entry.key for h in hits][:2] in (["timeouts", "pooling"], ["pooling", "timeouts"])
+        assert before != [h.entry.key for h in hits]

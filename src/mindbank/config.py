@@ -126,7 +126,9 @@ class LearningSettings:
 
     Graph: entries are linked to up to ``graph_neighbours`` others with cosine >=
     ``graph_similarity`` (found by LSH, :mod:`mindbank.vectors.lsh`) and to the entries used
-    within ``coaccess_window`` seconds of them; PageRank with ``graph_damping``.
+    within ``coaccess_window`` seconds of them; PageRank with ``graph_damping``. Search adds
+    ``graph_weight * pagerank / highest pagerank`` to each hit's score (0: off, the default;
+    no benchmark here shows it helps yet).
 
     Tiers: an entry is hot with at least ``hot_accesses`` accesses and one within
     ``hot_within`` seconds, cold when idle (no access, no update) for ``cold_after`` seconds,
@@ -143,6 +145,7 @@ class LearningSettings:
     access_boost: float = 0.03
     consolidation_threshold: int = 10
     graph_damping: float = 0.85
+    graph_weight: float = 0.0
     graph_similarity: float = 0.8
     graph_neighbours: int = 10
     coaccess_window: float = 1800.0

@@ -145,18 +145,23 @@ class FeedbackLoop:
 
     def learning(self) -> bool:
         """Whether any boost was learned (search only re-ranks then)."""
-        return self.settings.feedback_weight > 0 and self._repo.any_scores()
+        s = self.settings
+        return (s.feedback_weight > 0 or s.graph_weight > 0) and self._repo.any_scores()
 
     def rerank(self, hits: Sequence[SearchHit], k: int) -> builtins.list[SearchHit]:
-        """Add ``feedback_weight * boost`` to each hit's score, re-sort, keep ``k``."""
+        """Add ``feedback_weight * boost`` (and ``graph_weight * pagerank / top pagerank``) to
+        each hit's score, re-sort, keep ``k``."""
         keys = [(h.entry.namespace, h.entry.key) for h in hits]
         ids = self._repo.entry_ids(keys)
         boosts = self._repo.boosts(list(ids.values()))
-        w = self.settings.feedback_weight
+        w, gw = self.settings.feedback_weight, self.settings.graph_weight
+        ranks, top = self._repo.pageranks(list(ids.values())) if gw > 0 else ({}, 0.0)
         scored = []
         for h, where in zip(hits, keys, strict=True):
-            b = boosts.get(ids.get(where, -1), 0.0)
-            scored.append((h.score + w * b, b, h))
+            entry_id = ids.get(where, -1)
+            b = boosts.get(entry_id, 0.0)
+            g = gw * ranks.get(entry_id, 0.0) / top if top > 0 else 0.0
+            scored.append((h.score + w * b + g, b, h))
         scored.sort(key=lambda t: -t[0])
         return [
             SearchHit(h.entry, score, h.semantic, h.keyword, rank, boost)

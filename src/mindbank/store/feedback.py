@@ -106,6 +106,20 @@ class FeedbackRepo:
             ).fetchall()
         )
 
+    def pageranks(self, entry_ids: Sequence[int]) -> tuple[dict[int, float], float]:
+        """PageRanks of these entries, and the highest PageRank of all (0 without a graph)."""
+        top = self._run("SELECT max(pagerank) FROM entry_scores").fetchone()[0]
+        if not entry_ids or top is None:
+            return {}, 0.0
+        marks = ",".join(str(int(i)) for i in entry_ids)
+        ranks = dict(
+            self._run(
+                f"SELECT entry_id, pagerank FROM entry_scores WHERE entry_id IN ({marks}) "
+                "AND pagerank IS NOT NULL"
+            ).fetchall()
+        )
+        return ranks, float(top)
+
     def any_scores(self) -> bool:
         """Whether any entry has a learned score."""
         return self._run("SELECT 1 FROM entry_scores LIMIT 1").fetchone() is not None
