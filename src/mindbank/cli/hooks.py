@@ -236,25 +236,15 @@ def _settings_path(project: Path) -> Path:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    from mindbank.cli.output import fail
+    from mindbank.cli.output import read_json_config
 
-    if not path.exists():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8") or "{}")
-    except json.JSONDecodeError as exc:
-        fail(f"{path} is not valid JSON ({exc.msg}); it was left untouched")
-    if not isinstance(data, dict) or not isinstance(data.get("hooks", {}), dict):
-        fail(f"{path} does not look like Claude Code settings; it was left untouched")
-    out: dict[str, Any] = data
-    return out
+    return read_json_config(path, "hooks", "Claude Code settings")
 
 
 def _write(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    from mindbank.cli.output import write_json_atomic
+
+    write_json_atomic(path, data)
 
 
 def _ours(group: Any) -> bool:

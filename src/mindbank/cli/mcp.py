@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -11,7 +10,13 @@ from typing import Any, TypeVar
 
 import click
 
-from mindbank.cli.output import db_option, emit_json, fail
+from mindbank.cli.output import (
+    db_option,
+    emit_json,
+    fail,
+    read_json_config,
+    write_json_atomic,
+)
 
 __all__ = ["mcp"]
 
@@ -54,22 +59,11 @@ def _config_path(project: Path) -> Path:
 
 
 def _read_config(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8") or "{}")
-    except json.JSONDecodeError as exc:
-        fail(f"{path} is not valid JSON ({exc.msg}); it was left untouched")
-    if not isinstance(data, dict) or not isinstance(data.get("mcpServers", {}), dict):
-        fail(f"{path} does not look like an MCP configuration; it was left untouched")
-    config: dict[str, Any] = data
-    return config
+    return read_json_config(path, "mcpServers", "an MCP configuration")
 
 
 def _write_config(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_json_atomic(path, data)
 
 
 def _project_option(f: F) -> F:

@@ -15,7 +15,17 @@ import click
 
 from mindbank.errors import MindbankError
 
-__all__ = ["db_option", "emit_json", "fail", "fmt_time", "handle_errors", "json_option", "table"]
+__all__ = [
+    "db_option",
+    "emit_json",
+    "fail",
+    "fmt_time",
+    "handle_errors",
+    "json_option",
+    "read_json_config",
+    "table",
+    "write_json_atomic",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -87,3 +97,26 @@ def handle_errors() -> Iterator[None]:
         fail(str(exc))
     except OSError as exc:
         fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
+
+
+def read_json_config(path: Path, section: str, what: str) -> dict[str, Any]:
+    """A JSON settings file as a dict ({} when missing); fails, leaving the file untouched,
+    if it is not JSON or its ``section`` is not an object."""
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8") or "{}")
+    except json.JSONDecodeError as exc:
+        fail(f"{path} is not valid JSON ({exc.msg}); it was left untouched")
+    if not isinstance(data, dict) or not isinstance(data.get(section, {}), dict):
+        fail(f"{path} does not look like {what}; it was left untouched")
+    config: dict[str, Any] = data
+    return config
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to a temporary file beside ``path``, then rename it over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(path)

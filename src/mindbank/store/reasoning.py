@@ -11,7 +11,7 @@ updated in place. Vectors are float32 little-endian BLOBs, one per item and kind
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -143,6 +143,13 @@ class BankRepo:
         except sqlite3.Error as exc:
             raise translate_error(exc, self.db.path) from exc
 
+    def _in(self, sql: str, ids: Sequence[str], before: Sequence[Any] = ()) -> Iterator[Any]:
+        """Rows of ``sql`` (which has ``{marks}`` where the ids go) for many ids, in chunks
+        small enough for SQLite's parameter limit; ``before`` are the parameters ahead of them."""
+        for lo in range(0, len(ids), 500):
+            chunk = ids[lo : lo + 500]
+            yield from self._run(sql.format(marks=",".join("?" * len(chunk))), (*before, *chunk))
+
     def _many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         try:
             self.db.executemany(sql, rows)
@@ -182,15 +189,12 @@ class BankRepo:
 
     def _sources(self, ids: Sequence[str]) -> dict[str, tuple[int, ...]]:
         out: dict[str, list[int]] = {}
-        for lo in range(0, len(ids), 500):
-            chunk = ids[lo : lo + 500]
-            marks = ",".join("?" * len(chunk))
-            for pid, tid in self._run(
-                f"SELECT pattern_id, trajectory_id FROM pattern_sources "
-                f"WHERE pattern_id IN ({marks}) ORDER BY trajectory_id",
-                chunk,
-            ):
-                out.setdefault(pid, []).append(tid)
+        for pid, tid in self._in(
+            "SELECT pattern_id, trajectory_id FROM pattern_sources "
+            "WHERE pattern_id IN ({marks}) ORDER BY trajectory_id",
+            ids,
+        ):
+            out.setdefault(pid, []).append(tid)
         return {k: tuple(v) for k, v in out.items()}
 
     def _items(self, rows: list[Sequence[Any]]) -> list[Item]:
@@ -204,13 +208,7 @@ class BankRepo:
 
     def get_many(self, ids: Sequence[str]) -> dict[str, Item]:
         """Items by id (missing ids are left out)."""
-        rows: list[Sequence[Any]] = []
-        for lo in range(0, len(ids), 500):
-            chunk = ids[lo : lo + 500]
-            marks = ",".join("?" * len(chunk))
-            rows += self._run(
-                f"SELECT {_ITEM_COLS} FROM patterns WHERE id IN ({marks})", chunk
-            ).fetchall()
+        rows = list(self._in(f"SELECT {_ITEM_COLS} FROM patterns WHERE id IN ({{marks}})", ids))
         return {i.id: i for i in self._items(rows)}
 
     def require(self, item_id: str) -> Item:
@@ -317,16 +315,13 @@ class BankRepo:
     def task_texts(self, item_ids: Sequence[str]) -> dict[str, str]:
         """The task description of the first source trajectory of each item that has one."""
         out: dict[str, str] = {}
-        for lo in range(0, len(item_ids), 500):
-            chunk = item_ids[lo : lo + 500]
-            marks = ",".join("?" * len(chunk))
-            for pid, task in self._run(
-                f"SELECT s.pattern_id, t.task FROM pattern_sources s JOIN task_trajectories t "
-                f"ON t.id = s.trajectory_id WHERE s.pattern_id IN ({marks}) "
-                f"ORDER BY s.trajectory_id DESC",
-                chunk,
-            ):
-                out[pid] = task
+        for pid, task in self._in(
+            "SELECT s.pattern_id, t.task FROM pattern_sources s JOIN task_trajectories t "
+            "ON t.id = s.trajectory_id WHERE s.pattern_id IN ({marks}) "
+            "ORDER BY s.trajectory_id DESC",
+            item_ids,
+        ):
+            out[pid] = task
         return out
 
     def vectors(self, model: str, ids: Sequence[str] | None = None) -> dict[tuple[str, str], bytes]:
@@ -334,13 +329,8 @@ class BankRepo:
         sql = "SELECT id, kind, vector FROM pattern_embeddings WHERE model = ?"
         if ids is None:
             return {(r[0], r[1]): r[2] for r in self._run(sql, (model,))}
-        out: dict[tuple[str, str], bytes] = {}
-        for lo in range(0, len(ids), 500):
-            chunk = ids[lo : lo + 500]
-            marks = ",".join("?" * len(chunk))
-            for pid, kind, blob in self._run(sql + f" AND id IN ({marks})", (model, *chunk)):
-                out[(pid, kind)] = blob
-        return out
+        rows = self._in(sql + " AND id IN ({marks})", ids, (model,))
+        return {(pid, kind): blob for pid, kind, blob in rows}
 
     def item_meta(self, ids: Sequence[str] | None = None) -> list[ItemMeta]:
         """The scoring facts of these items (all items when None), in insertion order."""
@@ -351,15 +341,7 @@ class BankRepo:
         )
         if ids is None:
             return [ItemMeta(*r) for r in self._run(sql + " ORDER BY rowid")]
-        out: list[ItemMeta] = []
-        for lo in range(0, len(ids), 500):
-            chunk = ids[lo : lo + 500]
-            marks = ",".join("?" * len(chunk))
-            out += [
-                ItemMeta(*r)
-                for r in self._run(sql + f" WHERE id IN ({marks}) ORDER BY rowid", chunk)
-            ]
-        return out
+        return [ItemMeta(*r) for r in self._in(sql + " WHERE id IN ({marks}) ORDER BY rowid", ids)]
 
     # -- trajectories and provenance ---------------------------------------------------------
 
