@@ -83,6 +83,14 @@ class ItemMeta:
     active_at: float
 
 
+def _equal(**columns: str | None) -> tuple[str, list[str]]:
+    """`` WHERE a = ? AND b = ?`` for the columns given a value (column names are ours)."""
+    given = {c: v for c, v in columns.items() if v is not None}
+    if not given:
+        return "", []
+    return " WHERE " + " AND ".join(f"{c} = ?" for c in given), list(given.values())
+
+
 def _item(r: Sequence[Any], sources: tuple[int, ...]) -> Item:
     data = loads(r[4])
     return Item(
@@ -233,17 +241,9 @@ class BankRepo:
         self, namespace: str | None, status: str | None, limit: int, offset: int
     ) -> list[Item]:
         """Items, most recently updated first."""
-        where, params = [], []
-        if namespace is not None:
-            where.append("namespace = ?")
-            params.append(namespace)
-        if status is not None:
-            where.append("status = ?")
-            params.append(status)
-        sql = f"SELECT {_ITEM_COLS} FROM patterns"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY COALESCE(updated_at, created_at) DESC, id LIMIT ? OFFSET ?"
+        where, params = _equal(namespace=namespace, status=status)
+        sql = f"SELECT {_ITEM_COLS} FROM patterns{where} "
+        sql += "ORDER BY COALESCE(updated_at, created_at) DESC, id LIMIT ? OFFSET ?"
         return self._items(self._run(sql, (*params, limit, offset)).fetchall())
 
     def insert(self, row: ItemRow, now: float) -> None:
@@ -390,17 +390,8 @@ class BankRepo:
         self, namespace: str | None, task_id: str | None, limit: int, offset: int
     ) -> list[Trajectory]:
         """Trajectories, newest first."""
-        where, params = [], []
-        if namespace is not None:
-            where.append("namespace = ?")
-            params.append(namespace)
-        if task_id is not None:
-            where.append("task_id = ?")
-            params.append(task_id)
-        sql = f"SELECT {_TRAJ_COLS} FROM task_trajectories"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY id DESC LIMIT ? OFFSET ?"
+        where, params = _equal(namespace=namespace, task_id=task_id)
+        sql = f"SELECT {_TRAJ_COLS} FROM task_trajectories{where} ORDER BY id DESC LIMIT ? OFFSET ?"
         return [_trajectory(r) for r in self._run(sql, (*params, limit, offset))]
 
     def set_verdict(self, trajectory_id: int, verdict: Verdict) -> None:
