@@ -401,6 +401,36 @@ _M5 = (
     "CREATE INDEX memory_edges_b ON memory_edges (b)",
 )
 
+_M6 = (
+    # neural_models: every version of every model. header is JSON (config, feature spec,
+    # classes, metrics), weights the arrays as .npz bytes (read with allow_pickle=False).
+    """CREATE TABLE neural_models (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        header TEXT NOT NULL,
+        weights BLOB NOT NULL,
+        sha256 TEXT NOT NULL,
+        quantized TEXT,
+        current INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL,
+        last_used REAL,
+        UNIQUE (name, version)
+    )""",
+    "CREATE UNIQUE INDEX neural_models_current ON neural_models (name) WHERE current = 1",
+    # training_history: one row per epoch of a training run, measured.
+    """CREATE TABLE training_history (
+        model_id INTEGER NOT NULL REFERENCES neural_models (id) ON DELETE CASCADE,
+        epoch INTEGER NOT NULL,
+        train_loss REAL NOT NULL,
+        val_loss REAL,
+        val_accuracy REAL,
+        learning_rate REAL NOT NULL,
+        PRIMARY KEY (model_id, epoch)
+    ) WITHOUT ROWID""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "memory and coordination tables", _M1),
     Migration(2, "embeddings, full-text index, change counter and log", _M2),
@@ -409,5 +439,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         5, "learning: search impressions, feedback, learned entry scores, the memory graph", _M5
     ),
+    Migration(6, "neural models and their training history", _M6),
 )
 """Every migration this mindbank knows, in order. Append only."""

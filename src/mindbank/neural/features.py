@@ -1,0 +1,176 @@
+"""Records to vectors, and the spec that does it again at predict time (saved with the model).
+
+Fields are found in the training records (nested objects flattened to ``a.b``). Each becomes:
+
+- a number (ints and floats): standardized with the training mean and standard deviation; a
+  missing value is the mean (0 after standardizing);
+- a boolean: 0 or 1;
+- a category (strings with few distinct values, at most ``MAX_CATEGORIES`` and repeated): one
+  column per value seen in training, plus one for values never seen (so an unknown category at
+  predict time is handled, not crashed on);
+- a list of strings: multi-hot over the ``MAX_CATEGORIES`` most frequent items;
+- free text (strings with many distinct values): word unigrams and bigrams hashed into
+  ``TEXT_DIMS`` columns, counts normalized to unit length.
+
+The spec is plain JSON: nothing in it can execute code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from mindbank.errors import ValidationError
+
+__all__ = ["TEXT_DIMS", "Featurizer", "flatten"]
+
+MAX_CATEGORIES = 50
+TEXT_DIMS = 256
+_WORD = re.compile(r"\w+")
+
+
+def flatten(record: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested objects as ``a.b`` keys."""
+    out: dict[str, Any] = {}
+    for k, v in record.items():
+        name = f"{prefix}{k}"
+        if isinstance(v, Mapping):
+            out.update(flatten(v, f"{name}."))
+        else:
+            out[name] = v
+    return out
+
+
+def _hash(token: str) -> int:
+    return int.from_bytes(hashlib.blake2b(token.encode(), digest_size=4).digest(), "little")
+
+
+def _text_vector(text: str) -> npt.NDArray[np.float64]:
+    words = [w.lower() for w in _WORD.findall(text)]
+    vec = np.zeros(TEXT_DIMS)
+    for tok in [*words, *(f"{a} {b}" for a, b in itertools.pairwise(words))]:
+        vec[_hash(tok) % TEXT_DIMS] += 1.0
+    norm = float(np.linalg.norm(vec))
+    return vec / norm if norm > 0 else vec
+
+
+class Featurizer:
+    """Turns records into a float matrix, as fitted on the training records."""
+
+    def __init__(self, spec: Sequence[Mapping[str, Any]]):
+        self.spec = [dict(s) for s in spec]
+        self.width = sum(self._width(s) for s in self.spec)
+        self.columns: list[tuple[str, str]] = []  # (field, what the column is)
+        for s in self.spec:
+            if s["kind"] in ("number", "bool"):
+                self.columns.append((s["field"], s["field"]))
+            elif s["kind"] in ("category", "tags"):
+                self.columns += [(s["field"], f"{s['field']}={v}") for v in s["values"]]
+                if s["kind"] == "category":
+                    self.columns.append((s["field"], f"{s['field']}=(other)"))
+            else:
+                self.columns += [(s["field"], f"{s['field']} (text)")] * TEXT_DIMS
+
+    @staticmethod
+    def _width(s: Mapping[str, Any]) -> int:
+        kind = s["kind"]
+        if kind in ("number", "bool"):
+            return 1
+        if kind == "category":
+            return len(s["values"]) + 1
+        if kind == "tags":
+            return len(s["values"])
+        return TEXT_DIMS
+
+    @classmethod
+    def fit(cls, records: Sequence[Mapping[str, Any]], target: str) -> Featurizer:
+        """Infer the fields and their encodings from training records."""
+        flat = [flatten(r) for r in records]
+        fields = sorted({k for r in flat for k in r} - {target})
+        spec: list[dict[str, Any]] = []
+        for name in fields:
+            values = [r[name] for r in flat if r.get(name) is not None]
+            if not values:
+                continue
+            if all(isinstance(v, bool) for v in values):
+                spec.append({"field": name, "kind": "bool"})
+            elif all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+                arr = np.array(values, dtype=np.float64)
+                if not np.all(np.isfinite(arr)):
+                    raise ValidationError(f"field {name!r} has NaN or infinite values")
+                std = float(arr.std())
+                spec.append(
+                    {"field": name, "kind": "number", "mean": float(arr.mean()),
+                     "std": std if std > 0 else 1.0}
+                )  # fmt: skip
+            elif all(isinstance(v, list) for v in values):
+                counts = Counter(str(x) for v in values for x in v)
+                spec.append(
+                    {"field": name, "kind": "tags",
+                     "values": [x for x, _ in counts.most_common(MAX_CATEGORIES)]}
+                )  # fmt: skip
+            elif all(isinstance(v, str) for v in values):
+                counts = Counter(values)
+                repeated = len(counts) < len(values)
+                if len(counts) <= MAX_CATEGORIES and (repeated or len(values) < 4):
+                    spec.append({"field": name, "kind": "category", "values": sorted(counts)})
+                else:
+                    spec.append({"field": name, "kind": "text"})
+            else:
+                raise ValidationError(
+                    f"field {name!r} mixes kinds of values (numbers, text, lists); make it one kind"
+                )
+        if not spec:
+            raise ValidationError("the records have no fields besides the target")
+        return cls(spec)
+
+    def transform(self, records: Iterable[Mapping[str, Any]]) -> npt.NDArray[np.float64]:
+        """Records to a matrix (one row each)."""
+        rows = [flatten(r) for r in records]
+        x = np.zeros((len(rows), self.width))
+        col = 0
+        for s in self.spec:
+            name, kind = s["field"], s["kind"]
+            width = self._width(s)
+            for i, r in enumerate(rows):
+                v = r.get(name)
+                if v is None:
+                    continue
+                if kind == "number":
+                    if isinstance(v, bool) or not isinstance(v, int | float):
+                        raise ValidationError(f"field {name!r} must be a number, got {v!r}")
+                    if not math.isfinite(float(v)):
+                        raise ValidationError(f"field {name!r} is NaN or infinite")
+                    x[i, col] = (float(v) - s["mean"]) / s["std"]
+                elif kind == "bool":
+                    x[i, col] = 1.0 if v else 0.0
+                elif kind == "category":
+                    values = s["values"]
+                    j = values.index(v) if v in values else len(values)  # (other)
+                    x[i, col + j] = 1.0
+                elif kind == "tags":
+                    items = v if isinstance(v, list) else [v]
+                    for item in items:
+                        if str(item) in s["values"]:
+                            x[i, col + s["values"].index(str(item))] = 1.0
+                else:
+                    x[i, col : col + width] = _text_vector(str(v))
+            col += width
+        return x
+
+    def field_slices(self) -> list[tuple[str, int, int]]:
+        """``(field, first column, end column)`` of every field."""
+        out, col = [], 0
+        for s in self.spec:
+            w = self._width(s)
+            out.append((s["field"], col, col + w))
+            col += w
+        return out

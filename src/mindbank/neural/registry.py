@@ -1,0 +1,324 @@
+"""The model registry: train, store versions, predict, export and import, quantize, ensemble.
+
+Every version lives in ``neural_models`` (header JSON + ``.npz`` weights + their SHA-256) with
+its epochs in ``training_history``. A training run writes nothing until it has finished, and
+then everything in one transaction: a failed run leaves nothing behind. Loaded models are kept
+in an LRU cache (size and TTL configurable).
+
+``.clf`` files are zip archives of ``header.json`` (``format``, ``name``, ``version``,
+``description``, the model header, and ``sha256`` of the weights) and ``weights.npz``; import
+checks the format, the checksum and every array's shape, and never unpickles.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import json
+import zipfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mindbank.errors import NotFoundError, ValidationError
+from mindbank.memory.cache import LRUCache
+from mindbank.memory.validation import check_key
+from mindbank.neural.model import Model, Prediction, load_records
+from mindbank.neural.network import Epoch
+from mindbank.records import EnsembleReport, ModelInfo, QuantizeReport, TrainingEpoch
+from mindbank.store.database import Database
+from mindbank.store.neural import NeuralRepo
+
+__all__ = ["CLF_FORMAT", "NeuralModels"]
+
+CLF_FORMAT = "mindbank-clf-1"
+
+
+def _sha(blob: bytes) -> str:
+    return hashlib.sha256(blob).hexdigest()
+
+
+class NeuralModels:
+    """Get one as ``mb.neural``."""
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Callable[[], float],
+        cache_size: int = 8,
+        cache_ttl: float = 3600.0,
+    ):
+        self._db = db
+        self._repo = NeuralRepo(db)
+        self._clock = clock
+        self.cache: LRUCache[Model] = LRUCache(cache_size, cache_ttl, clock)
+
+    # -- training --------------------------------------------------------------------------
+
+    def train(
+        self,
+        config: Mapping[str, Any],
+        data: Any,
+        *,
+        target: str,
+        name: str | None = None,
+        description: str = "",
+        on_epoch: Callable[[Epoch], None] | None = None,
+    ) -> ModelInfo:
+        """Train a model on data and store it as the next version of ``name``.
+
+        Args:
+            config: the reference's model configuration (``architecture``, ``training``).
+            data: ``{"trainingData": [...], "validationData": [...]}``, a list of records, or
+                JSON / JSON Lines text.
+            target: the field to predict.
+            name: the model's name (default: ``config["modelId"]``).
+            description: kept with the version.
+            on_epoch: called after every epoch with its measured figures.
+
+        Raises:
+            ValidationError: a bad config or data set, named.
+        """
+        name = name or str(config.get("modelId") or "") if isinstance(config, Mapping) else name
+        if not name:
+            raise ValidationError("give the model a name (or a modelId in its configuration)")
+        check_key(name, "model name")
+        check_key(target, "target")
+        model, history = Model.train(config, data, target, on_epoch)
+        return self._store(name, description, model, history, None)
+
+    def _store(
+        self,
+        name: str,
+        description: str,
+        model: Model,
+        history: Sequence[Epoch],
+        quantized: str | None,
+        blob: bytes | None = None,
+    ) -> ModelInfo:
+        blob = model.weights_bytes() if blob is None else blob
+        epochs = [
+            TrainingEpoch(e.epoch, e.train_loss, e.val_loss, e.val_accuracy, e.learning_rate)
+            for e in history
+        ]
+        with self._db.transaction():
+            return self._repo.add(
+                name, description, model.header(), blob, _sha(blob), quantized, epochs,
+                self._clock(),
+            )  # fmt: skip
+
+    # -- loading and predicting ------------------------------------------------------------
+
+    def info(self, name: str, version: int | None = None) -> ModelInfo:
+        """A version's record (the current one by default)."""
+        return self._repo.info(name, version)
+
+    def load(self, name: str, version: int | None = None) -> Model:
+        """The model (cached), checked against its stored checksum."""
+        info = self._repo.info(name, version)
+        key = (info.id, info.sha256)
+        model = self.cache.get(key)
+        if model is None:
+            header, blob = self._repo.parts(info.id)
+            if _sha(blob) != info.sha256:
+                raise ValidationError(f"model {name!r} v{info.version}: weights do not match")
+            model = Model.from_parts(header, blob)
+            self.cache.put(key, model)
+        return model
+
+    def predict(
+        self, name: str, record: Mapping[str, Any], version: int | None = None
+    ) -> Prediction:
+        """One prediction: the value, its confidence (the model's probability), the
+        reasoning (the nearest training records) and the fields that drove it."""
+        if not isinstance(record, Mapping):
+            raise ValidationError("the input must be a JSON object")
+        model = self.load(name, version)
+        out = model.predict(record)
+        with self._db.transaction():
+            self._repo.touch(self._repo.info(name, version).id, self._clock())
+        return out
+
+    def predict_batch(
+        self, name: str, records: Sequence[Mapping[str, Any]], version: int | None = None
+    ) -> builtins.list[Any]:
+        """Predictions for many records at once."""
+        if not all(isinstance(r, Mapping) for r in records):
+            raise ValidationError("every input must be a JSON object")
+        return self.load(name, version).predict_batch(records)
+
+    # -- versions --------------------------------------------------------------------------
+
+    def versions(self, name: str | None = None) -> builtins.list[ModelInfo]:
+        """Every version of a model (or of all models)."""
+        return self._repo.versions(name)
+
+    def history(self, name: str, version: int | None = None) -> builtins.list[TrainingEpoch]:
+        """A version's training history, epoch by epoch."""
+        return self._repo.history(self._repo.info(name, version).id)
+
+    def save(self, name: str, description: str, version: int | None = None) -> ModelInfo:
+        """Save a copy of a version as the next version, with a description."""
+        info = self._repo.info(name, version)
+        header, blob = self._repo.parts(info.id)
+        model = Model.from_parts(header, blob)
+        history = [
+            Epoch(e.epoch, e.train_loss, e.val_loss, e.val_accuracy, e.learning_rate)
+            for e in self._repo.history(info.id)
+        ]
+        return self._store(name, description, model, history, info.quantized, blob)
+
+    def rollback(self, name: str, version: int) -> ModelInfo:
+        """Make an earlier (or later) version the current one."""
+        self._repo.info(name, version)
+        with self._db.transaction():
+            self._repo.make_current(name, version)
+        return self._repo.info(name)
+
+    def delete(self, name: str, version: int | None = None) -> int:
+        """Delete a version, or every version of a model; returns how many."""
+        with self._db.transaction():
+            n = self._repo.delete(name, version)
+        if not n:
+            raise NotFoundError(f"no model {name!r}" + ("" if version is None else f" v{version}"))
+        self.cache.clear()
+        return n
+
+    def cleanup(self, days: float) -> builtins.list[tuple[str, int]]:
+        """Delete versions (never a current one) unused for ``days``; returns them."""
+        if days < 0:
+            raise ValidationError("days must be >= 0")
+        gone = self._repo.unused_since(self._clock() - days * 86400.0)
+        with self._db.transaction():
+            for name, version in gone:
+                self._repo.delete(name, version)
+        self.cache.clear()
+        return gone
+
+    def memory_stats(self) -> dict[str, Any]:
+        """Models stored, their size, and the cache of loaded models."""
+        versions, size = self._repo.totals()
+        return {
+            "models": len({v.name for v in self._repo.versions(None)}),
+            "versions": versions,
+            "weights_bytes": size,
+            "cache": {
+                "loaded": len(self.cache),
+                "capacity": self.cache.size,
+                "ttl_seconds": self.cache.ttl,
+                "hits": self.cache.hits,
+                "misses": self.cache.misses,
+            },
+        }
+
+    # -- files -----------------------------------------------------------------------------
+
+    def export(self, name: str, path: str | Path, version: int | None = None) -> Path:
+        """Write a version to a ``.clf`` file."""
+        info = self._repo.info(name, version)
+        header, blob = self._repo.parts(info.id)
+        doc = {
+            "format": CLF_FORMAT,
+            "name": info.name,
+            "version": info.version,
+            "description": info.description,
+            "quantized": info.quantized,
+            "model": header,
+            "sha256": _sha(blob),
+        }
+        out = Path(path)
+        tmp = out.with_name(f".{out.name}.tmp")
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
+            z.writestr("header.json", json.dumps(doc, ensure_ascii=False))
+            z.writestr("weights.npz", blob)
+        tmp.replace(out)
+        return out
+
+    def import_(self, path: str | Path, name: str | None = None) -> ModelInfo:
+        """Read a ``.clf`` file as the next version of its model (or of ``name``).
+
+        Raises:
+            ValidationError: not a .clf file, a damaged or tampered one, or shapes that do not
+                fit; nothing is stored then.
+        """
+        p = Path(path)
+        try:
+            with zipfile.ZipFile(p) as z:
+                doc = json.loads(z.read("header.json"))
+                blob = z.read("weights.npz")
+        except FileNotFoundError:
+            raise NotFoundError(f"no file {p}") from None
+        except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+            raise ValidationError(f"{p} is not a readable .clf model file ({exc})") from None
+        if not isinstance(doc, dict) or doc.get("format") != CLF_FORMAT:
+            raise ValidationError(f"{p} is not a {CLF_FORMAT} file")
+        if _sha(blob) != doc.get("sha256"):
+            raise ValidationError(f"{p}: the weights do not match their checksum (tampered?)")
+        try:
+            model = Model.from_parts(doc["model"], blob)
+        except (KeyError, TypeError) as exc:
+            raise ValidationError(f"{p}: the header is incomplete ({exc})") from None
+        target = name or str(doc.get("name") or "")
+        check_key(target, "model name")
+        return self._store(
+            target, str(doc.get("description", "")), model, [], doc.get("quantized"), blob
+        )
+
+    # -- quantization and ensembles ----------------------------------------------------------
+
+    def quantize(
+        self, name: str, version: int | None = None, *, per_channel: bool = False
+    ) -> QuantizeReport:
+        """Store an int8 copy of a version as the next version; sizes and validation
+        accuracy before and after are measured."""
+        info = self._repo.info(name, version)
+        header, blob = self._repo.parts(info.id)
+        model = Model.from_parts(header, blob)
+        before = model.measured_accuracy()
+        weights = {}
+        for i, w in enumerate(model.network.weights):
+            if per_channel:
+                scale = np.maximum(np.abs(w).max(axis=0), 1e-12) / 127.0
+            else:
+                scale = np.array([max(float(np.abs(w).max()), 1e-12) / 127.0])
+            q = np.clip(np.rint(w / scale), -127, 127).astype(np.int8)
+            weights[f"q{i}"], weights[f"s{i}"] = q, scale.astype(np.float32)
+            model.network.weights[i] = q.astype(np.float64) * scale
+        after = model.measured_accuracy()
+        float_bytes = sum(w.astype(np.float32).nbytes for w in model.network.weights)
+        int8_bytes = sum(a.nbytes for a in weights.values())
+        scheme = "int8-per-channel" if per_channel else "int8-per-tensor"
+        stored = self._store(
+            name, f"{scheme} of v{info.version}", model, [], scheme, model.weights_bytes(weights)
+        )
+        return QuantizeReport(stored, scheme, float_bytes, int8_bytes, before, after)
+
+    def ensemble(self, names: Sequence[str], data: Any, target: str) -> EnsembleReport:
+        """Average the probabilities of models with the same target and classes, and measure
+        each member's and the ensemble's accuracy on the same records."""
+        if len(names) < 2:
+            raise ValidationError("an ensemble needs at least two models")
+        models = [self.load(n) for n in names]
+        if any(m.target != target for m in models):
+            raise ValidationError(f"every member must predict {target!r}")
+        if any(m.classes is None for m in models):
+            raise ValidationError("ensembles average class probabilities: classifiers only")
+        if any(m.classes != models[0].classes for m in models):
+            raise ValidationError("the members' classes differ")
+        train, val = load_records(data, target)
+        records = val or train
+        classes = models[0].classes or []
+        truth = [classes.index(r[target]) if r[target] in classes else -1 for r in records]
+        probs = []
+        members = {}
+        for n, m in zip(names, models, strict=True):
+            out = m.outputs(records)
+            p = np.hstack([1 - out, out]) if m.network.head == "sigmoid" else out
+            probs.append(p)
+            members[n] = float(np.mean(p.argmax(axis=1) == np.array(truth)))
+        avg = np.mean(probs, axis=0)
+        return EnsembleReport(
+            target, len(records), members, float(np.mean(avg.argmax(axis=1) == np.array(truth)))
+        )

@@ -1,0 +1,153 @@
+"""SQL of the neural model registry (``neural_models``, ``training_history``)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from mindbank.errors import NotFoundError
+from mindbank.records import ModelInfo, TrainingEpoch
+from mindbank.store.codec import dumps, loads
+from mindbank.store.database import Database, translate_error
+
+__all__ = ["NeuralRepo"]
+
+_COLS = (
+    "id, name, version, description, current, header, length(weights), sha256, quantized, "
+    "created_at, last_used"
+)
+
+
+def _info(r: Sequence[Any]) -> ModelInfo:
+    header = loads(r[5])
+    classes = header.get("classes")
+    return ModelInfo(
+        id=r[0], name=r[1], version=r[2], description=r[3], current=bool(r[4]),
+        target=header["target"], classes=None if classes is None else tuple(classes),
+        metrics=header.get("metrics", {}), size_bytes=r[6], sha256=r[7], quantized=r[8],
+        created_at=r[9], last_used=r[10],
+    )  # fmt: skip
+
+
+class NeuralRepo:
+    """Reads and writes the registry of one :class:`Database`."""
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    def _run(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        try:
+            return self.db.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise translate_error(exc, self.db.path) from exc
+
+    def add(
+        self,
+        name: str,
+        description: str,
+        header: dict[str, Any],
+        weights: bytes,
+        sha256: str,
+        quantized: str | None,
+        history: Sequence[TrainingEpoch],
+        now: float,
+    ) -> ModelInfo:
+        """Add a new version (the current one) with its training history (in a transaction)."""
+        row = self._run("SELECT max(version) FROM neural_models WHERE name = ?", (name,)).fetchone()
+        version = int(row[0] or 0) + 1
+        self._run("UPDATE neural_models SET current = 0 WHERE name = ? AND current = 1", (name,))
+        cur = self._run(
+            "INSERT INTO neural_models (name, version, description, header, weights, sha256, "
+            "quantized, current, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)",
+            (name, version, description, dumps(header), weights, sha256, quantized, now),
+        )
+        model_id = int(cur.lastrowid or 0)
+        self.db.executemany(
+            "INSERT INTO training_history VALUES (?, ?, ?, ?, ?, ?)",
+            [(model_id, e.epoch, e.train_loss, e.val_loss, e.val_accuracy, e.learning_rate)
+             for e in history],
+        )  # fmt: skip
+        return self.info(name, version)
+
+    def info(self, name: str, version: int | None = None) -> ModelInfo:
+        """A version (the current one by default).
+
+        Raises:
+            NotFoundError: no such model or version.
+        """
+        if version is None:
+            row = self._run(
+                f"SELECT {_COLS} FROM neural_models WHERE name = ? AND current = 1", (name,)
+            ).fetchone()
+        else:
+            row = self._run(
+                f"SELECT {_COLS} FROM neural_models WHERE name = ? AND version = ?",
+                (name, version),
+            ).fetchone()
+        if row is None:
+            what = f"model {name!r}" + ("" if version is None else f" version {version}")
+            raise NotFoundError(f"no {what}")
+        return _info(row)
+
+    def parts(self, model_id: int) -> tuple[dict[str, Any], bytes]:
+        """Header and weights of a version."""
+        row = self._run(
+            "SELECT header, weights FROM neural_models WHERE id = ?", (model_id,)
+        ).fetchone()
+        return loads(row[0]), bytes(row[1])
+
+    def versions(self, name: str | None) -> list[ModelInfo]:
+        """Versions of one model (or all), by name then version."""
+        if name is None:
+            rows = self._run(f"SELECT {_COLS} FROM neural_models ORDER BY name, version")
+        else:
+            rows = self._run(
+                f"SELECT {_COLS} FROM neural_models WHERE name = ? ORDER BY version", (name,)
+            )
+        return [_info(r) for r in rows]
+
+    def history(self, model_id: int) -> list[TrainingEpoch]:
+        """The training history of a version."""
+        return [
+            TrainingEpoch(*r)
+            for r in self._run(
+                "SELECT epoch, train_loss, val_loss, val_accuracy, learning_rate FROM "
+                "training_history WHERE model_id = ? ORDER BY epoch",
+                (model_id,),
+            )
+        ]
+
+    def make_current(self, name: str, version: int) -> None:
+        """Roll back (or forward) to a version."""
+        self._run("UPDATE neural_models SET current = 0 WHERE name = ? AND current = 1", (name,))
+        self._run(
+            "UPDATE neural_models SET current = 1 WHERE name = ? AND version = ?", (name, version)
+        )
+
+    def touch(self, model_id: int, now: float) -> None:
+        """Record a use."""
+        self._run("UPDATE neural_models SET last_used = ? WHERE id = ?", (now, model_id))
+
+    def delete(self, name: str, version: int | None) -> int:
+        """Delete a version (or every version); returns how many."""
+        if version is None:
+            return self._run("DELETE FROM neural_models WHERE name = ?", (name,)).rowcount
+        return self._run(
+            "DELETE FROM neural_models WHERE name = ? AND version = ?", (name, version)
+        ).rowcount
+
+    def unused_since(self, before: float) -> list[tuple[str, int]]:
+        """``(name, version)`` of non-current versions not used (or made) since ``before``."""
+        return self._run(
+            "SELECT name, version FROM neural_models WHERE current = 0 AND "
+            "COALESCE(last_used, created_at) < ? ORDER BY name, version",
+            (before,),
+        ).fetchall()
+
+    def totals(self) -> tuple[int, int]:
+        """Versions stored and their weights' bytes."""
+        n, size = self._run(
+            "SELECT count(*), COALESCE(sum(length(weights)), 0) FROM neural_models"
+        ).fetchone()
+        return int(n), int(size)
