@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # loaded on first use, so that a CLI call that only retrieves
     from mindbank.learning.feedback import FeedbackLoop
     from mindbank.memory import coordination
     from mindbank.memory.semantic import SemanticMemory
+    from mindbank.neural.registry import NeuralModels
     from mindbank.reasoning.bank import ReasoningBank
     from mindbank.records import (
         BridgeReport,
@@ -69,7 +70,7 @@ class MindBank:
     Memory: :meth:`store`, :meth:`store_many`, :meth:`retrieve`, :meth:`list`, :meth:`delete`,
     :meth:`count`, :meth:`namespaces`, :meth:`clear_namespace`, :meth:`cleanup`.
     Search: :meth:`search`, :meth:`index_status`, :meth:`rebuild_index`, :meth:`reembed`.
-    ReasoningBank: :attr:`bank`.
+    ReasoningBank: :attr:`bank`. Neural models: :attr:`neural`.
     Coordination: :attr:`sessions`, :attr:`agents`, :attr:`tasks`, :attr:`shared`,
     :attr:`events`, :attr:`metrics`, :attr:`workflows`, :attr:`topology`, :attr:`consensus`.
     Care: :meth:`transaction`, :meth:`query`, :meth:`backup`, :meth:`export`, :meth:`import_`,
@@ -120,6 +121,13 @@ class MindBank:
         from mindbank.reasoning.bank import ReasoningBank
 
         return ReasoningBank(self._db, lambda: self.embedder, self._db.settings.bank, self._clock)
+
+    @cached_property
+    def neural(self) -> NeuralModels:
+        """Neural models: train on your records, predict, version, export, quantize."""
+        from mindbank.neural.registry import NeuralModels
+
+        return NeuralModels(self._db, self._clock)
 
     @cached_property
     def _coordination(self) -> CoordinationRepo:

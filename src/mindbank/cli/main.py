@@ -24,6 +24,7 @@ _LAZY = {
     "search": ("mindbank.cli.search", "search", "Find entries by meaning and keywords."),
     "mcp": ("mindbank.cli.mcp", "mcp", "Serve mindbank to agents over MCP (stdio or HTTP)."),
     "hooks": ("mindbank.cli.hooks", "hooks", "Hooks for coding agents (Claude Code)."),
+    "neural": ("mindbank.cli.neural", "neural", "Train and use neural models on your records."),
 }
 
 
