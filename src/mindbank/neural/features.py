@@ -134,37 +134,63 @@ class Featurizer:
 
     def transform(self, records: Iterable[Mapping[str, Any]]) -> npt.NDArray[np.float64]:
         """Records to a matrix (one row each)."""
-        rows = [flatten(r) for r in records]
+        rows = [r if all(not isinstance(v, Mapping) for v in r.values()) else flatten(r)
+                for r in records]  # fmt: skip
         x = np.zeros((len(rows), self.width))
         col = 0
         for s in self.spec:
             name, kind = s["field"], s["kind"]
             width = self._width(s)
-            for i, r in enumerate(rows):
-                v = r.get(name)
-                if v is None:
-                    continue
-                if kind == "number":
-                    if isinstance(v, bool) or not isinstance(v, int | float):
-                        raise ValidationError(f"field {name!r} must be a number, got {v!r}")
-                    if not math.isfinite(float(v)):
-                        raise ValidationError(f"field {name!r} is NaN or infinite")
-                    x[i, col] = (float(v) - s["mean"]) / s["std"]
-                elif kind == "bool":
-                    x[i, col] = 1.0 if v else 0.0
-                elif kind == "category":
-                    values = s["values"]
-                    j = values.index(v) if v in values else len(values)  # (other)
-                    x[i, col + j] = 1.0
-                elif kind == "tags":
-                    items = v if isinstance(v, list) else [v]
-                    for item in items:
-                        if str(item) in s["values"]:
-                            x[i, col + s["values"].index(str(item))] = 1.0
-                else:
-                    x[i, col : col + width] = _text_vector(str(v))
+            values = [r.get(name) for r in rows]
+            if kind == "number":
+                x[:, col] = self._numbers(name, values, s["mean"], s["std"])
+            elif kind == "bool":
+                x[:, col] = [1.0 if v else 0.0 for v in values]
+            elif kind == "category":
+                index = {v: j for j, v in enumerate(s["values"])}
+                other = len(s["values"])
+                for i, v in enumerate(values):
+                    if v is not None:
+                        x[i, col + index.get(v, other)] = 1.0
+            elif kind == "tags":
+                index = {v: j for j, v in enumerate(s["values"])}
+                for i, v in enumerate(values):
+                    if v is None:
+                        continue
+                    for item in v if isinstance(v, list) else [v]:
+                        j = index.get(str(item))
+                        if j is not None:
+                            x[i, col + j] = 1.0
+            else:
+                for i, v in enumerate(values):
+                    if v is not None:
+                        x[i, col : col + width] = _text_vector(str(v))
             col += width
         return x
+
+    @staticmethod
+    def _numbers(name: str, values: list[Any], mean: float, std: float) -> Any:
+        if len(values) == 1:  # one record: plain Python is faster than numpy here
+            v = values[0]
+            if v is None:
+                return 0.0
+            if isinstance(v, bool) or not isinstance(v, int | float):
+                raise ValidationError(f"field {name!r} must be a number, got {v!r}")
+            if not math.isfinite(v):
+                raise ValidationError(f"field {name!r} is NaN or infinite")
+            return (v - mean) / std
+        out = np.empty(len(values))
+        try:
+            out[:] = [mean if v is None else v for v in values]
+        except (TypeError, ValueError):
+            bad = next(v for v in values if v is not None and not isinstance(v, int | float))
+            raise ValidationError(f"field {name!r} must be a number, got {bad!r}") from None
+        if any(isinstance(v, bool | str) for v in values):
+            bad = next(v for v in values if isinstance(v, bool | str))
+            raise ValidationError(f"field {name!r} must be a number, got {bad!r}")
+        if not np.all(np.isfinite(out)):
+            raise ValidationError(f"field {name!r} is NaN or infinite")
+        return (out - mean) / std
 
     def field_slices(self) -> list[tuple[str, int, int]]:
         """``(field, first column, end column)`` of every field."""

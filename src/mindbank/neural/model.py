@@ -125,6 +125,7 @@ class Model:
         self.metrics: dict[str, Any] = dict(metrics or {})
         self.reference = reference  # a sample of training rows and their encoded targets
         self.validation = validation  # the validation rows and targets, to measure again later
+        self._ref_sq: F | None = None
 
     # -- training --------------------------------------------------------------------------
 
@@ -259,7 +260,9 @@ class Model:
         if self.reference is None or not len(self.reference[0]):
             return "no training sample kept"
         xs, ys = self.reference
-        d = np.linalg.norm(xs - row, axis=1)
+        if self._ref_sq is None:
+            self._ref_sq = np.einsum("ij,ij->i", xs, xs)
+        d = self._ref_sq - 2.0 * (xs @ row)  # squared distance, less the query's own norm
         near = np.argsort(d, kind="stable")[:_NEIGHBOURS]
         if self.classes is None:
             vals = ys[near, 0] * self.target_std + self.target_mean
