@@ -301,3 +301,39 @@ def test_cli(tmp_path: Path) -> None:
     r = run_mindbank("neural", "train", "--model", str(data), "--data", str(data),
                      "--target", "outcome", "--db", db)  # fmt: skip
     assert r.returncode == 1
+
+
+def test_model_versions_are_witnessed(db_path: Path, clock: FakeClock) -> None:
+    import sqlite3
+
+    with mindbank.open(db_path, clock=clock) as mb:
+        mb.neural.train(_config(epochs=2), _records(100), target="outcome")
+        mb.neural.save("outcome", "copy")
+        mb.neural.rollback("outcome", 1)
+        assert mb.verify().ok
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    for t in ("neural_models_witness_update",):
+        conn.execute(f"DROP TRIGGER {t}")
+    conn.execute("UPDATE neural_models SET description = 'forged' WHERE version = 1")
+    conn.close()
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", mindbank.WitnessWarning)
+        with mindbank.open(db_path, clock=clock) as mb:
+            report = mb.verify()
+    assert report.changed == (("neural_models", "outcome\x1f1"),)
+
+
+def test_catalog_shows_only_measured_numbers(db_path: Path, clock: FakeClock) -> None:
+    from mindbank.neural.catalog import PRESETS, preset_config
+
+    assert len(PRESETS) == 27
+    with mindbank.open(db_path, clock=clock) as mb:
+        rows = mb.neural.catalog()
+        assert all(r["status"] == "untrained" and r["validation_accuracy"] is None for r in rows)
+        cfg = preset_config("smart-agent")
+        recs = [dict(r, strategy_used=r["strategy"]) for r in _records(200)]
+        info = mb.neural.train(cfg, recs, target="outcome", name="smart-agent")
+        row = next(r for r in mb.neural.catalog() if r["name"] == "smart-agent")
+        assert row["status"] == "trained v1" and row["validation_accuracy"] == info.accuracy

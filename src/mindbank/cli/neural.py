@@ -69,16 +69,23 @@ def neural() -> None:
 
 @neural.command()
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path), default="model.json")
-def init(path: Path) -> None:
+@click.option("--preset", help="Start from a catalog preset (see `mindbank neural catalog`).")
+def init(path: Path, preset: str | None) -> None:
     """Write a starter model configuration (the reference's format) to PATH.
 
     \b
-    Example:
+    Examples:
       mindbank neural init model.json
+      mindbank neural init coord.json --preset adaptive-coordinator
     """
+    from mindbank.neural.catalog import PRESETS, preset_config
+
     if path.exists():
         fail(f"{path} exists; it was left untouched")
-    path.write_text(json.dumps(STARTER, indent=2) + "\n", encoding="utf-8")
+    if preset is not None and preset not in PRESETS:
+        fail(f"no preset {preset!r}; see `mindbank neural catalog`")
+    config = STARTER if preset is None else preset_config(preset)
+    path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     click.echo(f"wrote {path}: edit the layers and training, then `mindbank neural train`")
 
 
@@ -412,5 +419,32 @@ def history(name: str, version: int | None, db: Path | None, as_json: bool) -> N
             (e.epoch, f"{e.train_loss:.5f}", "-" if e.val_loss is None else f"{e.val_loss:.5f}",
              "-" if e.val_accuracy is None else f"{e.val_accuracy:.4f}", f"{e.learning_rate:g}")
             for e in h
+        ],
+    )  # fmt: skip
+
+
+@neural.command()
+@db_option
+@json_option
+def catalog(db: Path | None, as_json: bool) -> None:
+    """The reference's 27 named models as presets, and which you have trained (with their
+    measured accuracy; an untrained preset shows no number).
+
+    \b
+    Example:
+      mindbank neural catalog
+    """
+    with mindbank.open(db) as mb:
+        rows = mb.neural.catalog()
+    if as_json:
+        emit_json(rows)
+        return
+    table(
+        None,
+        ["name", "category", "predicts", "from", "status", "accuracy"],
+        [
+            (r["name"], r["category"], r["target"], ", ".join(r["fields"]), r["status"],
+             "-" if r["validation_accuracy"] is None else f"{r['validation_accuracy']:.1%}")
+            for r in rows
         ],
     )  # fmt: skip

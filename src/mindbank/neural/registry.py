@@ -213,6 +213,23 @@ class NeuralModels:
             },
         }
 
+    def catalog(self) -> builtins.list[dict[str, Any]]:
+        """The 27 presets: what each predicts from what, and its status here: "untrained",
+        or the measured validation accuracy of the current version trained under its name."""
+        from mindbank.neural.catalog import PRESETS
+
+        trained = {v.name: v for v in self._repo.versions(None) if v.current}
+        out = []
+        for name, (category, purpose, fields, target, head) in PRESETS.items():
+            info = trained.get(name)
+            out.append({
+                "name": name, "category": category, "purpose": purpose,
+                "fields": list(fields), "target": target, "head": head,
+                "status": "untrained" if info is None else f"trained v{info.version}",
+                "validation_accuracy": None if info is None else info.accuracy,
+            })  # fmt: skip
+        return out
+
     # -- files -----------------------------------------------------------------------------
 
     def export(self, name: str, path: str | Path, version: int | None = None) -> Path:

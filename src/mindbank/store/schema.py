@@ -302,6 +302,11 @@ WITNESSED: dict[str, tuple[str, tuple[str, ...]]] = {
          "namespace", "key", "status", "superseded_by", "success_count", "failure_count",
          "updated_at", "origin"),
     ),
+    "neural_models": (
+        "{r}.name || char(31) || {r}.version",
+        ("name", "version", "description", "header", "sha256", "quantized", "current",
+         "created_at"),
+    ),
 }  # fmt: skip
 
 
@@ -329,7 +334,8 @@ _TRIGGERED = (
     ("patterns", "update"),
     ("patterns", "delete"),
 )
-WITNESS_TRIGGERS = tuple(f"{table}_witness_{op}" for table, op in _TRIGGERED)
+_TRIGGERED_M6 = tuple(("neural_models", op) for op in ("insert", "update", "delete"))
+WITNESS_TRIGGERS = tuple(f"{table}_witness_{op}" for table, op in _TRIGGERED + _TRIGGERED_M6)
 
 _M4 = (
     # witness_chain: one record per write to a witnessed table, each holding the digest of the
@@ -429,6 +435,8 @@ _M6 = (
         learning_rate REAL NOT NULL,
         PRIMARY KEY (model_id, epoch)
     ) WITHOUT ROWID""",
+    # Model versions are witnessed like entries and items (the weights through their sha256).
+    *(_witness_trigger(t, op) for t, op in _TRIGGERED_M6),
 )
 
 MIGRATIONS: tuple[Migration, ...] = (
