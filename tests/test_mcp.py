@@ -42,7 +42,7 @@ EXPECTED_TOOLS = {
     "memory_store", "memory_retrieve", "memory_search", "memory_list", "memory_delete",
     "memory_usage", "memory_stats", "memory_reindex", "db_verify",
     "pattern_store", "pattern_search", "trajectory_record", "bank_status", "bank_consolidate",
-    "feedback_record",
+    "feedback_record", "neural_train", "neural_predict", "neural_models",
 }  # fmt: skip
 
 
@@ -152,6 +152,48 @@ def test_bank_tools_over_stdio(tmp_path: Path) -> None:
     asyncio.run(scenario())
     with mindbank.open(db, embedder="hashing") as mb:  # the tools really wrote
         assert mb.bank.status().total_trajectories == 1
+
+
+def test_neural_tools_over_stdio(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    records = [{"x": float(i % 10), "kind": "a" if i % 2 else "b",
+                "outcome": "ok" if i % 10 > 4 else "bad"} for i in range(200)]  # fmt: skip
+    config = {
+        "architecture": {"layers": [{"type": "hidden", "size": 8, "activation": "relu"},
+                                    {"type": "output", "activation": "softmax"}]},
+        "training": {"epochs": 30, "learning_rate": 0.02},
+    }  # fmt: skip
+    seen: list[float] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append(progress)
+
+    async def scenario() -> None:
+        async with Client(_stdio(db)) as client:
+            result = await client.call_tool(
+                "neural_train",
+                {"config": config, "data": records, "target": "outcome", "name": "m"},
+                progress_callback=on_progress,
+            )
+            assert not result.is_error, result.content
+            info = result.structured_content
+            assert info is not None and info["version"] == 1
+            assert info["metrics"]["validation_accuracy"] > 0.9
+            pred = await _call(
+                client, "neural_predict", {"name": "m", "input": {"x": 9.0, "kind": "a"}}
+            )
+            assert pred["prediction"] == "ok" and pred["confidence"] > 0.5
+            batch = await _call(client, "neural_predict", {"name": "m", "input": records[:3]})
+            assert len(batch["predictions"]) == 3
+            models = await _call(client, "neural_models", {})
+            assert models["versions"][0]["name"] == "m" and len(models["catalog"]) == 27
+            bad = await client.call_tool(
+                "neural_train", {"config": {}, "data": records, "target": "outcome", "name": "x"}
+            )
+            assert bad.is_error and "architecture" in bad.content[0].text
+
+    asyncio.run(scenario())
+    assert seen == [float(i) for i in range(1, len(seen) + 1)] and len(seen) >= 5
 
 
 def test_reindex_reports_progress(tmp_path: Path) -> None:

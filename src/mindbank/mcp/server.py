@@ -351,6 +351,65 @@ def build_server(db: str | os.PathLike[str] | None = None) -> tuple[MCPServer, C
         return report.to_dict()
 
     @server.tool()
+    async def neural_train(
+        ctx: Context,
+        config: dict[str, Any],
+        data: Any,
+        target: str,
+        name: str | None = None,
+        description: str = "",
+    ) -> dict[str, Any]:
+        """Train a neural model on records and store it as a new version. config is the
+        reference's model configuration (architecture.layers, training); data is
+        {"trainingData": [...], "validationData": [...]} or a list of records; target is the
+        field to predict. Reports progress per epoch; returns the version with its measured
+        validation accuracy (null without validation data)."""
+        loop = asyncio.get_running_loop()
+        total = float((config.get("training") or {}).get("epochs", 50))
+
+        def report(epoch: Any) -> None:
+            acc = "-" if epoch.val_accuracy is None else f"{epoch.val_accuracy:.3f}"
+            asyncio.run_coroutine_threadsafe(
+                ctx.report_progress(
+                    epoch.epoch, total, f"loss {epoch.train_loss:.4f} val_acc {acc}"
+                ),
+                loop,
+            ).result()
+
+        info = await worker.run(
+            lambda mb: mb.neural.train(
+                config, data, target=target, name=name, description=description, on_epoch=report
+            )
+        )
+        return info.to_dict()
+
+    @server.tool()
+    async def neural_predict(
+        name: str, input: dict[str, Any] | list[dict[str, Any]], version: int | None = None
+    ) -> dict[str, Any]:
+        """Predict with a trained model: for one record, the prediction, its confidence (the
+        model's probability), the reasoning (what the most similar training records had) and
+        the fields that drove it; for a list of records, the predictions."""
+        if isinstance(input, list):
+            out = await worker.run(lambda mb: mb.neural.predict_batch(name, input, version))
+            return {"predictions": out}
+        pred = await worker.run(lambda mb: mb.neural.predict(name, input, version))
+        return pred.to_dict()
+
+    @server.tool()
+    async def neural_models(name: str | None = None) -> dict[str, Any]:
+        """List trained model versions (name, version, current, measured validation accuracy,
+        size) and the catalog of presets with their status (untrained, or trained here)."""
+
+        def run(mb: mindbank.MindBank) -> dict[str, Any]:
+            return {
+                "versions": [v.to_dict() for v in mb.neural.versions(name)],
+                "catalog": mb.neural.catalog(),
+            }
+
+        return await worker.run(run)
+
+    @server.tool()
     async def db_verify() -> dict[str, Any]:
         """Check the database: SQLite integrity, foreign keys, migration hashes. ok is true
         when no problem was found."""
