@@ -337,3 +337,19 @@ def test_catalog_shows_only_measured_numbers(db_path: Path, clock: FakeClock) ->
         info = mb.neural.train(cfg, recs, target="outcome", name="smart-agent")
         row = next(r for r in mb.neural.catalog() if r["name"] == "smart-agent")
         assert row["status"] == "trained v1" and row["validation_accuracy"] == info.accuracy
+
+
+def test_train_parallel_matches_training_one_by_one(db_path: Path, clock: FakeClock) -> None:
+    data = _records(300)
+    configs = [dict(_config(epochs=5, seed=s), modelId=f"p{s}") for s in (1, 2, 3)]
+    with mindbank.open(db_path, clock=clock) as mb:
+        infos = mb.neural.train_parallel(configs, data, target="outcome", workers=2)
+        assert [i.name for i in infos] == ["p1", "p2", "p3"]
+        single = mb.neural.train(configs[1], data, target="outcome", name="single")
+        assert np.array_equal(mb.neural.load("p2").network.weights[0],
+                              mb.neural.load("single").network.weights[0])  # fmt: skip
+        assert infos[1].metrics == single.metrics
+        bad = [configs[0], {"architecture": {"layers": []}, "modelId": "bad"}]
+        with pytest.raises(ValidationError):
+            mb.neural.train_parallel(bad, data, target="outcome", workers=2)
+        assert {v.name for v in mb.neural.versions()} == {"p1", "p2", "p3", "single"}

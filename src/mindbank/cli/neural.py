@@ -448,3 +448,48 @@ def catalog(db: Path | None, as_json: bool) -> None:
             for r in rows
         ],
     )  # fmt: skip
+
+
+@neural.command("train-parallel")
+@click.option(
+    "--model",
+    "model_paths",
+    multiple=True,
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A configuration (repeat).",
+)
+@click.option("--data", "data_path", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--target", required=True)
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True)
+@db_option
+@json_option
+def train_parallel(
+    model_paths: tuple[Path, ...],
+    data_path: Path,
+    target: str,
+    workers: int,
+    db: Path | None,
+    as_json: bool,
+) -> None:
+    """Train several configurations at once on a pool of processes and compare them.
+
+    \b
+    Example:
+      mindbank neural train-parallel --model small.json --model big.json --data d.json --target y
+    """
+    configs = [_read_json(p, "model configuration") for p in model_paths]
+    data = _read_json(data_path, "data")
+    start = time.perf_counter()
+    with mindbank.open(db) as mb:
+        infos = mb.neural.train_parallel(configs, data, target=target, workers=workers)
+    took = time.perf_counter() - start
+    if as_json:
+        emit_json({"models": infos, "seconds": took})
+        return
+    table(
+        f"{len(infos)} models in {took:.2f} s on {workers} workers",
+        ["name", "version", "epochs", "validation accuracy"],
+        [(i.name, i.version, i.metrics.get("epochs"),
+          "-" if i.accuracy is None else f"{i.accuracy:.1%}") for i in infos],
+    )  # fmt: skip

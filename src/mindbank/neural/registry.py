@@ -36,6 +36,19 @@ __all__ = ["CLF_FORMAT", "NeuralModels"]
 CLF_FORMAT = "mindbank-clf-1"
 
 
+def _train_one(
+    args: tuple[Mapping[str, Any], Any, str],
+) -> tuple[dict[str, Any], bytes, list[tuple[Any, ...]]]:
+    """Train one configuration (in a worker process); plain data back."""
+    config, data, target = args
+    model, history = Model.train(config, data, target)
+    return (
+        model.header(),
+        model.weights_bytes(),
+        [(e.epoch, e.train_loss, e.val_loss, e.val_accuracy, e.learning_rate) for e in history],
+    )
+
+
 def _sha(blob: bytes) -> str:
     return hashlib.sha256(blob).hexdigest()
 
@@ -88,6 +101,44 @@ class NeuralModels:
         check_key(target, "target")
         model, history = Model.train(config, data, target, on_epoch)
         return self._store(name, description, model, history, None)
+
+    def train_parallel(
+        self,
+        configs: Sequence[Mapping[str, Any]],
+        data: Any,
+        *,
+        target: str,
+        names: Sequence[str] | None = None,
+        workers: int = 2,
+    ) -> builtins.list[ModelInfo]:
+        """Train several configurations at once on a pool of ``workers`` processes; each is
+        stored as a version of its name (default: its ``modelId``) once all have finished.
+
+        Raises:
+            ValidationError: a bad configuration or data set (nothing is stored then).
+        """
+        from concurrent.futures import ProcessPoolExecutor
+
+        if not configs:
+            raise ValidationError("give at least one configuration")
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ValidationError(f"workers must be a positive integer, got {workers!r}")
+        labels = list(names) if names else [str(c.get("modelId") or "") for c in configs]
+        if len(labels) != len(configs) or not all(labels):
+            raise ValidationError("every configuration needs a name (or a modelId)")
+        for label in labels:
+            check_key(label, "model name")
+        jobs = [(dict(c), data, target) for c in configs]
+        if workers == 1 or len(jobs) == 1:
+            results = [_train_one(j) for j in jobs]
+        else:
+            with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+                results = list(pool.map(_train_one, jobs))
+        out = []
+        for label, (header, blob, history) in zip(labels, results, strict=True):
+            model = Model.from_parts(header, blob)
+            out.append(self._store(label, "", model, [Epoch(*h) for h in history], None, blob))
+        return out
 
     def _store(
         self,
