@@ -42,7 +42,7 @@ EXPECTED_TOOLS = {
     "memory_store", "memory_retrieve", "memory_search", "memory_list", "memory_delete",
     "memory_usage", "memory_stats", "memory_reindex", "db_verify",
     "pattern_store", "pattern_search", "trajectory_record", "bank_status", "bank_consolidate",
-    "feedback_record", "neural_train", "neural_predict", "neural_models",
+    "feedback_record", "neural_train", "neural_predict", "neural_models", "neural_patterns",
 }  # fmt: skip
 
 
@@ -185,6 +185,18 @@ def test_neural_tools_over_stdio(tmp_path: Path) -> None:
             assert pred["prediction"] == "ok" and pred["confidence"] > 0.5
             batch = await _call(client, "neural_predict", {"name": "m", "input": records[:3]})
             assert len(batch["predictions"]) == 3
+            learned = await _call(client, "neural_patterns", {
+                "action": "learn", "operation": "review the auth code", "pattern": "critical",
+                "outcome": "success"})  # fmt: skip
+            assert learned == {"learned_examples": 1}
+            analysis = await _call(
+                client,
+                "neural_patterns",
+                {"action": "analyze", "operation": "review the auth code"},
+            )
+            assert analysis["pattern"] == "critical" and analysis["learned_examples"] == 1
+            bad = await client.call_tool("neural_patterns", {"action": "learn", "operation": "x"})
+            assert bad.is_error and "'pattern'" in bad.content[0].text
             models = await _call(client, "neural_models", {})
             assert models["versions"][0]["name"] == "m" and len(models["catalog"]) == 27
             bad = await client.call_tool(

@@ -353,3 +353,35 @@ def test_train_parallel_matches_training_one_by_one(db_path: Path, clock: FakeCl
         with pytest.raises(ValidationError):
             mb.neural.train_parallel(bad, data, target="outcome", workers=2)
         assert {v.name for v in mb.neural.versions()} == {"p1", "p2", "p3", "single"}
+
+
+# -- cognitive patterns (the real default model) --------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def minilm_bank(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    with mindbank.open(tmp_path_factory.mktemp("p") / "m.db", embedder="minilm") as mb:
+        yield mb
+
+
+def test_patterns_zero_shot_learn_predict(minilm_bank: Any) -> None:
+    p = minilm_bank.neural.patterns
+    a = p.analyze("Review the pull request for SQL injection and leaked secrets")
+    assert a.pattern == "critical" and a.learned_examples == 0
+    assert sum(a.probabilities.values()) == pytest.approx(1.0) and a.confidence > 1 / 6
+    assert p.predict("Deploy the API").success_probability is None  # no data, said so
+    op = "Schedule the nightly vacuum of the analytics database"
+    before = p.analyze(op)
+    for _ in range(3):  # taught: a maintenance job like this is "adaptive" here
+        p.learn(op, "adaptive", "success")
+    p.learn("Run the nightly backup of the analytics database", "adaptive", "failure")
+    after = p.analyze(op)
+    assert after.pattern == "adaptive" and after.learned_examples == 4
+    assert after.probabilities["adaptive"] > before.probabilities["adaptive"]
+    pred = p.predict("Schedule the nightly vacuum of the reporting database")
+    assert pred.success_probability is not None and 0.5 < pred.success_probability < 1
+    assert "most similar learned operations succeeded" in pred.reasoning
+    with pytest.raises(ValidationError, match="pattern must be one of"):
+        p.learn(op, "sideways")
+    with pytest.raises(ValidationError, match="non-empty"):
+        p.analyze("  ")

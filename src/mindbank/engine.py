@@ -127,7 +127,7 @@ class MindBank:
         """Neural models: train on your records, predict, version, export, quantize."""
         from mindbank.neural.registry import NeuralModels
 
-        return NeuralModels(self._db, self._clock)
+        return NeuralModels(self._db, self._clock, embedder=lambda: self.embedder)
 
     @cached_property
     def _coordination(self) -> CoordinationRepo:

@@ -493,3 +493,60 @@ def train_parallel(
         [(i.name, i.version, i.metrics.get("epochs"),
           "-" if i.accuracy is None else f"{i.accuracy:.1%}") for i in infos],
     )  # fmt: skip
+
+
+@neural.command()
+@click.argument("action", type=click.Choice(["analyze", "learn", "predict"]))
+@click.argument("operation")
+@click.option(
+    "--pattern",
+    type=click.Choice(["convergent", "divergent", "lateral", "systems", "critical", "adaptive"]),
+    help="learn: the pattern the operation called for.",
+)
+@click.option(
+    "--outcome", type=click.Choice(["success", "failure"]), help="learn: how it turned out."
+)
+@db_option
+@json_option
+def patterns(
+    action: str,
+    operation: str,
+    pattern: str | None,
+    outcome: str | None,
+    db: Path | None,
+    as_json: bool,
+) -> None:
+    """Cognitive patterns: which way of thinking OPERATION calls for (analyze), teach one
+    (learn), or estimate its chance of success from what was learned (predict).
+
+    \b
+    Examples:
+      mindbank neural patterns analyze "Review the pull request for SQL injection"
+      mindbank neural patterns learn "Deploy the API with a canary" --pattern systems --outcome success
+      mindbank neural patterns predict "Deploy the worker with a canary"
+    """
+    with mindbank.open(db) as mb:
+        p = mb.neural.patterns
+        if action == "analyze":
+            out: Any = p.analyze(operation)
+        elif action == "learn":
+            if pattern is None:
+                fail("learn needs --pattern")
+                return
+            out = {"learned_examples": p.learn(operation, pattern, outcome)}
+        else:
+            out = p.predict(operation)
+    if as_json:
+        emit_json(out.to_dict() if hasattr(out, "to_dict") else out)
+    elif action == "analyze":
+        click.echo(f"{out.pattern} (confidence {out.confidence:.1%}; "
+                   f"{out.learned_examples} learned examples)")  # fmt: skip
+        for name, prob in sorted(out.probabilities.items(), key=lambda t: -t[1]):
+            click.echo(f"  {name:<11} {prob:6.1%}  cosine {out.similarities[name]:.3f}")
+    elif action == "learn":
+        click.echo(f"learned ({out['learned_examples']} examples)")
+    else:
+        if out.success_probability is None:
+            click.echo(f"no estimate: {out.reasoning}")
+        else:
+            click.echo(f"success probability {out.success_probability:.1%}: {out.reasoning}")

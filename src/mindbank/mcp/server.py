@@ -397,6 +397,31 @@ def build_server(db: str | os.PathLike[str] | None = None) -> tuple[MCPServer, C
         return pred.to_dict()
 
     @server.tool()
+    async def neural_patterns(
+        action: Literal["analyze", "learn", "predict"],
+        operation: str,
+        pattern: Literal["convergent", "divergent", "lateral", "systems", "critical", "adaptive"]
+        | None = None,
+        outcome: Literal["success", "failure"] | None = None,
+    ) -> dict[str, Any]:
+        """Cognitive patterns. analyze: which way of thinking an operation (described in
+        words) calls for, with a confidence per pattern. learn: store an operation with its
+        pattern (and outcome), which improves later analyses. predict: the chance of success
+        of an operation from the outcomes of similar learned ones (null when none)."""
+
+        def run(mb: mindbank.MindBank) -> dict[str, Any]:
+            p = mb.neural.patterns
+            if action == "analyze":
+                return p.analyze(operation).to_dict()
+            if action == "learn":
+                if pattern is None:
+                    raise ToolError("argument 'pattern' is required for action 'learn'")
+                return {"learned_examples": p.learn(operation, pattern, outcome)}
+            return p.predict(operation).to_dict()
+
+        return await worker.run(run)
+
+    @server.tool()
     async def neural_models(name: str | None = None) -> dict[str, Any]:
         """List trained model versions (name, version, current, measured validation accuracy,
         size) and the catalog of presets with their status (untrained, or trained here)."""

@@ -18,7 +18,7 @@ import json
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,6 +30,10 @@ from mindbank.neural.network import Epoch
 from mindbank.records import EnsembleReport, ModelInfo, QuantizeReport, TrainingEpoch
 from mindbank.store.database import Database
 from mindbank.store.neural import NeuralRepo
+
+if TYPE_CHECKING:
+    from mindbank.embedders.base import Embedder
+    from mindbank.neural.patterns import CognitivePatterns
 
 __all__ = ["CLF_FORMAT", "NeuralModels"]
 
@@ -62,11 +66,25 @@ class NeuralModels:
         clock: Callable[[], float],
         cache_size: int = 8,
         cache_ttl: float = 3600.0,
+        embedder: Callable[[], Embedder] | None = None,
     ):
+        self._embedder_fn = embedder
         self._db = db
         self._repo = NeuralRepo(db)
         self._clock = clock
         self.cache: LRUCache[Model] = LRUCache(cache_size, cache_ttl, clock)
+
+    @property
+    def patterns(self) -> CognitivePatterns:
+        """Cognitive patterns: analyze, learn, predict (needs the database's embedder)."""
+        from mindbank.neural.patterns import CognitivePatterns
+
+        if self._embedder_fn is None:
+            raise ValidationError("cognitive patterns need an embedder")
+        if "_patterns" not in self.__dict__:
+            self.__dict__["_patterns"] = CognitivePatterns(self._db, self._embedder_fn, self._clock)
+        patterns: CognitivePatterns = self.__dict__["_patterns"]
+        return patterns
 
     # -- training --------------------------------------------------------------------------
 

@@ -151,3 +151,30 @@ class NeuralRepo:
             "SELECT count(*), COALESCE(sum(length(weights)), 0) FROM neural_models"
         ).fetchone()
         return int(n), int(size)
+
+    # -- cognitive pattern memory ------------------------------------------------------------
+
+    def add_example(
+        self,
+        operation: str,
+        pattern: str,
+        outcome: str | None,
+        embedder: str,
+        vector: bytes,
+        now: float,
+    ) -> int:
+        """Store one labelled operation; returns its id."""
+        cur = self._run(
+            "INSERT INTO pattern_memory (operation, pattern, outcome, embedder, vector, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (operation, pattern, outcome, embedder, vector, now),
+        )
+        return int(cur.lastrowid or 0)
+
+    def examples(self, embedder: str) -> list[tuple[str, str, str | None, bytes]]:
+        """``(operation, pattern, outcome, vector)`` of every example of this embedder."""
+        return self._run(
+            "SELECT operation, pattern, outcome, vector FROM pattern_memory WHERE embedder = ? "
+            "ORDER BY id",
+            (embedder,),
+        ).fetchall()

@@ -439,6 +439,22 @@ _M6 = (
     *(_witness_trigger(t, op) for t, op in _TRIGGERED_M6),
 )
 
+_M7 = (
+    # pattern_memory: operations labelled with a cognitive pattern (and, when known, how they
+    # turned out), with the vector of their text; they teach `neural patterns`.
+    """CREATE TABLE pattern_memory (
+        id INTEGER PRIMARY KEY,
+        operation TEXT NOT NULL,
+        pattern TEXT NOT NULL CHECK (pattern IN ('convergent', 'divergent', 'lateral',
+                                                 'systems', 'critical', 'adaptive')),
+        outcome TEXT CHECK (outcome IN ('success', 'failure')),
+        embedder TEXT NOT NULL,
+        vector BLOB NOT NULL,
+        created_at REAL NOT NULL
+    )""",
+    "CREATE INDEX pattern_memory_embedder ON pattern_memory (embedder)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "memory and coordination tables", _M1),
     Migration(2, "embeddings, full-text index, change counter and log", _M2),
@@ -448,5 +464,6 @@ MIGRATIONS: tuple[Migration, ...] = (
         5, "learning: search impressions, feedback, learned entry scores, the memory graph", _M5
     ),
     Migration(6, "neural models and their training history", _M6),
+    Migration(7, "cognitive pattern memory", _M7),
 )
 """Every migration this mindbank knows, in order. Append only."""
