@@ -385,3 +385,20 @@ def test_patterns_zero_shot_learn_predict(minilm_bank: Any) -> None:
         p.learn(op, "sideways")
     with pytest.raises(ValidationError, match="non-empty"):
         p.analyze("  ")
+
+
+def test_plot_needs_matplotlib_or_writes_the_curve(tmp_path: Path) -> None:
+    import importlib.util
+
+    model, data = tmp_path / "model.json", tmp_path / "data.json"
+    model.write_text(json.dumps(_config(epochs=3)))
+    data.write_text(json.dumps(_records(100)))
+    png = tmp_path / "curve.png"
+    r = run_mindbank("neural", "train", "--model", str(model), "--data", str(data), "--target",
+                     "outcome", "--plot", str(png), "--db", str(tmp_path / "m.db"))  # fmt: skip
+    if importlib.util.find_spec("matplotlib") is None:
+        assert r.returncode == 1 and "pip install 'mindbank[plot]'" in r.stderr
+        assert not png.exists()
+    else:
+        assert r.returncode == 0, r.stderr
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

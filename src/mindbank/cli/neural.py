@@ -98,6 +98,11 @@ def init(path: Path, preset: str | None) -> None:
 @click.option("--name", help="Model name (default: the config's modelId).")
 @click.option("--description", default="", help="Kept with the version.")
 @click.option("--epochs", type=click.IntRange(min=1), help="Override training.epochs.")
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the training curve to this PNG (needs the plot extra: matplotlib).",
+)
 @db_option
 @json_option
 def train(
@@ -107,6 +112,7 @@ def train(
     name: str | None,
     description: str,
     epochs: int | None,
+    plot: Path | None,
     db: Path | None,
     as_json: bool,
 ) -> None:
@@ -119,6 +125,11 @@ def train(
     Example:
       mindbank neural train --model model.json --data data.json --target outcome
     """
+    if plot is not None:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            fail("--plot needs matplotlib: pip install 'mindbank[plot]'")
     config = _read_json(model_path, "model configuration")
     data = _read_json(data_path, "data")
     if epochs is not None and isinstance(config, dict):
@@ -128,7 +139,10 @@ def train(
     with mindbank.open(db) as mb:
         if as_json:
             info = mb.neural.train(config, data, target=target, name=name, description=description)
-            emit_json({"model": info, "history": mb.neural.history(info.name, info.version)})
+            history = mb.neural.history(info.name, info.version)
+            if plot is not None:
+                _plot(history, plot, f"{info.name} v{info.version}")
+            emit_json({"model": info, "history": history})
             return
         with click.progressbar(length=total, label="training", show_pos=True) as bar:
 
@@ -142,6 +156,10 @@ def train(
                 on_epoch=on_epoch,
             )  # fmt: skip
     took = time.perf_counter() - start
+    if plot is not None:
+        with mindbank.open(db) as mb:
+            _plot(mb.neural.history(info.name, info.version), plot, f"{info.name} v{info.version}")
+        click.echo(f"wrote the training curve to {plot}")
     m = info.metrics
     acc = "no validation data" if info.accuracy is None else f"{info.accuracy:.1%}"
     best = m.get("best_validation_accuracy")
@@ -153,6 +171,31 @@ def train(
         f"   records: {m.get('train_records')} training, {m.get('validation_records')} validation;"
         f" model size {info.size_bytes:,} bytes"
     )
+
+
+def _plot(history: list[Any], path: Path, title: str) -> None:
+    """Training and validation loss, and validation accuracy, per epoch (measured)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [e.epoch for e in history]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(epochs, [e.train_loss for e in history], label="training loss")
+    if any(e.val_loss is not None for e in history):
+        ax.plot(epochs, [e.val_loss for e in history], label="validation loss")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    if any(e.val_accuracy is not None for e in history):
+        ax2 = ax.twinx()
+        ax2.plot(epochs, [e.val_accuracy for e in history], color="green", label="val accuracy")
+        ax2.set_ylabel("validation accuracy")
+    ax.legend(loc="upper right")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 @neural.command()
