@@ -78,7 +78,7 @@ def main() -> None:
     print(f"{len(data)} records ({fails} failures) written to {path}")
     with (
         tempfile.TemporaryDirectory() as tmp,
-        mindbank.open(Path(tmp) / "m.db", embedder="hashing") as mb,
+        mindbank.open(Path(tmp) / "m.db", embedder="minilm") as mb,
     ):
         t0 = time.perf_counter()
         info = mb.neural.train(CONFIG, path.read_text(), target="passed")

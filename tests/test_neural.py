@@ -402,3 +402,27 @@ def test_plot_needs_matplotlib_or_writes_the_curve(tmp_path: Path) -> None:
     else:
         assert r.returncode == 0, r.stderr
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_free_text_goes_through_the_embedder_unless_hashed_is_asked(
+    db_path: Path, clock: FakeClock
+) -> None:
+    words = {"success": "careful guarded tested change", "failure": "rushed unchecked hack"}
+    recs = [dict(r, note=f"{words[r['outcome']]} number {i}") for i, r in enumerate(_records(300))]
+    with mindbank.open(db_path, clock=clock) as mb:
+        mb.neural.train(_config(epochs=5), recs, target="outcome", name="embedded")
+        spec = next(s for s in mb.neural.load("embedded").featurizer.spec if s["field"] == "note")
+        assert spec["encoding"] == "embed" and spec["embedder"] == mb.embedder.identity
+        hashed_cfg = dict(_config(epochs=5), features={"text": "hashed"})
+        mb.neural.train(hashed_cfg, recs, target="outcome", name="hashed")
+        spec = next(s for s in mb.neural.load("hashed").featurizer.spec if s["field"] == "note")
+        assert spec["encoding"] == "hashed"
+        infos = mb.neural.train_parallel([dict(_config(epochs=3), modelId="par")], recs,
+                                         target="outcome", workers=2)  # fmt: skip
+        assert infos[0].name == "par"
+        with pytest.raises(ValidationError, match=r"features\.text"):
+            mb.neural.train(dict(_config(), features={"text": "bert"}), recs, target="outcome")
+    with mindbank.open(db_path, clock=clock, embedder="hashing:64") as other:
+        with pytest.raises(ValidationError, match="was embedded with hashing-v1:256"):
+            other.neural.predict("embedded", recs[0])
+        assert other.neural.predict("hashed", recs[0]).prediction in ("success", "failure")

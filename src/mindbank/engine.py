@@ -127,7 +127,15 @@ class MindBank:
         """Neural models: train on your records, predict, version, export, quantize."""
         from mindbank.neural.registry import NeuralModels
 
-        return NeuralModels(self._db, self._clock, embedder=lambda: self.embedder)
+        spec = self._embedder_spec
+        if spec is None:
+            spec = self._db.settings.embedder or "minilm"
+        return NeuralModels(
+            self._db,
+            self._clock,
+            embedder=lambda: self.embedder,
+            embedder_spec=spec if isinstance(spec, str) else None,
+        )
 
     @cached_property
     def _coordination(self) -> CoordinationRepo:

@@ -9,8 +9,10 @@ Fields are found in the training records (nested objects flattened to ``a.b``). 
   column per value seen in training, plus one for values never seen (so an unknown category at
   predict time is handled, not crashed on);
 - a list of strings: multi-hot over the ``MAX_CATEGORIES`` most frequent items;
-- free text (strings with many distinct values): word unigrams and bigrams hashed into
-  ``TEXT_DIMS`` columns, counts normalized to unit length.
+- free text (strings with many distinct values): by default the store's embedder (its
+  vector, one column per dimension; the embedder's identity is kept in the spec and must match
+  at predict time), or, when asked (``"features": {"text": "hashed"}`` in the configuration),
+  word unigrams and bigrams hashed into ``TEXT_DIMS`` columns, normalized to unit length.
 
 The spec is plain JSON: nothing in it can execute code.
 """
@@ -22,7 +24,7 @@ import itertools
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -65,8 +67,13 @@ def _text_vector(text: str) -> npt.NDArray[np.float64]:
 class Featurizer:
     """Turns records into a float matrix, as fitted on the training records."""
 
-    def __init__(self, spec: Sequence[Mapping[str, Any]]):
+    def __init__(
+        self,
+        spec: Sequence[Mapping[str, Any]],
+        embedder: Callable[[], Any] | None = None,
+    ):
         self.spec = [dict(s) for s in spec]
+        self._embedder = embedder
         self.width = sum(self._width(s) for s in self.spec)
         self.columns: list[tuple[str, str]] = []  # (field, what the column is)
         for s in self.spec:
@@ -77,7 +84,7 @@ class Featurizer:
                 if s["kind"] == "category":
                     self.columns.append((s["field"], f"{s['field']}=(other)"))
             else:
-                self.columns += [(s["field"], f"{s['field']} (text)")] * TEXT_DIMS
+                self.columns += [(s["field"], f"{s['field']} (text)")] * self._width(s)
 
     @staticmethod
     def _width(s: Mapping[str, Any]) -> int:
@@ -88,11 +95,22 @@ class Featurizer:
             return len(s["values"]) + 1
         if kind == "tags":
             return len(s["values"])
-        return TEXT_DIMS
+        return int(s.get("dims", TEXT_DIMS))
 
     @classmethod
-    def fit(cls, records: Sequence[Mapping[str, Any]], target: str) -> Featurizer:
-        """Infer the fields and their encodings from training records."""
+    def fit(
+        cls,
+        records: Sequence[Mapping[str, Any]],
+        target: str,
+        text: str = "hashed",
+        embedder: Callable[[], Any] | None = None,
+    ) -> Featurizer:
+        """Infer the fields and their encodings from training records; free text is embedded
+        (``text="embed"``, with ``embedder``) or hashed."""
+        if text not in ("embed", "hashed"):
+            raise ValidationError(f'features.text must be "embed" or "hashed", got {text!r}')
+        if text == "embed" and embedder is None:
+            raise ValidationError("embedding text fields needs an embedder")
         flat = [flatten(r) for r in records]
         fields = sorted({k for r in flat for k in r} - {target})
         spec: list[dict[str, Any]] = []
@@ -123,14 +141,20 @@ class Featurizer:
                 if len(counts) <= MAX_CATEGORIES and (repeated or len(values) < 4):
                     spec.append({"field": name, "kind": "category", "values": sorted(counts)})
                 else:
-                    spec.append({"field": name, "kind": "text"})
+                    if text == "embed":
+                        assert embedder is not None
+                        e = embedder()
+                        spec.append({"field": name, "kind": "text", "encoding": "embed",
+                                     "embedder": e.identity, "dims": e.dims})  # fmt: skip
+                    else:
+                        spec.append({"field": name, "kind": "text", "encoding": "hashed"})
             else:
                 raise ValidationError(
                     f"field {name!r} mixes kinds of values (numbers, text, lists); make it one kind"
                 )
         if not spec:
             raise ValidationError("the records have no fields besides the target")
-        return cls(spec)
+        return cls(spec, embedder)
 
     def transform(self, records: Iterable[Mapping[str, Any]]) -> npt.NDArray[np.float64]:
         """Records to a matrix (one row each)."""
@@ -161,12 +185,33 @@ class Featurizer:
                         j = index.get(str(item))
                         if j is not None:
                             x[i, col + j] = 1.0
+            elif s.get("encoding") == "embed":
+                x[:, col : col + width] = self._embedded(s, values)
             else:
                 for i, v in enumerate(values):
                     if v is not None:
                         x[i, col : col + width] = _text_vector(str(v))
             col += width
         return x
+
+    def _embedded(self, s: Mapping[str, Any], values: list[Any]) -> npt.NDArray[np.float64]:
+        """Vectors of a text field's values (each distinct text embedded once)."""
+        if self._embedder is None:
+            raise ValidationError(f"field {s['field']!r} is embedded text: an embedder is needed")
+        e = self._embedder()
+        if e.identity != s["embedder"]:
+            raise ValidationError(
+                f"field {s['field']!r} was embedded with {s['embedder']} when the model was "
+                f"trained; this database uses {e.identity}"
+            )
+        texts = sorted({str(v) for v in values if v is not None})
+        out = np.zeros((len(values), int(s["dims"])))
+        if texts:
+            vecs = dict(zip(texts, e.embed(texts).astype(np.float64), strict=True))
+            for i, v in enumerate(values):
+                if v is not None:
+                    out[i] = vecs[str(v)]
+        return out
 
     @staticmethod
     def _numbers(name: str, values: list[Any], mean: float, std: float) -> Any:

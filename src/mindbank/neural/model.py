@@ -136,14 +136,21 @@ class Model:
         data: Any,
         target: str,
         on_epoch: Callable[[Epoch], None] | None = None,
+        embedder: Callable[[], Any] | None = None,
     ) -> tuple[Model, list[Epoch]]:
-        """Fit a model on data; returns it and every epoch's measured figures."""
+        """Fit a model on data; returns it and every epoch's measured figures. Free text is
+        embedded with ``embedder`` unless the configuration says ``"features": {"text":
+        "hashed"}`` (or there is no embedder)."""
         cfg = parse_config(config)
+        features = config.get("features") or {}
+        if not isinstance(features, Mapping):
+            raise ValidationError("features must be an object")
+        text = features.get("text", "embed" if embedder is not None else "hashed")
         train, val = load_records(data, target)
         classification = cfg.head in ("softmax", "sigmoid")
         if not val and len(train) >= 5:
             train, val = split(train, target, classification, cfg.seed)
-        featurizer = Featurizer.fit(train, target)
+        featurizer = Featurizer.fit(train, target, text, embedder)
         x = featurizer.transform(train)
         x_val = featurizer.transform(val) if val else None
         if cfg.input_size is not None and cfg.input_size != featurizer.width:
@@ -365,7 +372,9 @@ class Model:
         return buf.getvalue()
 
     @classmethod
-    def from_parts(cls, header: Mapping[str, Any], blob: bytes) -> Model:
+    def from_parts(
+        cls, header: Mapping[str, Any], blob: bytes, embedder: Callable[[], Any] | None = None
+    ) -> Model:
         """Rebuild from a header and ``.npz`` bytes (never unpickles).
 
         Raises:
@@ -400,7 +409,7 @@ class Model:
                 arrays["val_x"].astype(np.float64),
                 arrays["val_y"].astype(np.float64),
             )
-        featurizer = Featurizer(header["features"])
+        featurizer = Featurizer(header["features"], embedder)
         if featurizer.width != sizes[0]:
             raise ValidationError("the feature spec does not match the input layer")
         ref = (arrays["ref_x"], arrays["ref_y"]) if "ref_x" in arrays else None

@@ -41,11 +41,18 @@ CLF_FORMAT = "mindbank-clf-1"
 
 
 def _train_one(
-    args: tuple[Mapping[str, Any], Any, str],
+    args: tuple[Mapping[str, Any], Any, str, str | None],
 ) -> tuple[dict[str, Any], bytes, list[tuple[Any, ...]]]:
-    """Train one configuration (in a worker process); plain data back."""
-    config, data, target = args
-    model, history = Model.train(config, data, target)
+    """Train one configuration (in a worker process, or here); plain data back."""
+    config, data, target, embedder_spec = args
+    embedder: Callable[[], Any] | None = None
+    if embedder_spec is not None:
+        from functools import cache
+
+        from mindbank.embedders import load_embedder
+
+        embedder = cache(lambda: load_embedder(embedder_spec))
+    model, history = Model.train(config, data, target, None, embedder)
     return (
         model.header(),
         model.weights_bytes(),
@@ -67,8 +74,10 @@ class NeuralModels:
         cache_size: int = 8,
         cache_ttl: float = 3600.0,
         embedder: Callable[[], Embedder] | None = None,
+        embedder_spec: str | None = None,
     ):
         self._embedder_fn = embedder
+        self._embedder_spec = embedder_spec
         self._db = db
         self._repo = NeuralRepo(db)
         self._clock = clock
@@ -117,7 +126,7 @@ class NeuralModels:
             raise ValidationError("give the model a name (or a modelId in its configuration)")
         check_key(name, "model name")
         check_key(target, "target")
-        model, history = Model.train(config, data, target, on_epoch)
+        model, history = Model.train(config, data, target, on_epoch, self._embedder_fn)
         return self._store(name, description, model, history, None)
 
     def train_parallel(
@@ -146,16 +155,25 @@ class NeuralModels:
             raise ValidationError("every configuration needs a name (or a modelId)")
         for label in labels:
             check_key(label, "model name")
-        jobs = [(dict(c), data, target) for c in configs]
-        if workers == 1 or len(jobs) == 1:
+        jobs = [(dict(c), data, target, self._embedder_spec) for c in configs]
+        if self._embedder_spec is None and self._embedder_fn is not None:
+            # an embedder given as an object cannot go to another process: train here
+            results: list[tuple[dict[str, Any], bytes, list[tuple[Any, ...]]]] = []
+            for c in configs:
+                trained, epochs = Model.train(c, data, target, None, self._embedder_fn)
+                results.append((trained.header(), trained.weights_bytes(), [
+                    (e.epoch, e.train_loss, e.val_loss, e.val_accuracy, e.learning_rate)
+                    for e in epochs
+                ]))  # fmt: skip
+        elif workers == 1 or len(jobs) == 1:
             results = [_train_one(j) for j in jobs]
         else:
             with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
                 results = list(pool.map(_train_one, jobs))
         out = []
-        for label, (header, blob, history) in zip(labels, results, strict=True):
-            model = Model.from_parts(header, blob)
-            out.append(self._store(label, "", model, [Epoch(*h) for h in history], None, blob))
+        for label, (header, blob, rows) in zip(labels, results, strict=True):
+            model = Model.from_parts(header, blob, self._embedder_fn)
+            out.append(self._store(label, "", model, [Epoch(*h) for h in rows], None, blob))
         return out
 
     def _store(
@@ -193,7 +211,7 @@ class NeuralModels:
             header, blob = self._repo.parts(info.id)
             if _sha(blob) != info.sha256:
                 raise ValidationError(f"model {name!r} v{info.version}: weights do not match")
-            model = Model.from_parts(header, blob)
+            model = Model.from_parts(header, blob, self._embedder_fn)
             self.cache.put(key, model)
         return model
 
@@ -232,7 +250,7 @@ class NeuralModels:
         """Save a copy of a version as the next version, with a description."""
         info = self._repo.info(name, version)
         header, blob = self._repo.parts(info.id)
-        model = Model.from_parts(header, blob)
+        model = Model.from_parts(header, blob, self._embedder_fn)
         history = [
             Epoch(e.epoch, e.train_loss, e.val_loss, e.val_accuracy, e.learning_rate)
             for e in self._repo.history(info.id)
@@ -343,7 +361,7 @@ class NeuralModels:
         if _sha(blob) != doc.get("sha256"):
             raise ValidationError(f"{p}: the weights do not match their checksum (tampered?)")
         try:
-            model = Model.from_parts(doc["model"], blob)
+            model = Model.from_parts(doc["model"], blob, self._embedder_fn)
         except (KeyError, TypeError) as exc:
             raise ValidationError(f"{p}: the header is incomplete ({exc})") from None
         target = name or str(doc.get("name") or "")
@@ -361,7 +379,7 @@ class NeuralModels:
         accuracy before and after are measured."""
         info = self._repo.info(name, version)
         header, blob = self._repo.parts(info.id)
-        model = Model.from_parts(header, blob)
+        model = Model.from_parts(header, blob, self._embedder_fn)
         before = model.measured_accuracy()
         weights = {}
         for i, w in enumerate(model.network.weights):
