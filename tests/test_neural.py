@@ -426,3 +426,23 @@ def test_free_text_goes_through_the_embedder_unless_hashed_is_asked(
         with pytest.raises(ValidationError, match="was embedded with hashing-v1:256"):
             other.neural.predict("embedded", recs[0])
         assert other.neural.predict("hashed", recs[0]).prediction in ("success", "failure")
+
+
+def test_model_cache_is_configurable(db_path: Path, clock: FakeClock) -> None:
+    from mindbank.config import Settings
+
+    with mindbank.open(
+        db_path, clock=clock, settings=Settings(model_cache_size=1, model_cache_ttl=10)
+    ) as mb:
+        mb.neural.train(_config(epochs=2), _records(60), target="outcome", name="a")
+        mb.neural.train(_config(epochs=2), _records(60), target="outcome", name="b")
+        mb.neural.load("a")
+        mb.neural.load("a")
+        assert (mb.neural.cache.hits, mb.neural.cache.misses) == (1, 1)
+        mb.neural.load("b")  # evicts a (size 1)
+        mb.neural.load("a")
+        assert mb.neural.cache.misses == 3
+        clock.advance(11)  # older than the TTL
+        mb.neural.load("a")
+        assert mb.neural.cache.misses == 4
+        assert mb.neural.memory_stats()["cache"]["capacity"] == 1

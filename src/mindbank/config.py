@@ -198,6 +198,8 @@ class Settings:
         learning: how memory learns from use (:class:`LearningSettings`).
         working_memory_bytes: the in-process working-memory tier (rows read by ``retrieve``),
             least recently used out first past this size (env ``MINDBANK_WORKING_MEMORY_MB``).
+        model_cache_size: loaded neural models kept in the process (LRU; 0 turns it off).
+        model_cache_ttl: seconds a loaded model stays cached.
         witness_strict: refuse to open a database whose witness chain is broken (env
             ``MINDBANK_WITNESS_STRICT=1``); by default it opens with a ``WitnessWarning``.
     """
@@ -218,6 +220,8 @@ class Settings:
     bank: BankSettings = BankSettings()
     learning: LearningSettings = LearningSettings()
     working_memory_bytes: int = 50 * 1024 * 1024
+    model_cache_size: int = 8
+    model_cache_ttl: float = 3600.0
     witness_strict: bool = False
 
     @classmethod

@@ -130,9 +130,12 @@ class MindBank:
         spec = self._embedder_spec
         if spec is None:
             spec = self._db.settings.embedder or "minilm"
+        settings = self._db.settings
         return NeuralModels(
             self._db,
             self._clock,
+            settings.model_cache_size,
+            settings.model_cache_ttl,
             embedder=lambda: self.embedder,
             embedder_spec=spec if isinstance(spec, str) else None,
         )
