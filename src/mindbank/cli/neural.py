@@ -14,30 +14,6 @@ from mindbank.cli.output import db_option, emit_json, fail, fmt_time, json_optio
 
 __all__ = ["neural"]
 
-STARTER = {
-    "modelId": "task-outcome",
-    "type": "custom",
-    "architecture": {
-        "type": "feedforward",
-        "layers": [
-            {"type": "input"},
-            {"type": "hidden", "size": 64, "activation": "relu"},
-            {"type": "hidden", "size": 32, "activation": "relu"},
-            {"type": "output", "activation": "softmax"},
-        ],
-    },
-    "training": {
-        "learning_rate": 0.001,
-        "batch_size": 32,
-        "epochs": 50,
-        "optimizer": "adam",
-        "lr_schedule": {"type": "step_decay", "step_size": 20, "gamma": 0.5},
-        "early_stopping": {"patience": 8, "min_delta": 0.0001},
-        "l2": 0.0001,
-        "seed": 0,
-    },
-}
-
 
 def _read_json(path: Path, what: str) -> Any:
     try:
@@ -78,13 +54,13 @@ def init(path: Path, preset: str | None) -> None:
       mindbank neural init model.json
       mindbank neural init coord.json --preset adaptive-coordinator
     """
-    from mindbank.neural.catalog import PRESETS, preset_config
+    from mindbank.neural.catalog import PRESETS, preset_config, starter_config
 
     if path.exists():
         fail(f"{path} exists; it was left untouched")
     if preset is not None and preset not in PRESETS:
         fail(f"no preset {preset!r}; see `mindbank neural catalog`")
-    config = STARTER if preset is None else preset_config(preset)
+    config = starter_config() if preset is None else preset_config(preset)
     path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     click.echo(f"wrote {path}: edit the layers and training, then `mindbank neural train`")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["PRESETS", "preset_config"]
+__all__ = ["PRESETS", "preset_config", "starter_config"]
 
 # name -> (category, purpose, fields it expects, target it predicts, output head)
 PRESETS: dict[str, tuple[str, str, tuple[str, ...], str, str]] = {
@@ -73,9 +73,16 @@ PRESETS: dict[str, tuple[str, str, tuple[str, ...], str, str]] = {
 def preset_config(name: str) -> dict[str, Any]:
     """The model configuration of a preset (the reference's format)."""
     category, purpose, _, _, head = PRESETS[name]
+    return starter_config(name, head, category, purpose)
+
+
+def starter_config(
+    name: str = "task-outcome", head: str = "softmax", kind: str = "custom", purpose: str = ""
+) -> dict[str, Any]:
+    """A starting configuration: two hidden layers (64, 32, relu), Adam, early stopping."""
     return {
         "modelId": name,
-        "type": category,
+        "type": kind,
         "description": purpose,
         "architecture": {
             "type": "feedforward",

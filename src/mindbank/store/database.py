@@ -237,6 +237,13 @@ class Database:
             self._slow_hooks.append(hook)
         self.execute = self.conn.execute if threshold_ms is None else self._execute_timed
 
+    def run(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
+        """``execute``, with SQLite's errors translated into mindbank's."""
+        try:
+            return self.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise translate_error(exc, self.path) from exc
+
     def executemany(self, sql: str, rows: Any) -> sqlite3.Cursor:
         """Run one statement for many parameter rows (timed like ``execute``)."""
         if self.settings.slow_query_ms is None:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
-from typing import Any
 
 from mindbank.store.codec import dumps, loads
-from mindbank.store.database import Database, translate_error
+from mindbank.store.database import Database
 
 __all__ = ["FeedbackRepo"]
 
@@ -18,33 +16,27 @@ class FeedbackRepo:
     def __init__(self, db: Database):
         self.db = db
 
-    def _run(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
-        try:
-            return self.db.execute(sql, params)
-        except sqlite3.Error as exc:
-            raise translate_error(exc, self.db.path) from exc
-
     def add_impression(self, query: str, results: Sequence[tuple[str, str]], now: float) -> None:
         """Remember what a search showed, in rank order."""
-        self._run(
+        self.db.run(
             "INSERT INTO search_impressions (query, results, shown_at) VALUES (?, ?, ?)",
             (query, dumps([list(r) for r in results]), now),
         )
 
     def prune_impressions(self, before: float) -> None:
         """Forget impressions shown before ``before``."""
-        self._run("DELETE FROM search_impressions WHERE shown_at < ?", (before,))
+        self.db.run("DELETE FROM search_impressions WHERE shown_at < ?", (before,))
 
     def latest_shown(self) -> float | None:
         """When the last impression was shown (None: none kept)."""
-        row = self._run("SELECT max(shown_at) FROM search_impressions").fetchone()
+        row = self.db.run("SELECT max(shown_at) FROM search_impressions").fetchone()
         return None if row[0] is None else float(row[0])
 
     def impressions_since(self, since: float) -> list[tuple[int, str, list[list[str]]]]:
         """``(id, query, results)`` shown at or after ``since``, newest first."""
         return [
             (r[0], r[1], loads(r[2]))
-            for r in self._run(
+            for r in self.db.run(
                 "SELECT id, query, results FROM search_impressions WHERE shown_at >= ? "
                 "ORDER BY id DESC",
                 (since,),
@@ -53,13 +45,13 @@ class FeedbackRepo:
 
     def drop_impression(self, impression_id: int) -> None:
         """Forget an impression (its feedback was recorded)."""
-        self._run("DELETE FROM search_impressions WHERE id = ?", (impression_id,))
+        self.db.run("DELETE FROM search_impressions WHERE id = ?", (impression_id,))
 
     def entry_ids(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
         """Row ids of entries by ``(namespace, key)`` (missing ones left out)."""
         out = {}
         for ns, key in keys:
-            row = self._run(
+            row = self.db.run(
                 "SELECT id FROM memory_store WHERE namespace = ? AND key = ?", (ns, key)
             ).fetchone()
             if row is not None:
@@ -68,7 +60,7 @@ class FeedbackRepo:
 
     def score(self, entry_id: int) -> tuple[float, int, int]:
         """``(boost, uses, skips)`` of an entry (zeros when nothing was learned)."""
-        row = self._run(
+        row = self.db.run(
             "SELECT boost, uses, skips FROM entry_scores WHERE entry_id = ?", (entry_id,)
         ).fetchone()
         return (0.0, 0, 0) if row is None else (float(row[0]), int(row[1]), int(row[2]))
@@ -83,11 +75,11 @@ class FeedbackRepo:
         now: float,
     ) -> None:
         """Log one feedback event and set the entry's new boost and counts."""
-        self._run(
+        self.db.run(
             "INSERT INTO feedback (entry_id, query, reward, source, at) VALUES (?, ?, ?, ?, ?)",
             (entry_id, query, reward, source, now),
         )
-        self._run(
+        self.db.run(
             "INSERT INTO entry_scores (entry_id, boost, uses, skips, updated_at) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (entry_id) DO UPDATE SET boost = excluded.boost, "
             "uses = uses + excluded.uses, skips = skips + excluded.skips, "
@@ -101,19 +93,19 @@ class FeedbackRepo:
             return {}
         marks = ",".join(str(int(i)) for i in entry_ids)
         return dict(
-            self._run(
+            self.db.run(
                 f"SELECT entry_id, boost FROM entry_scores WHERE entry_id IN ({marks})"
             ).fetchall()
         )
 
     def pageranks(self, entry_ids: Sequence[int]) -> tuple[dict[int, float], float]:
         """PageRanks of these entries, and the highest PageRank of all (0 without a graph)."""
-        top = self._run("SELECT max(pagerank) FROM entry_scores").fetchone()[0]
+        top = self.db.run("SELECT max(pagerank) FROM entry_scores").fetchone()[0]
         if not entry_ids or top is None:
             return {}, 0.0
         marks = ",".join(str(int(i)) for i in entry_ids)
         ranks = dict(
-            self._run(
+            self.db.run(
                 f"SELECT entry_id, pagerank FROM entry_scores WHERE entry_id IN ({marks}) "
                 "AND pagerank IS NOT NULL"
             ).fetchall()
@@ -122,7 +114,7 @@ class FeedbackRepo:
 
     def any_scores(self) -> bool:
         """Whether any entry has a learned score."""
-        return self._run("SELECT 1 FROM entry_scores LIMIT 1").fetchone() is not None
+        return self.db.run("SELECT 1 FROM entry_scores LIMIT 1").fetchone() is not None
 
     # -- the memory graph --------------------------------------------------------------------
 
@@ -130,7 +122,7 @@ class FeedbackRepo:
         """``(entry_id, time)`` of every use (and positive explicit feedback), oldest first."""
         return [
             (int(r[0]), float(r[1]))
-            for r in self._run(
+            for r in self.db.run(
                 "SELECT entry_id, at FROM feedback WHERE source = 'used' OR "
                 "(source = 'explicit' AND reward > 0) ORDER BY at, id"
             )
@@ -140,9 +132,9 @@ class FeedbackRepo:
         self, edges: Sequence[tuple[int, int, str, float]], ranks: dict[int, float], now: float
     ) -> None:
         """Replace every edge and PageRank (call inside a transaction)."""
-        self._run("DELETE FROM memory_edges")
+        self.db.run("DELETE FROM memory_edges")
         self.db.executemany("INSERT INTO memory_edges VALUES (?, ?, ?, ?)", edges)
-        self._run("UPDATE entry_scores SET pagerank = NULL")
+        self.db.run("UPDATE entry_scores SET pagerank = NULL")
         self.db.executemany(
             "INSERT INTO entry_scores (entry_id, pagerank, updated_at) VALUES (?, ?, ?) "
             "ON CONFLICT (entry_id) DO UPDATE SET pagerank = excluded.pagerank",
@@ -151,7 +143,7 @@ class FeedbackRepo:
 
     def top_ranked(self, limit: int) -> list[tuple[int, str, str, float]]:
         """``(entry_id, namespace, key, pagerank)``, highest first."""
-        return self._run(
+        return self.db.run(
             "SELECT s.entry_id, m.namespace, m.key, s.pagerank FROM entry_scores s "
             "JOIN memory_store m ON m.id = s.entry_id WHERE s.pagerank IS NOT NULL "
             "ORDER BY s.pagerank DESC, m.namespace, m.key LIMIT ?",
@@ -160,7 +152,7 @@ class FeedbackRepo:
 
     def neighbours(self, entry_id: int, limit: int) -> list[tuple[str, str, str, float]]:
         """``(namespace, key, kind, weight)`` of an entry's neighbours, heaviest first."""
-        return self._run(
+        return self.db.run(
             "SELECT m.namespace, m.key, e.kind, e.weight FROM memory_edges e "
             "JOIN memory_store m ON m.id = CASE WHEN e.a = ? THEN e.b ELSE e.a END "
             "WHERE e.a = ? OR e.b = ? ORDER BY e.weight DESC, m.key LIMIT ?",
@@ -169,17 +161,17 @@ class FeedbackRepo:
 
     def edge_count(self) -> dict[str, int]:
         """Edges by kind."""
-        return dict(self._run("SELECT kind, count(*) FROM memory_edges GROUP BY kind").fetchall())
+        return dict(self.db.run("SELECT kind, count(*) FROM memory_edges GROUP BY kind").fetchall())
 
     # -- fuzzy lookup ------------------------------------------------------------------------
 
     def memory_version(self) -> int:
         """The memory change counter (moves with every entry write by any process)."""
-        return int(self._run("SELECT value FROM counters WHERE name = 'memory'").fetchone()[0])
+        return int(self.db.run("SELECT value FROM counters WHERE name = 'memory'").fetchone()[0])
 
     def live_texts(self, now: float) -> list[tuple[str, str, str]]:
         """``(namespace, key, value)`` of every live entry."""
-        return self._run(
+        return self.db.run(
             "SELECT namespace, key, value FROM memory_store "
             "WHERE expires_at IS NULL OR expires_at > ?",
             (now,),
@@ -189,7 +181,7 @@ class FeedbackRepo:
 
     def entry_use(self, now: float) -> list[tuple[str, str, int, float, float | None]]:
         """``(namespace, key, access_count, updated_at, accessed_at)`` of live entries."""
-        return self._run(
+        return self.db.run(
             "SELECT namespace, key, access_count, updated_at, accessed_at FROM memory_store "
             "WHERE expires_at IS NULL OR expires_at > ? ORDER BY namespace, key",
             (now,),
@@ -197,13 +189,13 @@ class FeedbackRepo:
 
     def events_summary(self) -> tuple[int, float | None]:
         """Events kept, and the oldest one's time."""
-        n, oldest = self._run("SELECT count(*), min(timestamp) FROM events").fetchone()
+        n, oldest = self.db.run("SELECT count(*), min(timestamp) FROM events").fetchone()
         return int(n), None if oldest is None else float(oldest)
 
     def events_beyond(self, max_events: int, before: float) -> int:
         """How many events the retention rules would remove."""
         return int(
-            self._run(
+            self.db.run(
                 "SELECT count(*) FROM events WHERE timestamp < ? OR id <= "
                 "(SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?)",
                 (before, max_events),
@@ -212,7 +204,7 @@ class FeedbackRepo:
 
     def prune_events(self, max_events: int, before: float) -> int:
         """Remove events older than ``before`` and all but the newest ``max_events``."""
-        return self._run(
+        return self.db.run(
             "DELETE FROM events WHERE timestamp < ? OR id <= "
             "(SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?)",
             (before, max_events),
@@ -220,6 +212,6 @@ class FeedbackRepo:
 
     def vector_counts(self) -> tuple[int, int]:
         """Vectors of entries, of ReasoningBank items."""
-        a = self._run("SELECT count(*) FROM embeddings").fetchone()[0]
-        b = self._run("SELECT count(*) FROM pattern_embeddings").fetchone()[0]
+        a = self.db.run("SELECT count(*) FROM embeddings").fetchone()[0]
+        b = self.db.run("SELECT count(*) FROM pattern_embeddings").fetchone()[0]
         return int(a), int(b)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
 from mindbank.errors import NotFoundError
 from mindbank.records import ModelInfo, TrainingEpoch
 from mindbank.store.codec import dumps, loads
-from mindbank.store.database import Database, translate_error
+from mindbank.store.database import Database
 
 __all__ = ["NeuralRepo"]
 
@@ -36,12 +35,6 @@ class NeuralRepo:
     def __init__(self, db: Database):
         self.db = db
 
-    def _run(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
-        try:
-            return self.db.execute(sql, params)
-        except sqlite3.Error as exc:
-            raise translate_error(exc, self.db.path) from exc
-
     def add(
         self,
         name: str,
@@ -54,10 +47,12 @@ class NeuralRepo:
         now: float,
     ) -> ModelInfo:
         """Add a new version (the current one) with its training history (in a transaction)."""
-        row = self._run("SELECT max(version) FROM neural_models WHERE name = ?", (name,)).fetchone()
+        row = self.db.run(
+            "SELECT max(version) FROM neural_models WHERE name = ?", (name,)
+        ).fetchone()
         version = int(row[0] or 0) + 1
-        self._run("UPDATE neural_models SET current = 0 WHERE name = ? AND current = 1", (name,))
-        cur = self._run(
+        self.db.run("UPDATE neural_models SET current = 0 WHERE name = ? AND current = 1", (name,))
+        cur = self.db.run(
             "INSERT INTO neural_models (name, version, description, header, weights, sha256, "
             "quantized, current, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)",
             (name, version, description, dumps(header), weights, sha256, quantized, now),
@@ -77,11 +72,11 @@ class NeuralRepo:
             NotFoundError: no such model or version.
         """
         if version is None:
-            row = self._run(
+            row = self.db.run(
                 f"SELECT {_COLS} FROM neural_models WHERE name = ? AND current = 1", (name,)
             ).fetchone()
         else:
-            row = self._run(
+            row = self.db.run(
                 f"SELECT {_COLS} FROM neural_models WHERE name = ? AND version = ?",
                 (name, version),
             ).fetchone()
@@ -92,7 +87,7 @@ class NeuralRepo:
 
     def parts(self, model_id: int) -> tuple[dict[str, Any], bytes]:
         """Header and weights of a version."""
-        row = self._run(
+        row = self.db.run(
             "SELECT header, weights FROM neural_models WHERE id = ?", (model_id,)
         ).fetchone()
         return loads(row[0]), bytes(row[1])
@@ -100,9 +95,9 @@ class NeuralRepo:
     def versions(self, name: str | None) -> list[ModelInfo]:
         """Versions of one model (or all), by name then version."""
         if name is None:
-            rows = self._run(f"SELECT {_COLS} FROM neural_models ORDER BY name, version")
+            rows = self.db.run(f"SELECT {_COLS} FROM neural_models ORDER BY name, version")
         else:
-            rows = self._run(
+            rows = self.db.run(
                 f"SELECT {_COLS} FROM neural_models WHERE name = ? ORDER BY version", (name,)
             )
         return [_info(r) for r in rows]
@@ -111,7 +106,7 @@ class NeuralRepo:
         """The training history of a version."""
         return [
             TrainingEpoch(*r)
-            for r in self._run(
+            for r in self.db.run(
                 "SELECT epoch, train_loss, val_loss, val_accuracy, learning_rate FROM "
                 "training_history WHERE model_id = ? ORDER BY epoch",
                 (model_id,),
@@ -120,26 +115,26 @@ class NeuralRepo:
 
     def make_current(self, name: str, version: int) -> None:
         """Roll back (or forward) to a version."""
-        self._run("UPDATE neural_models SET current = 0 WHERE name = ? AND current = 1", (name,))
-        self._run(
+        self.db.run("UPDATE neural_models SET current = 0 WHERE name = ? AND current = 1", (name,))
+        self.db.run(
             "UPDATE neural_models SET current = 1 WHERE name = ? AND version = ?", (name, version)
         )
 
     def touch(self, model_id: int, now: float) -> None:
         """Record a use."""
-        self._run("UPDATE neural_models SET last_used = ? WHERE id = ?", (now, model_id))
+        self.db.run("UPDATE neural_models SET last_used = ? WHERE id = ?", (now, model_id))
 
     def delete(self, name: str, version: int | None) -> int:
         """Delete a version (or every version); returns how many."""
         if version is None:
-            return self._run("DELETE FROM neural_models WHERE name = ?", (name,)).rowcount
-        return self._run(
+            return self.db.run("DELETE FROM neural_models WHERE name = ?", (name,)).rowcount
+        return self.db.run(
             "DELETE FROM neural_models WHERE name = ? AND version = ?", (name, version)
         ).rowcount
 
     def unused_since(self, before: float) -> list[tuple[str, int]]:
         """``(name, version)`` of non-current versions not used (or made) since ``before``."""
-        return self._run(
+        return self.db.run(
             "SELECT name, version FROM neural_models WHERE current = 0 AND "
             "COALESCE(last_used, created_at) < ? ORDER BY name, version",
             (before,),
@@ -147,7 +142,7 @@ class NeuralRepo:
 
     def totals(self) -> tuple[int, int]:
         """Versions stored and their weights' bytes."""
-        n, size = self._run(
+        n, size = self.db.run(
             "SELECT count(*), COALESCE(sum(length(weights)), 0) FROM neural_models"
         ).fetchone()
         return int(n), int(size)
@@ -164,7 +159,7 @@ class NeuralRepo:
         now: float,
     ) -> int:
         """Store one labelled operation; returns its id."""
-        cur = self._run(
+        cur = self.db.run(
             "INSERT INTO pattern_memory (operation, pattern, outcome, embedder, vector, "
             "created_at) VALUES (?, ?, ?, ?, ?, ?)",
             (operation, pattern, outcome, embedder, vector, now),
@@ -173,7 +168,7 @@ class NeuralRepo:
 
     def examples(self, embedder: str) -> list[tuple[str, str, str | None, bytes]]:
         """``(operation, pattern, outcome, vector)`` of every example of this embedder."""
-        return self._run(
+        return self.db.run(
             "SELECT operation, pattern, outcome, vector FROM pattern_memory WHERE embedder = ? "
             "ORDER BY id",
             (embedder,),

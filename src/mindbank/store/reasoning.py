@@ -145,18 +145,12 @@ class BankRepo:
     def __init__(self, db: Database):
         self.db = db
 
-    def _run(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
-        try:
-            return self.db.execute(sql, params)
-        except sqlite3.Error as exc:
-            raise translate_error(exc, self.db.path) from exc
-
     def _in(self, sql: str, ids: Sequence[str], before: Sequence[Any] = ()) -> Iterator[Any]:
         """Rows of ``sql`` (which has ``{marks}`` where the ids go) for many ids, in chunks
         small enough for SQLite's parameter limit; ``before`` are the parameters ahead of them."""
         for lo in range(0, len(ids), 500):
             chunk = ids[lo : lo + 500]
-            yield from self._run(sql.format(marks=",".join("?" * len(chunk))), (*before, *chunk))
+            yield from self.db.run(sql.format(marks=",".join("?" * len(chunk))), (*before, *chunk))
 
     def _many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         try:
@@ -169,28 +163,30 @@ class BankRepo:
     def log_head(self) -> int:
         """The last sequence number of ``bank_log`` (0 when empty): it changes whenever an item
         or one of its vectors changes, in any process."""
-        row = self._run("SELECT MAX(seq) FROM bank_log").fetchone()
+        row = self.db.run("SELECT MAX(seq) FROM bank_log").fetchone()
         return int(row[0] or 0)
 
     def log_oldest(self) -> int:
         """The first sequence number still in ``bank_log`` (0 when empty)."""
-        row = self._run("SELECT MIN(seq) FROM bank_log").fetchone()
+        row = self.db.run("SELECT MIN(seq) FROM bank_log").fetchone()
         return int(row[0] or 0)
 
     def changed_since(self, seq: int) -> list[str]:
         """Ids of the items that changed after ``seq``."""
         return [
             r[0]
-            for r in self._run("SELECT DISTINCT pattern_id FROM bank_log WHERE seq > ?", (seq,))
+            for r in self.db.run("SELECT DISTINCT pattern_id FROM bank_log WHERE seq > ?", (seq,))
         ]
 
     def prune_log(self, keep: int) -> None:
         """Forget all but the last ``keep`` log entries."""
-        self._run("DELETE FROM bank_log WHERE seq <= (SELECT MAX(seq) FROM bank_log) - ?", (keep,))
+        self.db.run(
+            "DELETE FROM bank_log WHERE seq <= (SELECT MAX(seq) FROM bank_log) - ?", (keep,)
+        )
 
     def existing_tables(self) -> list[str]:
         """Which of :data:`BANK_TABLES` exist."""
-        names = {r[0] for r in self._run("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        names = {r[0] for r in self.db.run("SELECT name FROM sqlite_master WHERE type = 'table'")}
         return [t for t in BANK_TABLES if t in names]
 
     # -- items -------------------------------------------------------------------------------
@@ -211,7 +207,7 @@ class BankRepo:
 
     def get(self, item_id: str) -> Item | None:
         """One item by id, or None."""
-        row = self._run(f"SELECT {_ITEM_COLS} FROM patterns WHERE id = ?", (item_id,)).fetchone()
+        row = self.db.run(f"SELECT {_ITEM_COLS} FROM patterns WHERE id = ?", (item_id,)).fetchone()
         return None if row is None else self._items([row])[0]
 
     def get_many(self, ids: Sequence[str]) -> dict[str, Item]:
@@ -232,7 +228,7 @@ class BankRepo:
 
     def id_for_key(self, namespace: str, key: str) -> str | None:
         """The id of the item stored under a key, or None."""
-        row = self._run(
+        row = self.db.run(
             "SELECT id FROM patterns WHERE namespace = ? AND key = ?", (namespace, key)
         ).fetchone()
         return None if row is None else str(row[0])
@@ -244,11 +240,11 @@ class BankRepo:
         where, params = _equal(namespace=namespace, status=status)
         sql = f"SELECT {_ITEM_COLS} FROM patterns{where} "
         sql += "ORDER BY COALESCE(updated_at, created_at) DESC, id LIMIT ? OFFSET ?"
-        return self._items(self._run(sql, (*params, limit, offset)).fetchall())
+        return self._items(self.db.run(sql, (*params, limit, offset)).fetchall())
 
     def insert(self, row: ItemRow, now: float) -> None:
         """Add an item."""
-        self._run(
+        self.db.run(
             "INSERT INTO patterns (id, namespace, key, type, pattern_data, confidence, origin, "
             "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -268,7 +264,7 @@ class BankRepo:
         self, item_id: str, type_: str, pattern_data: str, confidence: float, now: float
     ) -> None:
         """Overwrite an item's text and confidence (a store() under an existing key)."""
-        self._run(
+        self.db.run(
             "UPDATE patterns SET type = ?, pattern_data = ?, confidence = ?, status = 'active', "
             "superseded_by = NULL, updated_at = ? WHERE id = ?",
             (type_, pattern_data, confidence, now, item_id),
@@ -276,7 +272,7 @@ class BankRepo:
 
     def record_use(self, item_id: str, confidence: float, success: bool, now: float) -> None:
         """Count one reported use of an item and set its new confidence."""
-        self._run(
+        self.db.run(
             "UPDATE patterns SET confidence = ?, usage_count = usage_count + 1, "
             "success_count = success_count + ?, failure_count = failure_count + ?, "
             "last_used = ? WHERE id = ?",
@@ -285,13 +281,13 @@ class BankRepo:
 
     def delete(self, item_id: str) -> bool:
         """Remove an item, its vectors, links and provenance rows (trajectories stay)."""
-        return self._run("DELETE FROM patterns WHERE id = ?", (item_id,)).rowcount > 0
+        return self.db.run("DELETE FROM patterns WHERE id = ?", (item_id,)).rowcount > 0
 
     # -- vectors -----------------------------------------------------------------------------
 
     def put_vector(self, item_id: str, kind: str, model: str, vector: bytes, dims: int) -> None:
         """Store (or replace) one vector of an item."""
-        self._run(
+        self.db.run(
             "INSERT INTO pattern_embeddings (id, kind, model, dims, vector) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (id, kind) DO UPDATE SET model = excluded.model, dims = excluded.dims, "
             "vector = excluded.vector",
@@ -301,12 +297,12 @@ class BankRepo:
     def vector_models(self) -> dict[str, int]:
         """Vector counts by embedder identity."""
         return dict(
-            self._run("SELECT model, COUNT(*) FROM pattern_embeddings GROUP BY model").fetchall()
+            self.db.run("SELECT model, COUNT(*) FROM pattern_embeddings GROUP BY model").fetchall()
         )
 
     def lacking_vectors(self, model: str) -> list[tuple[str, str]]:
         """``(id, pattern_data)`` of items without a content vector of this embedder."""
-        return self._run(
+        return self.db.run(
             "SELECT p.id, p.pattern_data FROM patterns p WHERE NOT EXISTS (SELECT 1 FROM "
             "pattern_embeddings e WHERE e.id = p.id AND e.kind = 'content' AND e.model = ?)",
             (model,),
@@ -328,7 +324,7 @@ class BankRepo:
         """``(id, kind) -> BLOB`` of the vectors of ``model`` of these items (all when None)."""
         sql = "SELECT id, kind, vector FROM pattern_embeddings WHERE model = ?"
         if ids is None:
-            return {(r[0], r[1]): r[2] for r in self._run(sql, (model,))}
+            return {(r[0], r[1]): r[2] for r in self.db.run(sql, (model,))}
         rows = self._in(sql + " AND id IN ({marks})", ids, (model,))
         return {(pid, kind): blob for pid, kind, blob in rows}
 
@@ -340,7 +336,7 @@ class BankRepo:
             "MAX(COALESCE(last_used, 0), COALESCE(updated_at, created_at)) FROM patterns"
         )
         if ids is None:
-            return [ItemMeta(*r) for r in self._run(sql + " ORDER BY rowid")]
+            return [ItemMeta(*r) for r in self.db.run(sql + " ORDER BY rowid")]
         return [ItemMeta(*r) for r in self._in(sql + " WHERE id IN ({marks}) ORDER BY rowid", ids)]
 
     # -- trajectories and provenance ---------------------------------------------------------
@@ -349,7 +345,7 @@ class BankRepo:
         """Add a trajectory; returns its id."""
         v = row.verdict
         success = None if v.label == "unknown" else int(v.label == "success")
-        cur = self._run(
+        cur = self.db.run(
             "INSERT INTO task_trajectories (task_id, namespace, task, kind, strategy, agent, "
             "steps, outcome, success, verdict, verdict_source, verdict_detail, used_patterns, "
             "duration, timestamp) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -379,7 +375,7 @@ class BankRepo:
         Raises:
             NotFoundError: no such trajectory.
         """
-        row = self._run(
+        row = self.db.run(
             f"SELECT {_TRAJ_COLS} FROM task_trajectories WHERE id = ?", (trajectory_id,)
         ).fetchone()
         if row is None:
@@ -392,12 +388,12 @@ class BankRepo:
         """Trajectories, newest first."""
         where, params = _equal(namespace=namespace, task_id=task_id)
         sql = f"SELECT {_TRAJ_COLS} FROM task_trajectories{where} ORDER BY id DESC LIMIT ? OFFSET ?"
-        return [_trajectory(r) for r in self._run(sql, (*params, limit, offset))]
+        return [_trajectory(r) for r in self.db.run(sql, (*params, limit, offset))]
 
     def set_verdict(self, trajectory_id: int, verdict: Verdict) -> None:
         """Store a new verdict for a trajectory."""
         success = None if verdict.label == "unknown" else int(verdict.label == "success")
-        self._run(
+        self.db.run(
             "UPDATE task_trajectories SET verdict = ?, verdict_source = ?, verdict_detail = ?, "
             "success = ? WHERE id = ?",
             (
@@ -411,7 +407,7 @@ class BankRepo:
 
     def mark_distilled(self, trajectory_id: int, now: float) -> None:
         """Record that a trajectory's items were made."""
-        self._run(
+        self.db.run(
             "UPDATE task_trajectories SET distilled_at = ? WHERE id = ?", (now, trajectory_id)
         )
 
@@ -424,7 +420,7 @@ class BankRepo:
 
     def items_from(self, trajectory_id: int) -> list[Item]:
         """Items distilled from a trajectory (including ones merged away since)."""
-        rows = self._run(
+        rows = self.db.run(
             f"SELECT {_ITEM_COLS} FROM patterns WHERE id IN (SELECT pattern_id FROM "
             f"pattern_sources WHERE trajectory_id = ?) ORDER BY rowid",
             (trajectory_id,),
@@ -437,15 +433,15 @@ class BankRepo:
         self, source: str, target: str, type_: str, strength: float, now: float
     ) -> tuple[int, bool]:
         """Add a link, or set the strength of an existing one. Returns (id, created)."""
-        row = self._run(
+        row = self.db.run(
             "SELECT id FROM pattern_links WHERE source_pattern_id = ? AND target_pattern_id = ? "
             "AND link_type = ?",
             (source, target, type_),
         ).fetchone()
         if row is not None:
-            self._run("UPDATE pattern_links SET strength = ? WHERE id = ?", (strength, row[0]))
+            self.db.run("UPDATE pattern_links SET strength = ? WHERE id = ?", (strength, row[0]))
             return int(row[0]), False
-        cur = self._run(
+        cur = self.db.run(
             "INSERT INTO pattern_links (source_pattern_id, target_pattern_id, link_type, "
             "strength, created_at) VALUES (?, ?, ?, ?, ?)",
             (source, target, type_, strength, now),
@@ -455,7 +451,7 @@ class BankRepo:
     def has_link(self, a: str, b: str, type_: str) -> bool:
         """Whether a link of this type joins a and b, in either direction."""
         return (
-            self._run(
+            self.db.run(
                 "SELECT 1 FROM pattern_links WHERE link_type = ? AND ((source_pattern_id = ? "
                 "AND target_pattern_id = ?) OR (source_pattern_id = ? AND target_pattern_id = ?))",
                 (type_, a, b, b, a),
@@ -476,7 +472,7 @@ class BankRepo:
             sql += " AND link_type = ?"
             params.append(type_)
         sql += " ORDER BY strength DESC, id"
-        return self._run(sql, params).fetchall()
+        return self.db.run(sql, params).fetchall()
 
     # -- consolidation -----------------------------------------------------------------------
 
@@ -490,7 +486,7 @@ class BankRepo:
         """Merge items into one: counts summed, confidence set, provenance inherited, the
         merged-away items marked superseded (never deleted)."""
         marks = ",".join("?" * len(away))
-        self._run(
+        self.db.run(
             f"UPDATE patterns SET confidence = ?, updated_at = ?, "
             f"usage_count = usage_count + (SELECT COALESCE(SUM(usage_count), 0) FROM patterns "
             f"WHERE id IN ({marks})), "
@@ -502,12 +498,12 @@ class BankRepo:
             f"WHERE id = ?",
             (confidence, now, *away, *away, *away, *away, into, into),
         )
-        self._run(
+        self.db.run(
             f"INSERT OR IGNORE INTO pattern_sources (pattern_id, trajectory_id) SELECT ?, "
             f"trajectory_id FROM pattern_sources WHERE pattern_id IN ({marks})",
             (into, *away),
         )
-        self._run(
+        self.db.run(
             f"UPDATE patterns SET status = 'superseded', superseded_by = ?, updated_at = ? "
             f"WHERE id IN ({marks})",
             (into, now, *away),
@@ -525,7 +521,7 @@ class BankRepo:
         below ``below`` confidence."""
         return [
             r[0]
-            for r in self._run(
+            for r in self.db.run(
                 "SELECT id FROM patterns WHERE status = 'active' AND usage_count <= ? AND "
                 "confidence < ? AND MAX(COALESCE(last_used, 0), COALESCE(updated_at, "
                 "created_at)) < ? ORDER BY rowid",
@@ -538,16 +534,18 @@ class BankRepo:
     def status_counts(self) -> dict[str, Any]:
         """Aggregates for ``status()``."""
         by_status = dict(
-            self._run("SELECT status, COUNT(*) FROM patterns GROUP BY status").fetchall()
+            self.db.run("SELECT status, COUNT(*) FROM patterns GROUP BY status").fetchall()
         )
-        active = self._run(
+        active = self.db.run(
             "SELECT COUNT(*), COUNT(DISTINCT namespace), AVG(confidence) FROM patterns "
             "WHERE status = 'active'"
         ).fetchone()
         verdicts = dict(
-            self._run("SELECT verdict, COUNT(*) FROM task_trajectories GROUP BY verdict").fetchall()
+            self.db.run(
+                "SELECT verdict, COUNT(*) FROM task_trajectories GROUP BY verdict"
+            ).fetchall()
         )
-        undistilled = self._run(
+        undistilled = self.db.run(
             "SELECT COUNT(*) FROM task_trajectories WHERE distilled_at IS NULL "
             "AND verdict != 'unknown'"
         ).fetchone()[0]
@@ -556,9 +554,9 @@ class BankRepo:
             "active": active[0],
             "categories": active[1],
             "avg_confidence": active[2],
-            "embeddings": self._run("SELECT COUNT(*) FROM pattern_embeddings").fetchone()[0],
+            "embeddings": self.db.run("SELECT COUNT(*) FROM pattern_embeddings").fetchone()[0],
             "trajectories": sum(verdicts.values()),
-            "links": self._run("SELECT COUNT(*) FROM pattern_links").fetchone()[0],
+            "links": self.db.run("SELECT COUNT(*) FROM pattern_links").fetchone()[0],
             "verdicts": verdicts,
             "undistilled": undistilled,
         }
