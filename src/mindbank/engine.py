@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # loaded on first use, so that a CLI call that only retrieves
     from mindbank.memory import coordination
     from mindbank.memory.semantic import SemanticMemory
     from mindbank.neural.registry import NeuralModels
+    from mindbank.pipeline.pipeline import Pipeline
     from mindbank.reasoning.bank import ReasoningBank
     from mindbank.records import (
         BridgeReport,
@@ -139,6 +140,33 @@ class MindBank:
             embedder=lambda: self.embedder,
             embedder_spec=spec if isinstance(spec, str) else None,
         )
+
+    @cached_property
+    def pipeline(self) -> Pipeline:
+        """The training pipeline: run tasks under strategies, learn which works. Every run is
+        also recorded as a ReasoningBank trajectory (namespace ``pipeline``), judged by its
+        tests."""
+        from mindbank.pipeline.pipeline import Pipeline
+
+        def record(result: Any, task: Any) -> None:
+            self.bank.record_trajectory(
+                task.prompt or task.id,
+                [{"action": f"strategy {result.strategy}",
+                  "observation": result.reason or result.status}],
+                outcome={
+                    "exit_code": 0 if result.success else 1,
+                    "tests_passed": result.passed,
+                    "tests_failed": result.failed + result.errors,
+                },
+                strategy=result.strategy,
+                kind=task.kind,
+                task_id=task.id,
+                namespace="pipeline",
+                duration=result.seconds,
+                distil=False,
+            )  # fmt: skip
+
+        return Pipeline(self._db, self._clock, self._db.path.parent / "pipeline", record)
 
     @cached_property
     def _coordination(self) -> CoordinationRepo:

@@ -25,6 +25,7 @@ _LAZY = {
     "mcp": ("mindbank.cli.mcp", "mcp", "Serve mindbank to agents over MCP (stdio or HTTP)."),
     "hooks": ("mindbank.cli.hooks", "hooks", "Hooks for coding agents (Claude Code)."),
     "neural": ("mindbank.cli.neural", "neural", "Train and use neural models on your records."),
+    "pipeline": ("mindbank.cli.pipeline", "pipeline", "Learn which strategy passes real tests."),
 }
 
 

@@ -455,6 +455,27 @@ _M7 = (
     "CREATE INDEX pattern_memory_embedder ON pattern_memory (embedder)",
 )
 
+_M8 = (
+    # pipeline_runs: one row per task x strategy execution, as measured.
+    """CREATE TABLE pipeline_runs (
+        id INTEGER PRIMARY KEY,
+        task_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        strategy TEXT NOT NULL,
+        passed INTEGER NOT NULL,
+        failed INTEGER NOT NULL,
+        errors INTEGER NOT NULL,
+        lint INTEGER,
+        seconds REAL NOT NULL,
+        status TEXT NOT NULL
+            CHECK (status IN ('passed', 'failed', 'error', 'timeout', 'crashed')),
+        reason TEXT NOT NULL DEFAULT '',
+        score REAL NOT NULL,
+        at REAL NOT NULL
+    )""",
+    "CREATE INDEX pipeline_runs_strategy ON pipeline_runs (strategy, kind, id)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "memory and coordination tables", _M1),
     Migration(2, "embeddings, full-text index, change counter and log", _M2),
@@ -465,5 +486,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(6, "neural models and their training history", _M6),
     Migration(7, "cognitive pattern memory", _M7),
+    Migration(8, "training pipeline runs", _M8),
 )
 """Every migration this mindbank knows, in order. Append only."""

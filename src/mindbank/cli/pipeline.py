@@ -1,0 +1,189 @@
+"""``mindbank pipeline``: run tasks under strategies with their real tests; learn what works."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+import mindbank
+from mindbank.cli.output import db_option, emit_json, json_option, table
+
+__all__ = ["pipeline"]
+
+
+def _tasks(source: str, complexity: str | None, limit: int | None) -> list[Any]:
+    from mindbank.pipeline import tasks as t
+
+    if source == "mbpp":
+        found = t.from_mbpp()
+    else:
+        path = Path(source)
+        if path.suffix == ".jsonl":
+            found = t.from_jsonl(path.read_text(encoding="utf-8").splitlines())
+        else:
+            found = t.from_folder(path)
+    if complexity:
+        found = [x for x in found if x.complexity == complexity]
+    return found[:limit] if limit else found
+
+
+@click.group()
+def pipeline() -> None:
+    """Run tasks under strategies with their real tests, and learn which strategy works.
+
+    \b
+    Examples:
+      mindbank pipeline run --tasks mbpp --complexity easy --limit 20 --workers 2
+      mindbank pipeline run --tasks ./my-tasks --strategies balanced,agent-a="my-agent --json"
+      mindbank pipeline status
+      mindbank pipeline select --kind easy --priorities production
+    """
+
+
+@pipeline.command()
+@click.option("--tasks", "source", default="mbpp", show_default=True,
+              help="mbpp, a folder of task folders, or a .jsonl file.")  # fmt: skip
+@click.option("--complexity", type=click.Choice(["easy", "medium", "hard"]))
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many tasks.")
+@click.option("--strategies", default="conservative,balanced,aggressive", show_default=True,
+              help="Comma-separated: built-in names, or name=command.")  # fmt: skip
+@click.option("--iterations", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option("--timeout", type=click.FloatRange(min=1), default=60, show_default=True,
+              help="Wall-time limit of one run, seconds.")  # fmt: skip
+@click.option("--no-lint", is_flag=True, help="Skip ruff.")
+@db_option
+@json_option
+def run(
+    source: str,
+    complexity: str | None,
+    limit: int | None,
+    strategies: str,
+    iterations: int,
+    workers: int,
+    timeout: float,
+    no_lint: bool,
+    db: Path | None,
+    as_json: bool,
+) -> None:
+    """Run every task under every strategy; store, log and learn from the results.
+
+    \b
+    Example:
+      mindbank pipeline run --tasks mbpp --complexity easy --limit 20
+    """
+    from mindbank.pipeline.strategies import parse_strategies
+
+    found = _tasks(source, complexity, limit)
+    chosen = parse_strategies([s for s in strategies.split(",") if s.strip()])
+    with mindbank.open(db) as mb:
+        total = len(found) * len(chosen) * iterations
+        if as_json:
+            results = mb.pipeline.run(found, chosen, workers=workers, iterations=iterations,
+                                      lint=not no_lint, wall_seconds=timeout)  # fmt: skip
+            emit_json({"runs": [r.to_dict() for r in results], "report": mb.pipeline.report()})
+            return
+        with click.progressbar(length=total, label="running", show_pos=True) as bar:
+            results = mb.pipeline.run(
+                found, chosen, workers=workers, iterations=iterations, lint=not no_lint,
+                wall_seconds=timeout, progress=lambda r: bar.update(1),
+            )  # fmt: skip
+        report = mb.pipeline.report()
+        folder = mb.pipeline.folder
+    _print_report(report)
+    click.echo(f"{len(results)} runs logged to {folder / 'pipeline-log.jsonl'}; "
+               f"profiles in {folder / 'profiles.json'}")  # fmt: skip
+
+
+def _print_report(report: list[dict[str, Any]]) -> None:
+    table(
+        None,
+        ["strategy", "runs", "success rate", "avg score", "avg time", "crashed/timeout"],
+        [(r["strategy"], r["runs"], f"{r['success_rate']:.1%}", f"{r['avg_score']:.1f}",
+          f"{r['avg_seconds']:.2f} s", r["crashed_or_timed_out"]) for r in report],
+    )  # fmt: skip
+
+
+@pipeline.command()
+@db_option
+@json_option
+def status(db: Path | None, as_json: bool) -> None:
+    """Strategy profiles (EMA, rate 0.4) overall and per task kind.
+
+    \b
+    Example:
+      mindbank pipeline status --json
+    """
+    with mindbank.open(db) as mb:
+        profs = mb.pipeline.status()
+    if as_json:
+        emit_json([p.to_dict() for p in profs])
+        return
+    if not profs:
+        click.echo("no runs yet: `mindbank pipeline run`")
+        return
+    table(
+        None,
+        ["strategy", "kind", "uses", "success rate", "avg score", "avg time", "trend"],
+        [(p.strategy, p.kind, p.uses, f"{p.success_rate:.1%}", f"{p.avg_score:.1f}",
+          f"{p.avg_seconds:.2f} s", "-" if p.trend is None else f"{p.trend:+.0%}")
+         for p in profs],
+    )  # fmt: skip
+
+
+@pipeline.command()
+@db_option
+@json_option
+def report(db: Path | None, as_json: bool) -> None:
+    """Per strategy over all runs: runs, success rate, score, time.
+
+    \b
+    Example:
+      mindbank pipeline report
+    """
+    with mindbank.open(db) as mb:
+        rows = mb.pipeline.report()
+    if as_json:
+        emit_json(rows)
+    elif rows:
+        _print_report(rows)
+    else:
+        click.echo("no runs yet")
+
+
+@pipeline.command()
+@click.option("--kind", default="*", show_default=True, help="Task kind (easy, medium, hard).")
+@click.option("--priorities", default="balanced", show_default=True,
+              type=click.Choice(["production", "prototyping", "balanced"]))  # fmt: skip
+@db_option
+@json_option
+def select(kind: str, priorities: str, db: Path | None, as_json: bool) -> None:
+    """Pick the strategy for a kind of task under priorities, and say why.
+
+    \b
+    Example:
+      mindbank pipeline select --kind hard --priorities production
+    """
+    with mindbank.open(db) as mb:
+        sel = mb.pipeline.select(kind, priorities)
+    if as_json:
+        emit_json(sel.to_dict())
+    else:
+        click.echo(sel.reason)
+
+
+@pipeline.command()
+def strategies() -> None:
+    """List the built-in strategies (command strategies are given as name=command).
+
+    \b
+    Example:
+      mindbank pipeline strategies
+    """
+    from mindbank.pipeline import strategies as s
+
+    click.echo(s.__doc__ or "")
+    for name in s.BUILTIN:
+        click.echo(f"- {name}")

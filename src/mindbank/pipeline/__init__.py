@@ -1,0 +1,1 @@
+"""The training pipeline: real tasks, run under strategies, judged by their real tests."""

@@ -1,0 +1,136 @@
+"""Tasks with real tests: from MBPP, from a folder of task folders, or from JSON Lines.
+
+A task is a prompt, a candidate solution (``solution.py``), a pytest test file and a kind
+(complexity and tags). MBPP's asserts become one pytest test function each.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mindbank.errors import ValidationError
+
+__all__ = ["Task", "from_folder", "from_jsonl", "from_mbpp", "mbpp_path"]
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """One task: what to do, a solution to start from, and the tests that judge it."""
+
+    id: str
+    prompt: str
+    solution: str
+    tests: str
+    complexity: str = "medium"
+    tags: tuple[str, ...] = field(default_factory=tuple)
+    source: str = "user"
+
+    @property
+    def kind(self) -> str:
+        """The task kind profiles are kept by: its complexity."""
+        return self.complexity
+
+
+def _complexity(code: str) -> str:
+    lines = len([ln for ln in code.splitlines() if ln.strip()])
+    return "easy" if lines <= 4 else "medium" if lines <= 10 else "hard"
+
+
+def mbpp_path() -> Path:
+    """``../shared/data/sanitized-mbpp.json`` beside the project (or MINDBANK_MBPP)."""
+    import os
+
+    env = os.environ.get("MINDBANK_MBPP")
+    if env:
+        return Path(env)
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        candidate = parent.parent / "shared" / "data" / "sanitized-mbpp.json"
+        if candidate.exists():
+            return candidate
+    return Path("sanitized-mbpp.json")
+
+
+def from_mbpp(path: Path | None = None) -> list[Task]:
+    """The MBPP tasks: prompt, reference code, one pytest test per assert."""
+    p = path or mbpp_path()
+    try:
+        rows = json.loads(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValidationError(f"cannot read the MBPP tasks at {p}: {exc.strerror}") from None
+    out = []
+    for r in rows:
+        imports = "\n".join(r.get("test_imports", []))
+        tests = [f"def test_{i}():\n    {a}\n" for i, a in enumerate(r["test_list"])]
+        body = f"{imports}\nfrom solution import *\n\n" + "\n\n".join(tests)
+        out.append(
+            Task(f"mbpp-{r['task_id']}", r["prompt"], r["code"], body,
+                 _complexity(r["code"]), (), "mbpp")
+        )  # fmt: skip
+    return out
+
+
+def from_folder(path: Path) -> list[Task]:
+    """Each subfolder is a task: ``solution.py``, ``test_*.py`` and optionally ``task.json``
+    (``prompt``, ``complexity``, ``tags``)."""
+    if not path.is_dir():
+        raise ValidationError(f"no task folder at {path}")
+    out = []
+    for d in sorted(p for p in path.iterdir() if p.is_dir()):
+        meta: dict[str, Any] = {}
+        if (d / "task.json").exists():
+            meta = json.loads((d / "task.json").read_text(encoding="utf-8"))
+        tests = sorted(d.glob("test_*.py"))
+        solution = d / "solution.py"
+        out.append(
+            Task(
+                d.name,
+                str(meta.get("prompt", d.name)),
+                solution.read_text(encoding="utf-8") if solution.exists() else "",
+                "\n\n".join(t.read_text(encoding="utf-8") for t in tests),
+                str(meta.get("complexity") or "medium"),
+                tuple(meta.get("tags", [])),
+                "folder",
+            )
+        )
+    return out
+
+
+def from_jsonl(lines: Iterable[str]) -> list[Task]:
+    """One task per line: ``id``, ``prompt``, ``solution``, ``tests`` (pytest source or a
+    list of assert statements), optional ``complexity`` and ``tags``."""
+    out = []
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            r = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValidationError(f"task line {n} is not JSON: {exc}") from None
+        tests = r.get("tests", "")
+        if isinstance(tests, list):
+            tests = "from solution import *\n\n" + "\n\n".join(
+                f"def test_{i}():\n    {a}\n" for i, a in enumerate(tests)
+            )
+        out.append(
+            Task(str(r.get("id", f"task-{n}")), str(r.get("prompt", "")), str(r.get("solution", "")),
+                 str(tests), str(r.get("complexity") or _complexity(str(r.get("solution", "")))),
+                 tuple(r.get("tags", [])), "jsonl")
+        )  # fmt: skip
+    return out
+
+
+def check(task: Task) -> str | None:
+    """Why a task cannot run (None: it can)."""
+    if not task.tests.strip():
+        return "the task has no tests"
+    try:
+        ast.parse(task.tests)
+    except SyntaxError as exc:
+        return f"the test file does not parse: {exc.msg} (line {exc.lineno})"
+    return None
