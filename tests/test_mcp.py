@@ -43,6 +43,7 @@ EXPECTED_TOOLS = {
     "memory_usage", "memory_stats", "memory_reindex", "db_verify",
     "pattern_store", "pattern_search", "trajectory_record", "bank_status", "bank_consolidate",
     "feedback_record", "neural_train", "neural_predict", "neural_models", "neural_patterns",
+    "pipeline_run", "pipeline_status", "strategy_select",
 }  # fmt: skip
 
 
@@ -206,6 +207,38 @@ def test_neural_tools_over_stdio(tmp_path: Path) -> None:
 
     asyncio.run(scenario())
     assert seen == [float(i) for i in range(1, len(seen) + 1)] and len(seen) >= 5
+
+
+def test_pipeline_tools_over_stdio(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text(json.dumps({"id": "t1", "prompt": "half", "solution": "def h(x):\n    return x / 2\n",
+                                 "tests": ["assert h(3) == 1.5"]}) + "\n")  # fmt: skip
+    seen: list[float] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append(progress)
+
+    async def scenario() -> None:
+        async with Client(_stdio(db)) as client:
+            result = await client.call_tool(
+                "pipeline_run", {"tasks": str(tasks), "strategies": ["balanced", "conservative"]},
+                progress_callback=on_progress,
+            )  # fmt: skip
+            assert not result.is_error, result.content
+            out = result.structured_content
+            assert out is not None and {r["status"] for r in out["runs"]} == {"passed"}
+            status = await _call(client, "pipeline_status", {})
+            assert {p["strategy"] for p in status["profiles"]} == {"balanced", "conservative"}
+            sel = await _call(client, "strategy_select", {"priorities": "production"})
+            assert sel["strategy"] in ("balanced", "conservative") and sel["reason"]
+            bad = await client.call_tool(
+                "pipeline_run", {"tasks": str(tasks), "strategies": ["nope"]}
+            )
+            assert bad.is_error and "unknown strategy" in bad.content[0].text
+
+    asyncio.run(scenario())
+    assert seen == [1.0, 2.0]
 
 
 def test_reindex_reports_progress(tmp_path: Path) -> None:

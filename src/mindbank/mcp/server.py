@@ -435,6 +435,79 @@ def build_server(db: str | os.PathLike[str] | None = None) -> tuple[MCPServer, C
         return await worker.run(run)
 
     @server.tool()
+    async def pipeline_run(
+        ctx: Context,
+        tasks: str = "mbpp",
+        strategies: list[str] | None = None,
+        complexity: Literal["easy", "medium", "hard"] | None = None,
+        limit: int = 10,
+        workers: int = 2,
+        timeout: float = 60.0,
+    ) -> dict[str, Any]:
+        """Run tasks (tasks: "mbpp", a folder of task folders, or a .jsonl file) under
+        strategies (built-in conservative, balanced, aggressive, or "name=command" for an
+        agent or script that prints a solution) with their real pytest tests and ruff, and
+        learn from the results. Reports progress per run; returns each run and a per-strategy
+        report."""
+        from mindbank.pipeline import tasks as task_sources
+        from mindbank.pipeline.strategies import parse_strategies
+
+        loop = asyncio.get_running_loop()
+
+        def run(mb: mindbank.MindBank) -> dict[str, Any]:
+            if tasks == "mbpp":
+                found = task_sources.from_mbpp()
+            elif tasks.endswith(".jsonl"):
+                found = task_sources.from_jsonl(
+                    Path(tasks).read_text(encoding="utf-8").splitlines()
+                )
+            else:
+                found = task_sources.from_folder(Path(tasks))
+            if complexity:
+                found = [t for t in found if t.complexity == complexity]
+            found = found[:limit]
+            chosen = parse_strategies(strategies or ["conservative", "balanced", "aggressive"])
+            total = float(len(found) * len(chosen))
+            done = [0]
+
+            def progress(result: Any) -> None:
+                done[0] += 1
+                asyncio.run_coroutine_threadsafe(
+                    ctx.report_progress(done[0], total, f"{result.task_id} {result.strategy}: "
+                                        f"{result.status}"), loop,
+                ).result()  # fmt: skip
+
+            results = mb.pipeline.run(found, chosen, workers=workers, wall_seconds=timeout,
+                                      progress=progress)  # fmt: skip
+            return {"runs": [r.to_dict() for r in results], "report": mb.pipeline.report()}
+
+        return await worker.run(run)
+
+    @server.tool()
+    async def pipeline_status() -> dict[str, Any]:
+        """Strategy profiles from every pipeline run (EMA success rate, score, time, uses,
+        trend), overall (kind "*") and per task kind, and the per-strategy report."""
+
+        def run(mb: mindbank.MindBank) -> dict[str, Any]:
+            return {
+                "profiles": [p.to_dict() for p in mb.pipeline.status()],
+                "report": mb.pipeline.report(),
+            }
+
+        return await worker.run(run)
+
+    @server.tool()
+    async def strategy_select(
+        kind: str = "*",
+        priorities: Literal["production", "prototyping", "balanced"] = "balanced",
+    ) -> dict[str, Any]:
+        """Pick the strategy to use for a kind of task (easy, medium, hard, or * for any)
+        under priorities (production favours reliability, prototyping speed), from the
+        pipeline's measured runs; says why and ranks all."""
+        sel = await worker.run(lambda mb: mb.pipeline.select(kind, priorities))
+        return sel.to_dict()
+
+    @server.tool()
     async def db_verify() -> dict[str, Any]:
         """Check the database: SQLite integrity, foreign keys, migration hashes. ok is true
         when no problem was found."""
