@@ -162,3 +162,21 @@ def test_tasks_from_jsonl_and_cli(tmp_path: Path) -> None:
         "pipeline", "run", "--tasks", str(path), "--strategies", "sideways", "--db", db
     )
     assert r.returncode == 1 and "unknown strategy" in r.stderr
+
+
+def test_train_and_stream(tmp_path: Path) -> None:
+    path = tmp_path / "tasks.jsonl"
+    path.write_text(json.dumps({"id": "t1", "prompt": "half",
+                                "solution": "def h(x):\n    if x == 0:\n        return 0\n    return 10 / x / 2\n",
+                                "tests": ["assert h(0) == 0", "assert h(5) == 1"]}) + "\n")  # fmt: skip
+    db = str(tmp_path / "m.db")
+    args = ["pipeline", "train-and-stream", "t1", "--tasks", str(path), "--db", db, "--json",
+            "--strategies", "aggressive,balanced"]  # fmt: skip
+    first = json.loads(run_mindbank(*args).stdout)
+    assert first["strategy"] == "aggressive" and "no runs yet" in first["why"]
+    assert first["run"]["status"] == "failed"  # the guard it removed was needed
+    run_mindbank("pipeline", "run", "--tasks", str(path), "--strategies", "balanced", "--db", db)
+    second = json.loads(run_mindbank(*args).stdout)
+    assert second["strategy"] == "balanced" and second["run"]["status"] == "passed"
+    r = run_mindbank("pipeline", "train-and-stream", "nope", "--tasks", str(path), "--db", db)
+    assert r.returncode == 1 and "no task 'nope'" in r.stderr

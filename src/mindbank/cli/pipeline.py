@@ -187,3 +187,53 @@ def strategies() -> None:
     click.echo(s.__doc__ or "")
     for name in s.BUILTIN:
         click.echo(f"- {name}")
+
+
+@pipeline.command("train-and-stream")
+@click.argument("task_id")
+@click.option("--tasks", "source", default="mbpp", show_default=True,
+              help="Where the task is: mbpp, a folder of task folders, or a .jsonl file.")  # fmt: skip
+@click.option("--reliability", type=click.FloatRange(0, 1), default=0.4, show_default=True)
+@click.option("--speed", type=click.FloatRange(0, 1), default=0.3, show_default=True)
+@click.option("--score", type=click.FloatRange(0, 1), default=0.3, show_default=True)
+@click.option("--strategies", default="conservative,balanced,aggressive", show_default=True)
+@db_option
+@json_option
+def train_and_stream(
+    task_id: str,
+    source: str,
+    reliability: float,
+    speed: float,
+    score: float,
+    strategies: str,
+    db: Path | None,
+    as_json: bool,
+) -> None:
+    """Pick the strategy for TASK_ID from what the pipeline learned, run it with the task's
+    real tests, record the outcome (so the next pick knows), and say how it went.
+
+    \b
+    Example:
+      mindbank pipeline train-and-stream mbpp-17 --reliability 0.7 --speed 0.1 --score 0.2
+    """
+    from mindbank.pipeline.strategies import parse_strategies
+
+    found = [t for t in _tasks(source, None, None) if t.id == task_id]
+    if not found:
+        raise mindbank.NotFoundError(f"no task {task_id!r} in {source}")
+    task = found[0]
+    chosen = {s.name: s for s in parse_strategies([x for x in strategies.split(",") if x.strip()])}
+    priorities = {"reliability": reliability, "speed": speed, "score": score}
+    with mindbank.open(db) as mb:
+        try:
+            sel = mb.pipeline.select(task.kind, priorities, list(chosen))
+            name, why = sel.strategy, sel.reason
+        except mindbank.ValidationError:  # nothing learned yet: say so and start somewhere
+            name, why = next(iter(chosen)), "no runs yet: starting with the first strategy"
+        [result] = mb.pipeline.run([task], [chosen[name]], workers=1)
+    if as_json:
+        emit_json({"strategy": name, "why": why, "run": result.to_dict()})
+        return
+    click.echo(f"chose {name} for {task.id} ({task.kind}): {why}")
+    click.echo(f"ran it: {result.status}, {result.passed} passed, {result.failed} failed, "
+               f"{result.errors} errors, score {result.score:.1f}, {result.seconds:.2f} s")  # fmt: skip
