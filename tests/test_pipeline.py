@@ -180,3 +180,25 @@ def test_train_and_stream(tmp_path: Path) -> None:
     assert second["strategy"] == "balanced" and second["run"]["status"] == "passed"
     r = run_mindbank("pipeline", "train-and-stream", "nope", "--tasks", str(path), "--db", db)
     assert r.returncode == 1 and "no task 'nope'" in r.stderr
+
+
+def test_builtin_bank_runs_for_real() -> None:
+    from collections import Counter
+
+    from mindbank.pipeline.builtin_tasks import builtin
+
+    tasks = builtin()
+    assert Counter(t.complexity for t in tasks) == {"easy": 10, "medium": 10, "hard": 10}
+    assert any("wsgi" in t.tests.lower() for t in tasks)  # the small HTTP API
+    api = next(t for t in tasks if t.id == "hard-http-api")
+    assert run_one(api, Strategy("balanced"), lint=False).status == "passed"
+    assert run_one(api, Strategy("aggressive"), lint=False).status == "failed"
+
+
+@pytest.mark.slow
+def test_every_builtin_reference_solution_passes(db_path: Path, clock: FakeClock) -> None:
+    from mindbank.pipeline.builtin_tasks import builtin
+
+    with mindbank.open(db_path, clock=clock) as mb:
+        results = mb.pipeline.run(builtin(), [Strategy("balanced")], workers=2)
+    assert [r.task_id for r in results if r.status != "passed"] == []

@@ -18,6 +18,10 @@ def _tasks(source: str, complexity: str | None, limit: int | None) -> list[Any]:
 
     if source == "mbpp":
         found = t.from_mbpp()
+    elif source == "builtin":
+        from mindbank.pipeline.builtin_tasks import builtin
+
+        found = builtin()
     else:
         path = Path(source)
         if path.suffix == ".jsonl":
@@ -44,7 +48,7 @@ def pipeline() -> None:
 
 @pipeline.command()
 @click.option("--tasks", "source", default="mbpp", show_default=True,
-              help="mbpp, a folder of task folders, or a .jsonl file.")  # fmt: skip
+              help="builtin, mbpp, a folder of task folders, or a .jsonl file.")  # fmt: skip
 @click.option("--complexity", type=click.Choice(["easy", "medium", "hard"]))
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many tasks.")
 @click.option("--strategies", default="conservative,balanced,aggressive", show_default=True,
