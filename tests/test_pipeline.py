@@ -202,3 +202,19 @@ def test_every_builtin_reference_solution_passes(db_path: Path, clock: FakeClock
     with mindbank.open(db_path, clock=clock) as mb:
         results = mb.pipeline.run(builtin(), [Strategy("balanced")], workers=2)
     assert [r.task_id for r in results if r.status != "passed"] == []
+
+
+def test_report_chart(tmp_path: Path) -> None:
+    import importlib.util
+
+    path = tmp_path / "tasks.jsonl"
+    path.write_text(json.dumps({"id": "t", "solution": "def f():\n    return 1\n",
+                                "tests": ["assert f() == 1"]}) + "\n")  # fmt: skip
+    db = str(tmp_path / "m.db")
+    run_mindbank("pipeline", "run", "--tasks", str(path), "--strategies", "balanced", "--db", db)
+    png = tmp_path / "trend.png"
+    r = run_mindbank("pipeline", "report", "--chart", str(png), "--db", db)
+    if importlib.util.find_spec("matplotlib") is None:
+        assert r.returncode == 1 and "matplotlib" in r.stderr
+    else:
+        assert r.returncode == 0 and png.read_bytes()[:4] == b"\x89PNG"

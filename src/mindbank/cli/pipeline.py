@@ -110,6 +110,26 @@ def _print_report(report: list[dict[str, Any]]) -> None:
     )  # fmt: skip
 
 
+def _chart(runs: list[dict[str, Any]], path: Path) -> None:
+    """Cumulative success rate of each strategy over its runs, in order."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name in sorted({r["strategy"] for r in runs}):
+        ok = [r["status"] == "passed" for r in runs if r["strategy"] == name]
+        rate = [sum(ok[: i + 1]) / (i + 1) for i in range(len(ok))]
+        ax.plot(range(1, len(rate) + 1), rate, label=name)
+    ax.set_xlabel("runs")
+    ax.set_ylabel("success rate so far")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 @pipeline.command()
 @db_option
 @json_option
@@ -138,17 +158,29 @@ def status(db: Path | None, as_json: bool) -> None:
 
 
 @pipeline.command()
+@click.option("--chart", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also draw each strategy's success rate over its runs (PNG; needs matplotlib).")  # fmt: skip
 @db_option
 @json_option
-def report(db: Path | None, as_json: bool) -> None:
+def report(chart: Path | None, db: Path | None, as_json: bool) -> None:
     """Per strategy over all runs: runs, success rate, score, time.
 
     \b
-    Example:
+    Examples:
       mindbank pipeline report
+      mindbank pipeline report --chart trend.png
     """
+    if chart is not None:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            from mindbank.cli.output import fail
+
+            fail("--chart needs matplotlib: pip install 'mindbank[plot]'")
     with mindbank.open(db) as mb:
         rows = mb.pipeline.report()
+        if chart is not None:
+            _chart(mb.pipeline.runs(), chart)
     if as_json:
         emit_json(rows)
     elif rows:
