@@ -60,7 +60,8 @@ class RunResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "task_id": self.task_id, "kind": self.kind, "strategy": self.strategy,
+            "task_id": self.task_id, "kind": self.kind, "prompt": self.prompt,
+            "strategy": self.strategy,
             "passed": self.passed, "failed": self.failed, "errors": self.errors,
             "lint": self.lint, "seconds": self.seconds, "status": self.status,
             "reason": self.reason, "score": self.score,
