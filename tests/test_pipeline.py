@@ -218,3 +218,37 @@ def test_report_chart(tmp_path: Path) -> None:
         assert r.returncode == 1 and "matplotlib" in r.stderr
     else:
         assert r.returncode == 0 and png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_strategies_file_and_validate(tmp_path: Path) -> None:
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text(json.dumps({"id": "t", "solution": "def f(x):\n    if x is None:\n        return 0\n    return x\n",
+                                 "tests": ["assert f(None) == 0", "assert f(2) == 2"]}) + "\n")  # fmt: skip
+    agent = tmp_path / "agent.py"
+    agent.write_text("print('def f(x):\\n    return x or 0\\n')\n")
+    strategies = tmp_path / "strategies.json"
+    strategies.write_text(json.dumps({"balanced": None, "agent": {"command": f"{sys.executable} {agent}",
+                                                                  "timeout": 30}}))  # fmt: skip
+    r = run_mindbank("pipeline", "strategies", "--file", str(strategies))
+    assert "- balanced: built in" in r.stdout and "- agent: " in r.stdout
+    db = str(tmp_path / "m.db")
+    args = ["pipeline", "run", "--tasks", str(tasks), "--strategies-file", str(strategies),
+            "--validate", "--db", db, "--json"]  # fmt: skip
+    first = json.loads(run_mindbank(*args).stdout)
+    assert {r["strategy"]: r["status"] for r in first["runs"]} == {
+        "balanced": "passed",
+        "agent": "passed",
+    }
+    assert first["validation"] == {"balanced": {}, "agent": {}}  # nothing before
+    second = json.loads(run_mindbank(*args).stdout)
+    v = second["validation"]["balanced"]
+    assert v["success_rate"]["verdict"] == "unchanged" and set(v) == {
+        "success_rate",
+        "avg_score",
+        "avg_seconds",
+    }
+    strategies.write_text("[1, 2]")
+    r = run_mindbank(
+        "pipeline", "run", "--tasks", str(tasks), "--strategies-file", str(strategies), "--db", db
+    )
+    assert r.returncode == 1 and "JSON object of strategies" in r.stderr

@@ -57,7 +57,11 @@ def pipeline() -> None:
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True)
 @click.option("--timeout", type=click.FloatRange(min=1), default=60, show_default=True,
               help="Wall-time limit of one run, seconds.")  # fmt: skip
+@click.option("--strategies-file", type=click.Path(dir_okay=False),
+              help="Strategies from a JSON file (instead of --strategies).")  # fmt: skip
 @click.option("--no-lint", is_flag=True, help="Skip ruff.")
+@click.option("--validate", is_flag=True,
+              help="Compare each strategy's figures before and after this run.")  # fmt: skip
 @db_option
 @json_option
 def run(
@@ -68,7 +72,9 @@ def run(
     iterations: int,
     workers: int,
     timeout: float,
+    strategies_file: str | None,
     no_lint: bool,
+    validate: bool,
     db: Path | None,
     as_json: bool,
 ) -> None:
@@ -78,16 +84,28 @@ def run(
     Example:
       mindbank pipeline run --tasks mbpp --complexity easy --limit 20
     """
-    from mindbank.pipeline.strategies import parse_strategies
+    from mindbank.pipeline.learning import validate as compare
+    from mindbank.pipeline.strategies import load_strategies, parse_strategies
 
     found = _tasks(source, complexity, limit)
-    chosen = parse_strategies([s for s in strategies.split(",") if s.strip()])
+    if strategies_file:
+        chosen = load_strategies(strategies_file)
+    else:
+        chosen = parse_strategies([s for s in strategies.split(",") if s.strip()])
     with mindbank.open(db) as mb:
+        before = {r["strategy"]: r for r in mb.pipeline.report()}
         total = len(found) * len(chosen) * iterations
         if as_json:
             results = mb.pipeline.run(found, chosen, workers=workers, iterations=iterations,
                                       lint=not no_lint, wall_seconds=timeout)  # fmt: skip
-            emit_json({"runs": [r.to_dict() for r in results], "report": mb.pipeline.report()})
+            after = {r["strategy"]: r for r in mb.pipeline.report()}
+            out: dict[str, Any] = {
+                "runs": [r.to_dict() for r in results],
+                "report": list(after.values()),
+            }
+            if validate:
+                out["validation"] = _validation(before, after, compare)
+            emit_json(out)
             return
         with click.progressbar(length=total, label="running", show_pos=True) as bar:
             results = mb.pipeline.run(
@@ -97,8 +115,28 @@ def run(
         report = mb.pipeline.report()
         folder = mb.pipeline.folder
     _print_report(report)
+    if validate:
+        after = {r["strategy"]: r for r in report}
+        for name, metrics in _validation(before, after, compare).items():
+            line = ", ".join(
+                f"{m} {v['before']:.3g} -> {v['after']:.3g} ({v['verdict']})"
+                for m, v in metrics.items()
+            )
+            click.echo(
+                f"  {name}: {line}" if metrics else f"  {name}: first runs, nothing to compare"
+            )
     click.echo(f"{len(results)} runs logged to {folder / 'pipeline-log.jsonl'}; "
                f"profiles in {folder / 'profiles.json'}")  # fmt: skip
+
+
+def _validation(before: dict[str, Any], after: dict[str, Any], compare: Any) -> dict[str, Any]:
+    keys = ("success_rate", "avg_score", "avg_seconds")
+    return {
+        name: compare({k: before[name][k] for k in keys}, {k: a[k] for k in keys})
+        if name in before
+        else {}
+        for name, a in after.items()
+    }
 
 
 def _print_report(report: list[dict[str, Any]]) -> None:
@@ -211,15 +249,23 @@ def select(kind: str, priorities: str, db: Path | None, as_json: bool) -> None:
 
 
 @pipeline.command()
-def strategies() -> None:
-    """List the built-in strategies (command strategies are given as name=command).
+@click.option("--file", "path", type=click.Path(dir_okay=False), help="A strategies file.")
+def strategies(path: str | None) -> None:
+    """List the built-in strategies, or those of a strategies file (JSON: name -> null for
+    a built-in, a command line, or {"command", "timeout"}).
 
     \b
-    Example:
+    Examples:
       mindbank pipeline strategies
+      mindbank pipeline strategies --file strategies.json
     """
     from mindbank.pipeline import strategies as s
 
+    if path is not None:
+        for strat in s.load_strategies(path):
+            what = strat.command or "built in"
+            click.echo(f"- {strat.name}: {what}")
+        return
     click.echo(s.__doc__ or "")
     for name in s.BUILTIN:
         click.echo(f"- {name}")

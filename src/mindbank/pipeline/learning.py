@@ -57,6 +57,11 @@ class Profile:
         self.recent = [*self.recent[-19:], success]
 
     @property
+    def plain_rate(self) -> float:
+        """Successes over uses (every run weighs the same)."""
+        return self.successes / self.uses if self.uses else 0.0
+
+    @property
     def trend(self) -> float | None:
         """Success rate of the last 10 runs minus the 10 before (None: fewer than 20 runs)."""
         if len(self.recent) < 20:
@@ -108,9 +113,13 @@ def select(
     kind: str,
     priorities: Mapping[str, float] | str = "balanced",
     strategies: Sequence[str] | None = None,
+    rate: str = "ema",
 ) -> Selection:
     """The best strategy for a task kind under the priorities (the kind's own profiles when
-    they exist, else the strategy's overall profile)."""
+    they exist, else the strategy's overall profile). ``rate`` is the success rate used:
+    ``ema`` (the profile's moving average) or ``plain`` (successes over uses)."""
+    if rate not in ("ema", "plain"):
+        raise ValidationError(f"rate must be ema or plain, got {rate!r}")
     pri = PRESETS.get(priorities) if isinstance(priorities, str) else dict(priorities)
     if pri is None:
         raise ValidationError(f"priorities must be one of {', '.join(PRESETS)} or weights")
@@ -122,7 +131,8 @@ def select(
         p = profs.get((name, kind)) or profs.get((name, "*"))
         if p is None:
             continue
-        value = (pri.get("reliability", 0) * p.success_rate
+        success = p.success_rate if rate == "ema" else p.plain_rate
+        value = (pri.get("reliability", 0) * success
                  + pri.get("speed", 0) * (1 - min(p.avg_seconds / 10.0, 1.0))
                  + pri.get("score", 0) * p.avg_score / 100.0)  # fmt: skip
         ranked.append((name, round(value, 4), p))
@@ -131,7 +141,8 @@ def select(
     ranked.sort(key=lambda t: (-t[1], t[0]))
     name, value, p = ranked[0]
     scope = f"on {kind} tasks" if p.kind == kind else "overall (no runs of this kind yet)"
-    reason = (f"{name}: success rate {p.success_rate:.0%}, score {p.avg_score:.1f}, "
+    shown = p.success_rate if rate == "ema" else p.plain_rate
+    reason = (f"{name}: success rate {shown:.0%}, score {p.avg_score:.1f}, "
               f"{p.avg_seconds:.2f} s over {p.uses} runs {scope}")  # fmt: skip
     return Selection(name, kind, value, reason, tuple((n, v) for n, v, _ in ranked))
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from mindbank.errors import ValidationError
 from mindbank.pipeline.tasks import Task
 
-__all__ = ["BUILTIN", "Strategy", "apply", "parse_strategies"]
+__all__ = ["BUILTIN", "Strategy", "apply", "load_strategies", "parse_strategies"]
 
 BUILTIN = ("conservative", "balanced", "aggressive")
 
@@ -111,6 +111,35 @@ def apply(strategy: Strategy, task: Task) -> str:
         raise ValidationError(f"the solution does not parse: {exc.msg}") from None
     t = _Guards() if strategy.name == "aggressive" else _Checks()
     return ast.unparse(ast.fix_missing_locations(t.visit(tree)))
+
+
+def load_strategies(path: str) -> list[Strategy]:
+    """Strategies from a JSON file: ``{"name": null}`` for a built-in, ``{"name": "command"}``
+    or ``{"name": {"command": "...", "timeout": 300}}`` for a command strategy."""
+    from pathlib import Path
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValidationError(f"cannot read {path}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise ValidationError(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict) or not data:
+        raise ValidationError(f"{path} must be a JSON object of strategies")
+    out = []
+    for name, spec in data.items():
+        if spec is None:
+            out += parse_strategies([name])
+        elif isinstance(spec, str):
+            out += parse_strategies([f"{name}={spec}"])
+        elif isinstance(spec, dict) and isinstance(spec.get("command"), str):
+            timeout = spec.get("timeout", 120.0)
+            if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+                raise ValidationError(f"strategy {name!r}: timeout must be a positive number")
+            out.append(Strategy(name, spec["command"], float(timeout)))
+        else:
+            raise ValidationError(f"strategy {name!r}: give null, a command, or an object")
+    return out
 
 
 def parse_strategies(specs: list[str]) -> list[Strategy]:
