@@ -3,10 +3,10 @@
 1. Learn on 300 MBPP tasks (all three built-in strategies, real pytest runs), then on the 127
    others compare the pass rate of the learned selection (per task kind, reliability first)
    against random choice (the mean over strategies) and against always "balanced".
-2. On all 427 tasks' recorded runs, in a shuffled order: an EMA-greedy selector (the
-   pipeline's profiles, rate 0.4) and a Thompson-sampling selector each pick a strategy per
-   task, see its real outcome, and learn; regret is the number of tasks where a strategy
-   would have passed but the one picked did not.
+2. On all 427 tasks' recorded runs, in a shuffled order: greedy selectors on the EMA profiles
+   (rate 0.4) and on plain success rates, and a Thompson-sampling selector, each pick a
+   strategy per task, see its real outcome, and learn; regret is the number of tasks where a
+   strategy would have passed but the one picked did not.
 
 Run: ``python bench/pipeline_learning.py [--workers 2]`` (about 15 minutes on two cores:
 1,281 real pytest runs; they are kept in /tmp/mindbank-bench-pipeline/ and reused).
@@ -67,7 +67,7 @@ def main() -> None:
     kind = {t.id: t.kind for t in tasks}
     learned = plain = balanced = rand = 0.0
     for t in test:
-        pick = learning.select(profs, t.kind, {"reliability": 1.0}).strategy
+        pick = learning.select(profs, t.kind, {"reliability": 1.0}, rate="ema").strategy
         learned += outcome[(t.id, pick)]
         pick = learning.select(profs, t.kind, {"reliability": 1.0}, rate="plain").strategy
         plain += outcome[(t.id, pick)]
@@ -92,8 +92,8 @@ def main() -> None:
     # 2. regret of two selectors over the recorded runs
     order = tasks[:]
     random.Random(1).shuffle(order)
-    regret = {"ema-greedy": 0, "thompson": 0}
-    passes = {"ema-greedy": 0, "thompson": 0}
+    regret = {"ema-greedy": 0, "plain-greedy": 0, "thompson": 0}
+    passes = {"ema-greedy": 0, "plain-greedy": 0, "thompson": 0}
     for name in regret:
         runs: list[dict[str, object]] = []
         rng = random.Random(2)
@@ -103,8 +103,9 @@ def main() -> None:
                 pick = learning.thompson(profs, kind[t.id], list(NAMES), rng)
             else:
                 known = [s for s in NAMES if (s, kind[t.id]) in profs]
+                rate = "ema" if name == "ema-greedy" else "plain"
                 pick = (
-                    learning.select(profs, kind[t.id], {"reliability": 1.0}).strategy
+                    learning.select(profs, kind[t.id], {"reliability": 1.0}, rate=rate).strategy
                     if known else rng.choice(NAMES)
                 )  # fmt: skip
             ok = outcome[(t.id, pick)]
