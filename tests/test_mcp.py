@@ -316,7 +316,20 @@ def test_ten_http_clients_lose_nothing(tmp_path: Path) -> None:
         async def all_agents() -> None:
             await asyncio.gather(*(agent(n) for n in range(10)))
 
+        async def every_kind_of_tool() -> None:  # the other capabilities, over HTTP too
+            async with Client(url) as client:
+                tools = await client.list_tools()
+                assert {t.name for t in tools.tools} == EXPECTED_TOOLS
+                await _call(client, "pattern_store", {"key": "k", "value": "a lesson"})
+                assert (await _call(client, "bank_status", {}))["total_memories"] == 1
+                await _call(client, "feedback_record", {"key": "a0-0", "reward": 1.0,
+                                                        "namespace": "agent0"})  # fmt: skip
+                models = await _call(client, "neural_models", {})
+                assert models["versions"] == [] and len(models["catalog"]) == 27
+                assert (await _call(client, "db_verify", {}))["ok"] is True
+
         asyncio.run(all_agents())
+        asyncio.run(every_kind_of_tool())
     finally:
         proc.terminate()
         proc.communicate(timeout=30)
