@@ -68,31 +68,6 @@ class _Div(ast.NodeTransformer):
         return node
 
 
-class _Guards(ast.NodeTransformer):
-    def _strip(self, body: list[ast.stmt]) -> list[ast.stmt]:
-        kept = []
-        for stmt in body:
-            if (
-                isinstance(stmt, ast.If)
-                and not stmt.orelse
-                and isinstance(stmt.body[-1], ast.Return | ast.Raise | ast.Continue | ast.Break)
-                and len(stmt.body) <= 2
-            ):
-                continue
-            kept.append(stmt)
-        return kept or [ast.Pass()]
-
-    def generic_visit(self, node: ast.AST) -> ast.AST:
-        super().generic_visit(node)
-        for field in ("body", "orelse", "finalbody"):
-            value = getattr(node, field, None)
-            if isinstance(value, list) and value and isinstance(value[0], ast.stmt):
-                if field == "body" and isinstance(node, ast.If):
-                    continue  # strip inside functions and loops, not an if's own body
-                setattr(node, field, self._strip(value))
-        return node
-
-
 class _NoSort(ast.NodeTransformer):
     def visit_Call(self, node: ast.Call) -> ast.AST:
         self.generic_visit(node)
@@ -116,8 +91,13 @@ def transform(code: str, strategy: str) -> str:
     """The reference code under a strategy."""
     if strategy == "balanced":
         return code
+    if strategy == "aggressive":  # the pipeline's own guard-clause removal
+        from mindbank.pipeline.strategies import Strategy, apply
+        from mindbank.pipeline.tasks import Task
+
+        return apply(Strategy("aggressive"), Task("t", "", code, "def test_(): pass\n"))
     tree = ast.parse(code)
-    t = {"int-division": _Div, "aggressive": _Guards, "no-sort": _NoSort}[strategy]()
+    t = {"int-division": _Div, "no-sort": _NoSort}[strategy]()
     tree = ast.fix_missing_locations(t.visit(tree))
     return ast.unparse(tree)
 
