@@ -10,7 +10,15 @@ from typing import Any
 import click
 
 import mindbank
-from mindbank.cli.output import db_option, emit_json, fail, fmt_time, json_option, table
+from mindbank.cli.output import (
+    db_option,
+    emit_json,
+    fail,
+    fmt_time,
+    json_option,
+    require_matplotlib,
+    table,
+)
 
 __all__ = ["neural"]
 
@@ -102,10 +110,7 @@ def train(
       mindbank neural train --model model.json --data data.json --target outcome
     """
     if plot is not None:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            fail("--plot needs matplotlib: pip install 'mindbank[plot]'")
+        require_matplotlib("--plot")
     config = _read_json(model_path, "model configuration")
     data = _read_json(data_path, "data")
     if epochs is not None and isinstance(config, dict):

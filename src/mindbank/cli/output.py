@@ -23,6 +23,7 @@ __all__ = [
     "handle_errors",
     "json_option",
     "read_json_config",
+    "require_matplotlib",
     "table",
     "write_json_atomic",
 ]
@@ -112,6 +113,14 @@ def read_json_config(path: Path, section: str, what: str) -> dict[str, Any]:
         fail(f"{path} does not look like {what}; it was left untouched")
     config: dict[str, Any] = data
     return config
+
+
+def require_matplotlib(option: str) -> None:
+    """Fail with one clear line if matplotlib (the plot extra) is missing."""
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:
+        fail(f"{option} needs matplotlib: pip install 'mindbank[plot]'")
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

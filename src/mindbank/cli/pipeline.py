@@ -8,29 +8,15 @@ from typing import Any
 import click
 
 import mindbank
-from mindbank.cli.output import db_option, emit_json, json_option, table
+from mindbank.cli.output import db_option, emit_json, json_option, require_matplotlib, table
 
 __all__ = ["pipeline"]
 
 
 def _tasks(source: str, complexity: str | None, limit: int | None) -> list[Any]:
-    from mindbank.pipeline import tasks as t
+    from mindbank.pipeline.tasks import load
 
-    if source == "mbpp":
-        found = t.from_mbpp()
-    elif source == "builtin":
-        from mindbank.pipeline.builtin_tasks import builtin
-
-        found = builtin()
-    else:
-        path = Path(source)
-        if path.suffix == ".jsonl":
-            found = t.from_jsonl(path.read_text(encoding="utf-8").splitlines())
-        else:
-            found = t.from_folder(path)
-    if complexity:
-        found = [x for x in found if x.complexity == complexity]
-    return found[:limit] if limit else found
+    return load(source, complexity, limit)
 
 
 @click.group()
@@ -209,12 +195,7 @@ def report(chart: Path | None, db: Path | None, as_json: bool) -> None:
       mindbank pipeline report --chart trend.png
     """
     if chart is not None:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            from mindbank.cli.output import fail
-
-            fail("--chart needs matplotlib: pip install 'mindbank[plot]'")
+        require_matplotlib("--chart")
     with mindbank.open(db) as mb:
         rows = mb.pipeline.report()
         if chart is not None:

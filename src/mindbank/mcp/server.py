@@ -444,28 +444,18 @@ def build_server(db: str | os.PathLike[str] | None = None) -> tuple[MCPServer, C
         workers: int = 2,
         timeout: float = 60.0,
     ) -> dict[str, Any]:
-        """Run tasks (tasks: "mbpp", a folder of task folders, or a .jsonl file) under
+        """Run tasks (tasks: "builtin", "mbpp", a folder of task folders, or a .jsonl file) under
         strategies (built-in conservative, balanced, aggressive, or "name=command" for an
         agent or script that prints a solution) with their real pytest tests and ruff, and
         learn from the results. Reports progress per run; returns each run and a per-strategy
         report."""
-        from mindbank.pipeline import tasks as task_sources
         from mindbank.pipeline.strategies import parse_strategies
+        from mindbank.pipeline.tasks import load
 
         loop = asyncio.get_running_loop()
 
         def run(mb: mindbank.MindBank) -> dict[str, Any]:
-            if tasks == "mbpp":
-                found = task_sources.from_mbpp()
-            elif tasks.endswith(".jsonl"):
-                found = task_sources.from_jsonl(
-                    Path(tasks).read_text(encoding="utf-8").splitlines()
-                )
-            else:
-                found = task_sources.from_folder(Path(tasks))
-            if complexity:
-                found = [t for t in found if t.complexity == complexity]
-            found = found[:limit]
+            found = load(tasks, complexity, limit)
             chosen = parse_strategies(strategies or ["conservative", "balanced", "aggressive"])
             total = float(len(found) * len(chosen))
             done = [0]

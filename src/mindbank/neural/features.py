@@ -75,16 +75,6 @@ class Featurizer:
         self.spec = [dict(s) for s in spec]
         self._embedder = embedder
         self.width = sum(self._width(s) for s in self.spec)
-        self.columns: list[tuple[str, str]] = []  # (field, what the column is)
-        for s in self.spec:
-            if s["kind"] in ("number", "bool"):
-                self.columns.append((s["field"], s["field"]))
-            elif s["kind"] in ("category", "tags"):
-                self.columns += [(s["field"], f"{s['field']}={v}") for v in s["values"]]
-                if s["kind"] == "category":
-                    self.columns.append((s["field"], f"{s['field']}=(other)"))
-            else:
-                self.columns += [(s["field"], f"{s['field']} (text)")] * self._width(s)
 
     @staticmethod
     def _width(s: Mapping[str, Any]) -> int:

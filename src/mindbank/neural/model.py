@@ -24,7 +24,7 @@ import numpy.typing as npt
 
 from mindbank.errors import ValidationError
 from mindbank.neural.features import Featurizer
-from mindbank.neural.network import Epoch, Network, parse_config
+from mindbank.neural.network import Epoch, Network, act_grad, parse_config
 
 __all__ = ["Model", "Prediction", "load_records", "split"]
 
@@ -305,9 +305,7 @@ class Model:
         for i in range(len(net.weights) - 1, -1, -1):
             g_in = delta @ net.weights[i].T
             if i > 0:
-                from mindbank.neural.network import _act_grad
-
-                delta = g_in * _act_grad(net.activations[i - 1], outs[i])
+                delta = g_in * act_grad(net.activations[i - 1], outs[i])
         contrib = (g_in * x)[0]
         per_field = [
             (field, float(contrib[a:b].sum())) for field, a, b in self.featurizer.field_slices()

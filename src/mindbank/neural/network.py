@@ -22,7 +22,7 @@ import numpy.typing as npt
 
 from mindbank.errors import ValidationError
 
-__all__ = ["ACTIVATIONS", "Epoch", "Network", "NetworkConfig", "parse_config"]
+__all__ = ["ACTIVATIONS", "Epoch", "Network", "NetworkConfig", "act_grad", "parse_config"]
 
 F = npt.NDArray[np.float64]
 HIDDEN = ("relu", "tanh", "sigmoid", "linear")
@@ -161,7 +161,7 @@ def _act(name: str, z: F) -> F:
     return z
 
 
-def _act_grad(name: str, a: F) -> F:
+def act_grad(name: str, a: F) -> F:
     """Derivative of the activation, from its output ``a``."""
     if name == "relu":
         return (a > 0).astype(np.float64)
@@ -253,7 +253,7 @@ class Network:
             gw[i] = outs[i].T @ delta + l2 * self.weights[i]
             gb[i] = delta.sum(axis=0)
             if i > 0:
-                delta = (delta @ self.weights[i].T) * _act_grad(self.activations[i - 1], outs[i])
+                delta = (delta @ self.weights[i].T) * act_grad(self.activations[i - 1], outs[i])
         penalty = 0.5 * l2 * sum(float(np.sum(w * w)) for w in self.weights)
         return self.loss(out, y) + penalty, gw, gb
 

@@ -17,6 +17,7 @@ import hashlib
 import json
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +53,13 @@ def _train_one(
         from mindbank.embedders import load_embedder
 
         embedder = cache(lambda: load_embedder(embedder_spec))
+    return _train(config, data, target, embedder)
+
+
+def _train(
+    config: Mapping[str, Any], data: Any, target: str, embedder: Callable[[], Any] | None
+) -> tuple[dict[str, Any], bytes, list[tuple[Any, ...]]]:
+    """Train one configuration; the model's header, weights and epochs as plain data."""
     model, history = Model.train(config, data, target, None, embedder)
     return (
         model.header(),
@@ -83,17 +91,14 @@ class NeuralModels:
         self._clock = clock
         self.cache: LRUCache[Model] = LRUCache(cache_size, cache_ttl, clock)
 
-    @property
+    @cached_property
     def patterns(self) -> CognitivePatterns:
         """Cognitive patterns: analyze, learn, predict (needs the database's embedder)."""
         from mindbank.neural.patterns import CognitivePatterns
 
         if self._embedder_fn is None:
             raise ValidationError("cognitive patterns need an embedder")
-        if "_patterns" not in self.__dict__:
-            self.__dict__["_patterns"] = CognitivePatterns(self._db, self._embedder_fn, self._clock)
-        patterns: CognitivePatterns = self.__dict__["_patterns"]
-        return patterns
+        return CognitivePatterns(self._db, self._embedder_fn, self._clock)
 
     # -- training --------------------------------------------------------------------------
 
@@ -121,7 +126,8 @@ class NeuralModels:
         Raises:
             ValidationError: a bad config or data set, named.
         """
-        name = name or str(config.get("modelId") or "") if isinstance(config, Mapping) else name
+        if not name and isinstance(config, Mapping):
+            name = str(config.get("modelId") or "")
         if not name:
             raise ValidationError("give the model a name (or a modelId in its configuration)")
         check_key(name, "model name")
@@ -158,13 +164,7 @@ class NeuralModels:
         jobs = [(dict(c), data, target, self._embedder_spec) for c in configs]
         if self._embedder_spec is None and self._embedder_fn is not None:
             # an embedder given as an object cannot go to another process: train here
-            results: list[tuple[dict[str, Any], bytes, list[tuple[Any, ...]]]] = []
-            for c in configs:
-                trained, epochs = Model.train(c, data, target, None, self._embedder_fn)
-                results.append((trained.header(), trained.weights_bytes(), [
-                    (e.epoch, e.train_loss, e.val_loss, e.val_accuracy, e.learning_rate)
-                    for e in epochs
-                ]))  # fmt: skip
+            results = [_train(c, data, target, self._embedder_fn) for c in configs]
         elif workers == 1 or len(jobs) == 1:
             results = [_train_one(j) for j in jobs]
         else:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from mindbank.errors import ValidationError
-from mindbank.pipeline.strategies import Strategy, apply
+from mindbank.pipeline.strategies import Strategy, apply, stripped_env
 from mindbank.pipeline.tasks import Task, check
 
 __all__ = ["RunResult", "run_one", "score"]
@@ -80,11 +80,6 @@ def _limits() -> None:  # runs in the child, before pytest
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_BYTES, MEMORY_BYTES))
     resource.setrlimit(resource.RLIMIT_NPROC, (PROCESSES, PROCESSES))
     os.setsid()
-
-
-def _env(home: Path) -> dict[str, str]:
-    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home),
-            "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8"}  # fmt: skip
 
 
 def _junit(path: Path) -> tuple[int, int, int]:
@@ -143,7 +138,7 @@ def run_one(
             proc = subprocess.run(
                 [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                  "-o", "addopts=", "--junitxml", str(report), "test_task.py"],
-                cwd=folder, env=_env(folder), capture_output=True, text=True,
+                cwd=folder, env=stripped_env(str(folder)), capture_output=True, text=True,
                 timeout=wall_seconds, preexec_fn=_limits, check=False,
             )  # fmt: skip
         except subprocess.TimeoutExpired:

@@ -24,9 +24,18 @@ from dataclasses import dataclass
 from mindbank.errors import ValidationError
 from mindbank.pipeline.tasks import Task
 
-__all__ = ["BUILTIN", "Strategy", "apply", "load_strategies", "parse_strategies"]
+__all__ = ["BUILTIN", "Strategy", "apply", "load_strategies", "parse_strategies", "stripped_env"]
 
 BUILTIN = ("conservative", "balanced", "aggressive")
+
+
+def stripped_env(home: str) -> dict[str, str]:
+    """The environment a strategy command or a test run gets: ``PATH`` and a private
+    ``HOME``, nothing else (no credentials)."""
+    import os
+
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": home,
+            "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8"}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,12 +89,11 @@ def apply(strategy: Strategy, task: Task) -> str:
             recorded as failed with this reason).
     """
     if strategy.command is not None:
-        import os
         import shutil
         import tempfile
 
         home = tempfile.mkdtemp(prefix="mindbank-strategy-")
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": home, "LANG": "C.UTF-8"}
+        env = stripped_env(home)
         try:  # in a scratch folder of its own, with no credentials in its environment
             proc = subprocess.run(
                 shlex.split(strategy.command),

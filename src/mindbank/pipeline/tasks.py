@@ -15,7 +15,7 @@ from typing import Any
 
 from mindbank.errors import ValidationError
 
-__all__ = ["Task", "from_folder", "from_jsonl", "from_mbpp", "mbpp_path"]
+__all__ = ["Task", "from_folder", "from_jsonl", "from_mbpp", "load", "mbpp_path"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +123,27 @@ def from_jsonl(lines: Iterable[str]) -> list[Task]:
                  tuple(r.get("tags", [])), "jsonl")
         )  # fmt: skip
     return out
+
+
+def load(source: str, complexity: str | None = None, limit: int | None = None) -> list[Task]:
+    """Tasks from ``builtin``, ``mbpp``, a ``.jsonl`` file or a folder of task folders, of one
+    complexity if given, at most ``limit``."""
+    if source == "mbpp":
+        found = from_mbpp()
+    elif source == "builtin":
+        from mindbank.pipeline.builtin_tasks import builtin
+
+        found = builtin()
+    elif source.endswith(".jsonl"):
+        try:
+            found = from_jsonl(Path(source).read_text(encoding="utf-8").splitlines())
+        except OSError as exc:
+            raise ValidationError(f"cannot read {source}: {exc.strerror}") from None
+    else:
+        found = from_folder(Path(source))
+    if complexity:
+        found = [t for t in found if t.complexity == complexity]
+    return found[:limit] if limit else found
 
 
 def check(task: Task) -> str | None:

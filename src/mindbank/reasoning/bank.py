@@ -74,6 +74,23 @@ def _check_text(value: object, what: str) -> str:
     return value
 
 
+def _judge_payload(
+    task_id: str,
+    task: str,
+    kind: str | None,
+    strategy: str | None,
+    agent: str | None,
+    steps: list[Any],
+    outcome: dict[str, Any],
+    duration: float | None,
+) -> dict[str, Any]:
+    """The trajectory as the judge command reads it (JSON on stdin)."""
+    return {
+        "task_id": task_id, "task": task, "kind": kind, "strategy": strategy, "agent": agent,
+        "steps": steps, "outcome": outcome, "duration": duration,
+    }  # fmt: skip
+
+
 def _outcome_label(outcome: object) -> bool:
     if outcome is True or outcome == "success":
         return True
@@ -471,16 +488,9 @@ class ReasoningBank:
         task_id = task_id or str(uuid.uuid4())
         steps_json = dumps(list(steps), "steps")
         outcome_json = dumps(dict(outcome), "outcome")
-        payload = {
-            "task_id": task_id,
-            "task": task,
-            "kind": kind,
-            "strategy": strategy,
-            "agent": agent,
-            "steps": list(steps),
-            "outcome": dict(outcome),
-            "duration": duration,
-        }
+        payload = _judge_payload(
+            task_id, task, kind, strategy, agent, list(steps), dict(outcome), duration
+        )
         judged = verdict_for(
             outcome, verdict, payload, self.settings.judge_cmd, self.settings.command_timeout
         )
@@ -543,16 +553,10 @@ class ReasoningBank:
         t = self._repo.trajectory(trajectory_id)
         if t.verdict.known:
             return t.verdict
-        payload = {
-            "task_id": t.task_id,
-            "task": t.task,
-            "kind": t.kind,
-            "strategy": t.strategy,
-            "agent": t.agent,
-            "steps": list(t.steps),
-            "outcome": dict(t.outcome),
-            "duration": t.duration,
-        }
+        payload = _judge_payload(
+            t.task_id, t.task, t.kind, t.strategy, t.agent, list(t.steps), dict(t.outcome),
+            t.duration,
+        )  # fmt: skip
         v = verdict_for(
             t.outcome, None, payload, self.settings.judge_cmd, self.settings.command_timeout
         )

@@ -49,13 +49,18 @@ class FeedbackRepo:
 
     def entry_ids(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
         """Row ids of entries by ``(namespace, key)`` (missing ones left out)."""
-        out = {}
-        for ns, key in keys:
-            row = self.db.run(
-                "SELECT id FROM memory_store WHERE namespace = ? AND key = ?", (ns, key)
-            ).fetchone()
-            if row is not None:
-                out[(ns, key)] = int(row[0])
+        out: dict[tuple[str, str], int] = {}
+        unique = list(dict.fromkeys(keys))
+        for lo in range(0, len(unique), 400):  # one query per 400 keys (SQLite's parameter limit)
+            chunk = unique[lo : lo + 400]
+            marks = ",".join("(?, ?)" for _ in chunk)
+            params = [v for pair in chunk for v in pair]
+            for ns, key, row_id in self.db.run(
+                f"SELECT namespace, key, id FROM memory_store WHERE (namespace, key) IN "
+                f"(VALUES {marks})",
+                params,
+            ):
+                out[(ns, key)] = int(row_id)
         return out
 
     def score(self, entry_id: int) -> tuple[float, int, int]:
