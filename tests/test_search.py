@@ -421,6 +421,34 @@ def test_fts_stays_in_step(mb: MindBank, clock: FakeClock) -> None:
     assert status.fts_ok and status.fts_rows == status.entries == 0
 
 
+def test_fts_stays_in_step_through_batches(mb: MindBank, tmp_path: Path) -> None:
+    """Batches index their new rows once at the end; updates, repeats within a batch, an
+    import and a rolled-back batch leave the full-text index exactly in step."""
+    mb.store_many([{"key": "old", "value": "first draft"}, {"key": "keep", "value": "stays"}])
+    mb.store_many(
+        [
+            {"key": "old", "value": "second draft"},  # an update of an indexed row
+            {"key": "new", "value": "alpha words"},
+            {"key": "new", "value": "omega words"},  # written twice in one batch
+            {"key": "more", "value": "alpha again"},
+        ]
+    )
+    keys = lambda q: sorted(h.entry.key for h in mb.search(q, mode="keyword"))  # noqa: E731
+    assert keys("first") == [] and keys("second") == ["old"]
+    assert keys("alpha") == ["more"] and keys("omega") == ["new"]
+    assert mb.retrieve("new").value == "omega words"  # type: ignore[union-attr]
+    with pytest.raises(ValidationError):
+        mb.store_many([{"key": "doomed", "value": "zebra"}, {"key": "", "value": "bad"}])
+    assert keys("zebra") == []
+    mb.export(tmp_path / "e.jsonl")
+    mb.clear_namespace("default")
+    mb.import_(tmp_path / "e.jsonl")
+    assert keys("omega") == ["new"] and keys("stays") == ["keep"]
+    status = mb.index_status()
+    assert status.fts_ok and status.fts_rows == status.entries == 4
+    assert mb.query("SELECT count(*) FROM memory_fts_deferred").rows == ((0,),)
+
+
 def test_search_persists_across_reopen_and_rebuild(tmp_path: Path) -> None:
     path = tmp_path / "m.db"
     with mindbank.open(path, embedder="hashing") as mb:

@@ -55,6 +55,10 @@ ON CONFLICT (namespace, key) DO UPDATE SET
     updated_at = excluded.updated_at, accessed_at = excluded.accessed_at,
     access_count = excluded.access_count, expires_at = excluded.expires_at
 """
+_SQL_INDEX_NEW = (
+    "INSERT INTO memory_fts (rowid, key, value, tags) "
+    "SELECT id, key, value, tags FROM memory_store WHERE id > ?"
+)
 _SQL_FLUSH = """
 UPDATE memory_store SET access_count = access_count + ?,
        accessed_at = max(coalesce(accessed_at, 0), ?)
@@ -180,7 +184,7 @@ class MemoryRepo:
             for r in rows
         ]
         try:
-            self.db.executemany(_SQL_UPSERT, params)
+            self._batch(_SQL_UPSERT, params, 1, 0)
             witness(
                 self.db,
                 [
@@ -195,6 +199,28 @@ class MemoryRepo:
             return [int(self.db.execute(_SQL_ID, (p[1], p[0])).fetchone()[0]) for p in params]
         except sqlite3.Error as exc:
             raise translate_error(exc, self.db.path) from exc
+
+    def _batch(self, sql: str, params: Sequence[Sequence[Any]], ns: int, key: int) -> None:
+        """Run a batch of upserts with the full-text index written once for the new rows.
+
+        The per-row trigger is turned off for the batch (migration 9) and its new rows (their
+        ids are above the largest id before it) indexed with one INSERT ... SELECT. Rows the
+        batch writes twice are written once, with their last values (the same end state):
+        a second write would be an update, whose trigger removes from the index a row the
+        batch has not indexed yet.
+        """
+        if len(params) < 2:
+            self.db.executemany(sql, params)
+            return
+        last = {(p[ns], p[key]): p for p in params}
+        top = self.db.execute("SELECT coalesce(max(id), 0) FROM memory_store").fetchone()[0]
+        self.db.execute("INSERT INTO memory_fts_deferred VALUES (1)")
+        try:
+            self.db.executemany(sql, last.values())
+        finally:
+            self.db.execute("DELETE FROM memory_fts_deferred")
+        self.db.execute(_SQL_INDEX_NEW, (top,))
+        self.db.execute("UPDATE counters SET value = value + 1 WHERE name = 'memory'")
 
     def by_ids(self, ids: Sequence[int]) -> dict[int, Entry]:
         """Entries by row id (all of them, live or not: the caller filtered already)."""
@@ -214,7 +240,7 @@ class MemoryRepo:
         returns their row ids."""
         self.flush_access()
         try:
-            self.db.executemany(_SQL_IMPORT, rows)
+            self._batch(_SQL_IMPORT, rows, 1, 0)
             witness(
                 self.db,
                 [
@@ -274,25 +300,35 @@ class MemoryRepo:
         self, key: str, namespace: str, now: float, *, count_access: bool = True
     ) -> Entry | None:
         """Return the live entry or None; counts the access unless told not to."""
+        ident = (namespace, key)
+        rows = self._rows
         try:
-            token = (
-                self.db.execute("PRAGMA data_version").fetchone()[0],
-                self.db.conn.total_changes,
-            )
-            if token != self._rows_token:
-                self._rows.clear()
-                self._rows_bytes = 0
-                self._rows_token = token
-            row = self._rows.pop((namespace, key), None)
+            row = rows.pop(ident, None)
+            # A cached row is only trusted if nothing changed since the cache was validated.
+            # A miss needs no check: the SELECT reads the current row, and any change since
+            # the last validation makes the next hit clear the cache (data_version and
+            # total_changes only grow).
+            if row is not None:
+                token = (
+                    self.db.execute("PRAGMA data_version").fetchone()[0],
+                    self.db.conn.total_changes,
+                )
+                if token != self._rows_token:
+                    rows.clear()
+                    self._rows_bytes = 0
+                    self._rows_token = token
+                    row = None
             if row is None:
-                row = self.db.execute(_SQL_ROW, (namespace, key)).fetchone()
+                row = self.db.execute(_SQL_ROW, ident).fetchone()
                 if row is None:
                     return None
-                self._rows_bytes += _row_bytes(row)
-                limit = self.db.settings.working_memory_bytes
-                while self._rows and self._rows_bytes > limit:  # least recently used first
-                    self._rows_bytes -= _row_bytes(self._rows.pop(next(iter(self._rows))))
-            self._rows[(namespace, key)] = row  # now the most recently used
+                self._rows_bytes += len(row[0]) + len(row[1]) + len(row[2]) + len(row[4]) + len(
+                    row[5]
+                ) + 200  # fmt: skip
+                if self._rows_bytes > self.db.settings.working_memory_bytes:
+                    while rows and self._rows_bytes > self.db.settings.working_memory_bytes:
+                        self._rows_bytes -= _row_bytes(rows.pop(next(iter(rows))))
+            rows[ident] = row  # now the most recently used
         except sqlite3.Error as exc:
             raise translate_error(exc, self.db.path) from exc
         if row[10] is not None and row[10] <= now:  # expired: invisible at once
