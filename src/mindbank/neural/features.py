@@ -32,7 +32,7 @@ import numpy.typing as npt
 
 from mindbank.errors import ValidationError
 
-__all__ = ["TEXT_DIMS", "Featurizer", "flatten"]
+__all__ = ["TEXT_DIMS", "Featurizer", "flatten", "merge_specs"]
 
 MAX_CATEGORIES = 50
 TEXT_DIMS = 256
@@ -235,3 +235,38 @@ class Featurizer:
             out.append((s["field"], col, col + w))
             col += w
         return out
+
+
+def merge_specs(
+    specs: Sequence[Sequence[Mapping[str, Any]]], counts: Sequence[int]
+) -> list[dict[str, Any]]:
+    """One feature spec from several participants' own (federated learning): categories and
+    tags are united, numbers' means and spreads pooled by record count. Only these summaries
+    leave a participant, never a record.
+
+    Raises:
+        ValidationError: a field encoded differently by two participants.
+    """
+    fields: dict[str, list[tuple[Mapping[str, Any], int]]] = {}
+    for spec, n in zip(specs, counts, strict=True):
+        for s in spec:
+            fields.setdefault(str(s["field"]), []).append((s, n))
+    out: list[dict[str, Any]] = []
+    for name in sorted(fields):
+        parts = fields[name]
+        kinds = {(s["kind"], s.get("encoding"), s.get("embedder")) for s, _ in parts}
+        if len(kinds) > 1:
+            raise ValidationError(f"field {name!r} is encoded differently by the participants")
+        first = dict(parts[0][0])
+        if first["kind"] == "number":
+            total = sum(n for _, n in parts)
+            mean = sum(float(s["mean"]) * n for s, n in parts) / total
+            second = sum((float(s["std"]) ** 2 + float(s["mean"]) ** 2) * n for s, n in parts)
+            var = max(second / total - mean * mean, 0.0)
+            first["mean"], first["std"] = mean, math.sqrt(var) if var > 0 else 1.0
+        elif first["kind"] == "category":
+            first["values"] = sorted({v for s, _ in parts for v in s["values"]})
+        elif first["kind"] == "tags":
+            first["values"] = sorted({v for s, _ in parts for v in s["values"]})[:MAX_CATEGORIES]
+        out.append(first)
+    return out

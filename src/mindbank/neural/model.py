@@ -26,7 +26,7 @@ from mindbank.errors import ValidationError
 from mindbank.neural.features import Featurizer
 from mindbank.neural.network import Epoch, Network, act_grad, parse_config
 
-__all__ = ["Model", "Prediction", "load_records", "split"]
+__all__ = ["Model", "Prediction", "encode_targets", "load_records", "split", "targets_of"]
 
 F = npt.NDArray[np.float64]
 FORMAT = 1
@@ -158,33 +158,9 @@ class Model:
                 f"the input layer has size {cfg.input_size} but the records give "
                 f"{featurizer.width} features; leave the input size out to size it from the data"
             )
-        classes: list[Any] | None = None
-        mean, std = 0.0, 1.0
-        if classification:
-            classes = sorted({r[target] for r in train}, key=lambda v: (str(type(v)), v))
-            if len(classes) < 2:
-                raise ValidationError(
-                    f"the target {target!r} has a single class ({classes[0]!r}) in the training "
-                    "data: there is nothing to learn"
-                )
-            if cfg.head == "sigmoid" and len(classes) != 2:
-                raise ValidationError(
-                    f"a sigmoid output predicts two classes; {target!r} has {len(classes)}"
-                )
-            if cfg.head == "softmax" and cfg.output_size not in (None, len(classes)):
-                raise ValidationError(
-                    f"the output layer has size {cfg.output_size} but {target!r} has "
-                    f"{len(classes)} classes"
-                )
-            y = _encode(train, target, classes, cfg.head)
-            y_val = _encode(val, target, classes, cfg.head) if val else None
-            out_size = 1 if cfg.head == "sigmoid" else len(classes)
-        else:
-            values = _numbers(train, target)
-            mean, std = float(values.mean()), float(values.std()) or 1.0
-            y = ((values - mean) / std)[:, None]
-            y_val = ((_numbers(val, target) - mean) / std)[:, None] if val else None
-            out_size = cfg.output_size or 1
+        classes, mean, std, out_size = targets_of(train, target, cfg.head, cfg.output_size)
+        y = encode_targets(train, target, classes, cfg.head, mean, std)
+        y_val = encode_targets(val, target, classes, cfg.head, mean, std) if val else None
         sizes = [featurizer.width, *(s for s, _ in cfg.hidden), out_size]
         net = Network(sizes, [a for _, a in cfg.hidden], cfg.head, cfg.seed)
         model = cls(config, target, featurizer, net, classes, mean, std)
@@ -221,17 +197,34 @@ class Model:
             "metric": "r2" if self.classes is None else "accuracy",
         }
 
+    def targets(self, records: Sequence[Mapping[str, Any]]) -> F:
+        """The records' targets encoded as this model's outputs (one-hot, 0/1 or
+        standardized values).
+
+        Raises:
+            ValidationError: a class the model does not know.
+        """
+        rows = [dict(r) for r in records]
+        if self.classes is not None:
+            unknown = {r[self.target] for r in rows} - set(self.classes)
+            if unknown:
+                raise ValidationError(
+                    f"{self.target!r} has values the model does not know "
+                    f"({', '.join(sorted(map(str, unknown)))}); a model's classes are fixed "
+                    "when it is first trained"
+                )
+        return encode_targets(
+            rows, self.target, self.classes, self.network.head, self.target_mean, self.target_std
+        )
+
+    def accuracy(self, x: F, y: F, network: Network | None = None) -> float:
+        """Accuracy (R^2 for regression) of this model's network (or another of the same
+        shape) on encoded rows."""
+        return self._accuracy((network or self.network).predict(x), y)
+
     def validation_accuracy(self, records: Sequence[Mapping[str, Any]]) -> float:
         """Measured accuracy (R^2 for regression) on records with the target."""
-        x = self.featurizer.transform(records)
-        if self.classes is not None:
-            y = _encode([dict(r) for r in records], self.target, self.classes, self.network.head)
-        else:
-            y = (
-                (_numbers([dict(r) for r in records], self.target) - self.target_mean)
-                / self.target_std
-            )[:, None]
-        return self._accuracy(self.network.predict(x), y)
+        return self.accuracy(self.featurizer.transform(records), self.targets(records))
 
     # -- predicting ------------------------------------------------------------------------
 
@@ -417,6 +410,48 @@ class Model:
             float(header["target_mean"]), float(header["target_std"]), header["metrics"], ref,
             val,
         )  # fmt: skip
+
+
+def targets_of(
+    records: list[dict[str, Any]], target: str, head: str, output_size: int | None
+) -> tuple[list[Any] | None, float, float, int]:
+    """``(classes, mean, std, output units)`` a head needs for the training records' target.
+
+    Raises:
+        ValidationError: a single class, or classes that do not fit the output layer.
+    """
+    if head in ("softmax", "sigmoid"):
+        classes = sorted({r[target] for r in records}, key=lambda v: (str(type(v)), v))
+        if len(classes) < 2:
+            raise ValidationError(
+                f"the target {target!r} has a single class ({classes[0]!r}) in the training "
+                "data: there is nothing to learn"
+            )
+        if head == "sigmoid" and len(classes) != 2:
+            raise ValidationError(
+                f"a sigmoid output predicts two classes; {target!r} has {len(classes)}"
+            )
+        if head == "softmax" and output_size not in (None, len(classes)):
+            raise ValidationError(
+                f"the output layer has size {output_size} but {target!r} has {len(classes)} classes"
+            )
+        return classes, 0.0, 1.0, 1 if head == "sigmoid" else len(classes)
+    values = _numbers(records, target)
+    return None, float(values.mean()), float(values.std()) or 1.0, output_size or 1
+
+
+def encode_targets(
+    records: list[dict[str, Any]],
+    target: str,
+    classes: list[Any] | None,
+    head: str,
+    mean: float = 0.0,
+    std: float = 1.0,
+) -> F:
+    """Targets as network outputs: one-hot, a 0/1 column, or standardized values."""
+    if classes is None:
+        return ((_numbers(records, target) - mean) / std)[:, None]
+    return _encode(records, target, classes, head)
 
 
 def _encode(records: list[dict[str, Any]], target: str, classes: list[Any], head: str) -> F:

@@ -257,6 +257,31 @@ class Network:
         penalty = 0.5 * l2 * sum(float(np.sum(w * w)) for w in self.weights)
         return self.loss(out, y) + penalty, gw, gb
 
+    def copy(self) -> Network:
+        """An independent copy (same shape, weights copied)."""
+        out = Network.__new__(Network)
+        out.sizes, out.activations, out.head = list(self.sizes), list(self.activations), self.head
+        out.weights = [w.copy() for w in self.weights]
+        out.biases = [b.copy() for b in self.biases]
+        return out
+
+    def bound_step(self, start: Network, max_step: float) -> float:
+        """Pull this network back towards ``start`` so that no layer moved further than
+        ``max_step`` times its size at the start (Frobenius norms of weights and bias
+        together); returns the largest relative move before the bound."""
+        largest = 0.0
+        for i in range(len(self.weights)):
+            dw, db = self.weights[i] - start.weights[i], self.biases[i] - start.biases[i]
+            moved = math.sqrt(float(np.sum(dw * dw) + np.sum(db * db)))
+            size = math.sqrt(float(np.sum(start.weights[i] ** 2) + np.sum(start.biases[i] ** 2)))
+            rel = moved / max(size, 1e-12)
+            largest = max(largest, rel)
+            if rel > max_step:
+                k = max_step / rel
+                self.weights[i] = start.weights[i] + dw * k
+                self.biases[i] = start.biases[i] + db * k
+        return largest
+
     # -- training --------------------------------------------------------------------------
 
     def fit(
@@ -268,9 +293,12 @@ class Network:
         y_val: F | None = None,
         accuracy: Callable[[F, F], float] | None = None,
         on_epoch: Callable[[Epoch], None] | None = None,
+        frozen: int = 0,
     ) -> list[Epoch]:
-        """Train in place; returns every epoch's figures (measured, not estimated)."""
+        """Train in place; returns every epoch's figures (measured, not estimated). The first
+        ``frozen`` layers (weights and biases) are left as they are (transfer learning)."""
         rng = np.random.default_rng(cfg.seed + 1)
+        layers = len(self.weights)
         params = [*self.weights, *self.biases]
         m = [np.zeros_like(p) for p in params]
         v = [np.zeros_like(p) for p in params]
@@ -292,6 +320,8 @@ class Network:
                 step += 1
                 params = [*self.weights, *self.biases]
                 for j, (p, g) in enumerate(zip(params, grads, strict=True)):
+                    if j % layers < frozen:
+                        continue
                     if cfg.optimizer == "adam":
                         m[j] = 0.9 * m[j] + 0.1 * g
                         v[j] = 0.999 * v[j] + 0.001 * g * g

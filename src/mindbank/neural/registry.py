@@ -16,7 +16,7 @@ import builtins
 import hashlib
 import json
 import zipfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,7 +28,15 @@ from mindbank.memory.cache import LRUCache
 from mindbank.memory.validation import check_key
 from mindbank.neural.model import Model, Prediction, load_records
 from mindbank.neural.network import Epoch
-from mindbank.records import EnsembleReport, ModelInfo, QuantizeReport, TrainingEpoch
+from mindbank.records import (
+    EnsembleReport,
+    FederatedReport,
+    ModelInfo,
+    QuantizeReport,
+    TrainingEpoch,
+    TransferReport,
+    UpdateReport,
+)
 from mindbank.store.database import Database
 from mindbank.store.neural import NeuralRepo
 
@@ -195,6 +203,64 @@ class NeuralModels:
                 name, description, model.header(), blob, _sha(blob), quantized, epochs,
                 self._clock(),
             )  # fmt: skip
+
+    # -- updates (mindbank.neural.updates) ----------------------------------------------------
+
+    def transaction(self) -> Any:
+        """The database's transaction (for the update functions)."""
+        return self._db.transaction()
+
+    def store_version(
+        self, name: str, description: str, model: Model, history: Sequence[Epoch]
+    ) -> ModelInfo:
+        """Store a model as the next version of ``name`` (the current one)."""
+        check_key(name, "model name")
+        return self._store(name, description, model, history, None)
+
+    def make_current(self, name: str, version: int) -> None:
+        """Make a version current (inside the caller's transaction)."""
+        self._repo.make_current(name, version)
+
+    def log_update(self, row: dict[str, Any]) -> None:
+        """Record an update in ``model_updates`` (inside the caller's transaction)."""
+        self._repo.log_update(row, self._clock())
+
+    def updates(self, name: str | None = None) -> builtins.list[dict[str, Any]]:
+        """The update log (incremental, online, transfer, federated), oldest first."""
+        return self._repo.updates(name)
+
+    def update(self, name: str, data: Any, **options: Any) -> UpdateReport:
+        """Continue training a version on new records, warm-started; kept only if its
+        accuracy on the same held-out records is not worse (see
+        :func:`mindbank.neural.updates.update` for the options)."""
+        from mindbank.neural.updates import update
+
+        return update(self, name, data, **options)
+
+    def update_online(
+        self, name: str, records: Iterable[Mapping[str, Any]], **options: Any
+    ) -> tuple[builtins.list[UpdateReport], int]:
+        """An update after every ``every`` records of a stream, each bounded (see
+        :func:`mindbank.neural.updates.online`); returns them and the records left waiting."""
+        from mindbank.neural.updates import online
+
+        return online(self, name, records, **options)
+
+    def transfer(self, source: str, data: Any, **options: Any) -> TransferReport:
+        """A new model started from ``source``'s hidden layers, compared with the same model
+        from scratch (see :func:`mindbank.neural.updates.transfer`)."""
+        from mindbank.neural.updates import transfer
+
+        return transfer(self, source, data, **options)
+
+    def federated(
+        self, participants: Sequence[tuple[str, Any]], config: Mapping[str, Any], **options: Any
+    ) -> FederatedReport:
+        """Federated averaging over participants' records, compared with pooled and
+        isolated training (see :func:`mindbank.neural.updates.federated`)."""
+        from mindbank.neural.updates import federated
+
+        return federated(self, participants, config, **options)
 
     # -- loading and predicting ------------------------------------------------------------
 

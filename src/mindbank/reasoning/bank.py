@@ -18,6 +18,7 @@ moment, so a cached answer is never older than the last write.
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -36,6 +37,7 @@ from mindbank.records import (
     ConsolidationReport,
     Item,
     Link,
+    MinedPattern,
     Recorded,
     TablesCheck,
     Trajectory,
@@ -534,6 +536,44 @@ class ReasoningBank:
             NotFoundError: no such trajectory.
         """
         return self._repo.trajectory(trajectory_id)
+
+    def learn_patterns(
+        self,
+        *,
+        min_support: int = 5,
+        min_gain: float = 0.1,
+        namespace: str | None = None,
+        store: bool = True,
+        into: str = "learned-patterns",
+    ) -> tuple[int, float, builtins.list[MinedPattern]]:
+        """Mine the judged trajectories for patterns of success and failure (strategy, task
+        kind, agent, namespace, whether lessons were used; single attributes and pairs), see
+        :mod:`mindbank.reasoning.mining`. Each is stored as an item in namespace ``into``
+        (key ``learned:attr=value,...``; storing again replaces the text and keeps the
+        track record) with its support and evidence in the description.
+
+        Returns:
+            ``(judged trajectories, overall success rate, patterns)``, strongest first.
+        """
+        from mindbank.reasoning.mining import conditions_of, describe, item_key, mine
+
+        check_namespace(into)
+        total, base, found = mine(
+            self._db, min_support=min_support, min_gain=min_gain, namespace=namespace
+        )
+        if not store:
+            return total, base, found
+        out = []
+        with self._db.transaction():
+            for p in found:
+                item = self.store(
+                    item_key(p), p.text, namespace=into,
+                    confidence=p.low if p.label == "success" else 1.0 - p.high,
+                    description=describe(p), strategy=conditions_of(p, "strategy"),
+                    kind=conditions_of(p, "kind"), outcome=p.label,
+                )  # fmt: skip
+                out.append(dataclasses.replace(p, item=item.id))
+        return total, base, out
 
     def trajectories(
         self,

@@ -262,3 +262,48 @@ class ConsolidationReport(Record):
             "archived": list(self.archived),
             "seconds": self.seconds,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class MinedPattern(Record):
+    """A combination of task attributes that goes with success or failure more often than
+    tasks overall do, with its evidence.
+
+    Attributes:
+        conditions: ``(attribute, value)`` pairs, e.g. ``(("strategy", "tdd"), ("kind",
+            "parse"))``.
+        label: ``success`` (a pattern to follow) or ``failure`` (an anti-pattern).
+        support: judged trajectories matching the conditions.
+        successes: how many of them succeeded.
+        rate: ``successes / support``.
+        base_rate: the success rate of all judged trajectories.
+        low: the 95 % Wilson interval of the rate, lower end.
+        high: its upper end.
+        evidence: ids of matching trajectories (failures first for an anti-pattern; at
+            most 20).
+        reasons: the most common failure reasons among them, with counts.
+        item: the ReasoningBank item it was stored as (None if not stored).
+    """
+
+    conditions: tuple[tuple[str, str], ...]
+    label: str
+    support: int
+    successes: int
+    rate: float
+    base_rate: float
+    low: float
+    high: float
+    evidence: tuple[int, ...]
+    reasons: tuple[tuple[str, int], ...]
+    item: str | None
+
+    @property
+    def text(self) -> str:
+        """The pattern in one sentence."""
+        what = ", ".join(f"{a} {v}" for a, v in self.conditions)
+        verb = "succeeded" if self.label == "success" else "failed"
+        n = self.successes if self.label == "success" else self.support - self.successes
+        return (
+            f"{what}: {verb} {n} of {self.support} times ({self.rate:.0%} success; "
+            f"{self.base_rate:.0%} over all tasks)"
+        )

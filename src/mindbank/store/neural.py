@@ -147,6 +147,36 @@ class NeuralRepo:
         ).fetchone()
         return int(n), int(size)
 
+    # -- updates ---------------------------------------------------------------------------
+
+    def log_update(self, row: dict[str, Any], now: float) -> None:
+        """Record one update (``model_updates``)."""
+        self.db.run(
+            "INSERT INTO model_updates (name, mode, from_version, to_version, records, held_out, "
+            "before, after, kept, detail, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (row["name"], row["mode"], row["from_version"], row["to_version"], row["records"],
+             row["held_out"], row["before"], row["after"], int(row["kept"]),
+             dumps(row.get("detail", {})), now),
+        )  # fmt: skip
+
+    def updates(self, name: str | None) -> list[dict[str, Any]]:
+        """The update log, oldest first (of one model or all)."""
+        cols = (
+            "name, mode, from_version, to_version, records, held_out, before, after, kept, "
+            "detail, at"
+        )
+        sql = f"SELECT {cols} FROM model_updates"
+        params: tuple[Any, ...] = ()
+        if name is not None:
+            sql += " WHERE name = ?"
+            params = (name,)
+        out = []
+        for r in self.db.run(sql + " ORDER BY id", params):
+            row = dict(zip([c.strip() for c in cols.split(",")], r, strict=True))
+            row["kept"], row["detail"] = bool(row["kept"]), loads(row["detail"])
+            out.append(row)
+        return out
+
     # -- cognitive pattern memory ------------------------------------------------------------
 
     def add_example(

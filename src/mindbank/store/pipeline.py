@@ -35,3 +35,11 @@ class PipelineRepo:
             params = (strategy,)
         names = [*(c.strip() for c in _COLS.split(",")), "at"]
         return [dict(zip(names, r, strict=True)) for r in self.db.run(sql + " ORDER BY id", params)]
+
+    def since(self, after: int) -> list[tuple[int, dict[str, Any]]]:
+        """``(id, run)`` of the runs stored after run ``after``, oldest first."""
+        names = [*(c.strip() for c in _COLS.split(",")), "at"]
+        rows = self.db.run(
+            f"SELECT id, {_COLS}, at FROM pipeline_runs WHERE id > ? ORDER BY id", (after,)
+        )
+        return [(int(r[0]), dict(zip(names, r[1:], strict=True))) for r in rows]

@@ -488,6 +488,27 @@ _M9 = (
     f"INSERT INTO memory_fts {_FTS_ROW}; {_BUMP_MEMORY}; END",
 )
 
+_M10 = (
+    # model_updates: every update of a model after its first training (incremental, online,
+    # transfer, federated), with the accuracy before and after on the same held-out data and
+    # whether it was kept (a worse update is rolled back).
+    """CREATE TABLE model_updates (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        mode TEXT NOT NULL CHECK (mode IN ('incremental', 'online', 'transfer', 'federated')),
+        from_version INTEGER,
+        to_version INTEGER,
+        records INTEGER NOT NULL,
+        held_out INTEGER NOT NULL,
+        before REAL,
+        after REAL,
+        kept INTEGER NOT NULL,
+        detail TEXT NOT NULL DEFAULT '{}',
+        at REAL NOT NULL
+    )""",
+    "CREATE INDEX model_updates_name ON model_updates (name, id)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "memory and coordination tables", _M1),
     Migration(2, "embeddings, full-text index, change counter and log", _M2),
@@ -500,5 +521,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(7, "cognitive pattern memory", _M7),
     Migration(8, "training pipeline runs", _M8),
     Migration(9, "batch writes index the full text once per batch", _M9),
+    Migration(10, "model updates: incremental, online, transfer, federated", _M10),
 )
 """Every migration this mindbank knows, in order. Append only."""
