@@ -26,6 +26,11 @@ _LAZY = {
     "hooks": ("mindbank.cli.hooks", "hooks", "Hooks for coding agents (Claude Code)."),
     "neural": ("mindbank.cli.neural", "neural", "Train and use neural models on your records."),
     "pipeline": ("mindbank.cli.pipeline", "pipeline", "Learn which strategy passes real tests."),
+    "training": (
+        "mindbank.cli.training",
+        "training",
+        "Train, learn patterns, update models: incremental, online, transfer, federated.",
+    ),
     "train-and-stream": (
         "mindbank.cli.pipeline",
         "train_and_stream",

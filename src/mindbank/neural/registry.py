@@ -221,6 +221,17 @@ class NeuralModels:
         """Make a version current (inside the caller's transaction)."""
         self._repo.make_current(name, version)
 
+    def set_watermarks(self, name: str, marks: Mapping[str, int]) -> ModelInfo:
+        """Record on the current version the newest source records it has learned from (e.g.
+        ``{"pipeline_runs": 120}``), so the next update takes only newer ones."""
+        info = self._repo.info(name)
+        header, _ = self._repo.parts(info.id)
+        metrics = header.setdefault("metrics", {})
+        metrics["watermarks"] = {**(metrics.get("watermarks") or {}), **marks}
+        with self._db.transaction():
+            self._repo.set_header(info.id, header)
+        return self._repo.info(name)
+
     def log_update(self, row: dict[str, Any]) -> None:
         """Record an update in ``model_updates`` (inside the caller's transaction)."""
         self._repo.log_update(row, self._clock())
@@ -228,6 +239,15 @@ class NeuralModels:
     def updates(self, name: str | None = None) -> builtins.list[dict[str, Any]]:
         """The update log (incremental, online, transfer, federated), oldest first."""
         return self._repo.updates(name)
+
+    def pipeline_records(
+        self, pattern_type: str = "prediction", after: int = 0
+    ) -> tuple[builtins.list[dict[str, Any]], str, str, int]:
+        """Records from the training pipeline's runs stored after run ``after``: ``(records,
+        target, head, last run id)`` (see :mod:`mindbank.neural.sources`)."""
+        from mindbank.neural.sources import pipeline_records
+
+        return pipeline_records(self._db, pattern_type, after)
 
     def update(self, name: str, data: Any, **options: Any) -> UpdateReport:
         """Continue training a version on new records, warm-started; kept only if its

@@ -120,6 +120,10 @@ class NeuralRepo:
             "UPDATE neural_models SET current = 1 WHERE name = ? AND version = ?", (name, version)
         )
 
+    def set_header(self, model_id: int, header: dict[str, Any]) -> None:
+        """Replace a version's header (its weights stay)."""
+        self.db.run("UPDATE neural_models SET header = ? WHERE id = ?", (dumps(header), model_id))
+
     def touch(self, model_id: int, now: float) -> None:
         """Record a use."""
         self.db.run("UPDATE neural_models SET last_used = ? WHERE id = ?", (now, model_id))
