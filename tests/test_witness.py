@@ -34,8 +34,10 @@ def _fill(path: Path, clock: FakeClock) -> None:
 
 def _outside(path: Path) -> sqlite3.Connection:
     """A plain sqlite3 connection, as the shell would be: it cannot run the triggers, so a
-    tamperer drops them first."""
+    tamperer drops them first, and forges mindbank's decompressing function the full-text
+    triggers call."""
     conn = sqlite3.connect(path, isolation_level=None)
+    conn.create_function("mb_plain", 1, lambda v: v)
     for t in WITNESS_TRIGGERS:
         conn.execute(f"DROP TRIGGER IF EXISTS {t}")
     return conn
@@ -61,13 +63,16 @@ def test_a_shell_cannot_delete_entries_or_touch_items_and_its_updates_are_found(
 ) -> None:
     _fill(db_path, clock)
     conn = sqlite3.connect(db_path, isolation_level=None)
-    with pytest.raises(sqlite3.OperationalError, match=r"mb_digest|mb_chain"):
+    with pytest.raises(sqlite3.OperationalError, match=r"mb_digest|mb_chain|mb_plain"):
         conn.execute("DELETE FROM memory_store WHERE key = 'a'")
     with pytest.raises(sqlite3.OperationalError, match=r"mb_digest|mb_chain"):
         conn.execute("UPDATE patterns SET confidence = 1.0")
     with mindbank.open(db_path, clock=clock) as mb:
         assert mb.verify().ok
-    conn.execute("UPDATE memory_store SET value = 'evil' WHERE key = 'a'")  # no trigger here
+    with pytest.raises(sqlite3.OperationalError, match=r"mb_plain"):  # full-text triggers
+        conn.execute("UPDATE memory_store SET value = 'evil' WHERE key = 'a'")
+    conn.create_function("mb_plain", 1, lambda v: v)  # a tamperer who knows
+    conn.execute("UPDATE memory_store SET value = 'evil' WHERE key = 'a'")  # no witness trigger
     conn.close()
     with mindbank.open(db_path, clock=clock) as mb:  # the triggers are intact: no warning
         report = mb.verify()
@@ -190,6 +195,9 @@ def test_rows_written_before_the_chain_are_adopted(db_path: Path, clock: FakeClo
     for t in WITNESS_TRIGGERS:
         conn.execute(f"DROP TRIGGER {t}")
     conn.execute("DROP TABLE witness_chain")
+    conn.execute("ALTER TABLE embeddings DROP COLUMN quant")
+    conn.execute("DROP TABLE zstd_dicts")
+    conn.execute("DROP VIEW memory_fts_text")
     for table in ("search_impressions", "feedback", "entry_scores", "memory_edges",
                   "training_history", "neural_models", "pattern_memory", "pipeline_runs",
                   "memory_fts_deferred", "model_updates"):  # fmt: skip

@@ -22,6 +22,7 @@ from mindbank.errors import (
     SchemaError,
     StoreError,
 )
+from mindbank.store.compression import register as register_codec
 from mindbank.store.digests import register as register_digests
 from mindbank.store.schema import APPLICATION_ID, MIGRATIONS
 
@@ -81,6 +82,7 @@ class Database:
             raise translate_error(exc, self.path) from exc
         self.execute: Callable[..., sqlite3.Cursor] = self.conn.execute
         register_digests(self.conn)
+        self.codec = register_codec(self.conn)
         try:
             self._identify()
             self.conn.execute("PRAGMA foreign_keys = ON")

@@ -177,7 +177,7 @@ class FeedbackRepo:
     def live_texts(self, now: float) -> list[tuple[str, str, str]]:
         """``(namespace, key, value)`` of every live entry."""
         return self.db.run(
-            "SELECT namespace, key, value FROM memory_store "
+            "SELECT namespace, key, mb_plain(value) FROM memory_store "
             "WHERE expires_at IS NULL OR expires_at > ?",
             (now,),
         ).fetchall()

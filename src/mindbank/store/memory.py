@@ -8,7 +8,7 @@ retrieve costs one indexed SELECT.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,7 +57,7 @@ ON CONFLICT (namespace, key) DO UPDATE SET
 """
 _SQL_INDEX_NEW = (
     "INSERT INTO memory_fts (rowid, key, value, tags) "
-    "SELECT id, key, value, tags FROM memory_store WHERE id > ?"
+    "SELECT id, key, mb_plain(value), tags FROM memory_store WHERE id > ?"
 )
 _SQL_FLUSH = """
 UPDATE memory_store SET access_count = access_count + ?,
@@ -102,8 +102,19 @@ def glob_prefix(pattern: str) -> str:
     return pattern
 
 
-def _entry(row: Sequence[Any], extra_count: int = 0, accessed: float | None = None) -> Entry:
-    value = row[2] if row[3] == "text" else loads(row[2])
+def _entry(
+    row: Sequence[Any],
+    extra_count: int = 0,
+    accessed: float | None = None,
+    plain: Callable[[Any], Any] | None = None,
+) -> Entry:
+    value = row[2]
+    if value.__class__ is bytes:  # a compressed cold entry (mindbank.store.compression)
+        if plain is None:
+            raise ValueError("a compressed value needs the database's codec")
+        value = plain(value)
+    if row[3] != "text":
+        value = loads(value)
     tags = () if row[4] == "[]" else tuple(loads(row[4]))
     metadata = {} if row[5] == "{}" else loads(row[5])
     return Entry(
@@ -233,7 +244,7 @@ class MemoryRepo:
             ).fetchall()
         except sqlite3.Error as exc:
             raise translate_error(exc, self.db.path) from exc
-        return {int(r[11]): _entry(r) for r in rows}
+        return {int(r[11]): _entry(r, plain=self.db.codec.plain) for r in rows}
 
     def import_rows(self, rows: Sequence[tuple[Any, ...]]) -> list[int]:
         """Write full rows (all columns, in ``_COLUMNS`` order; call inside a transaction);
@@ -334,7 +345,7 @@ class MemoryRepo:
         if row[10] is not None and row[10] <= now:  # expired: invisible at once
             return None
         if not count_access:
-            return _entry(row)
+            return _entry(row, plain=self.db.codec.plain)
         slot = self._pending.get((namespace, key))
         if slot is None:
             if not self._pending:
@@ -342,7 +353,7 @@ class MemoryRepo:
             self._pending[(namespace, key)] = slot = [0, now, row[11]]
         slot[0] += 1
         slot[1] = now
-        entry = _entry(row, int(slot[0]), now)
+        entry = _entry(row, int(slot[0]), now, self.db.codec.plain)
         settings = self.db.settings
         if (
             len(self._pending) >= settings.access_flush_every
@@ -419,7 +430,7 @@ class MemoryRepo:
             rows = self.db.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
             raise translate_error(exc, self.db.path) from exc
-        return [_entry(r) for r in rows]
+        return [_entry(r, plain=self.db.codec.plain) for r in rows]
 
     def count(
         self, namespace: str | None, pattern: str | None, tags: Sequence[str], now: float
@@ -466,6 +477,6 @@ class MemoryRepo:
                 params,
             )
             for row in cur:
-                yield _entry(row)
+                yield _entry(row, plain=self.db.codec.plain)
         except sqlite3.Error as exc:
             raise translate_error(exc, self.db.path) from exc

@@ -509,6 +509,46 @@ _M10 = (
     "CREATE INDEX model_updates_name ON model_updates (name, id)",
 )
 
+_PLAIN_ROW = "(rowid, key, value, tags) VALUES (new.id, new.key, mb_plain(new.value), new.tags)"
+_PLAIN_DEL = (
+    "(memory_fts, rowid, key, value, tags) "
+    "VALUES ('delete', old.id, old.key, mb_plain(old.value), old.tags)"
+)
+
+_M11 = (
+    # Compressed cold entries (mindbank.store.compression). zstd_dicts: the dictionaries
+    # compressed values were made with, by the id their frames carry.
+    """CREATE TABLE zstd_dicts (
+        dict_id INTEGER PRIMARY KEY,
+        data BLOB NOT NULL,
+        samples INTEGER NOT NULL,
+        created_at REAL NOT NULL
+    )""",
+    # quant: NULL for float32 vectors, 'int8' for int8 values followed by a float32 scale.
+    "ALTER TABLE embeddings ADD COLUMN quant TEXT",
+    # The full-text index reads its content through a view that decompresses, and the
+    # triggers hand it decompressed text: it always indexes the text, compressed or not.
+    "CREATE VIEW memory_fts_text AS SELECT id, key, mb_plain(value) AS value, tags "
+    "FROM memory_store",
+    "DROP TABLE memory_fts_vocab",
+    "DROP TABLE memory_fts",
+    "CREATE VIRTUAL TABLE memory_fts USING fts5(key, value, tags, content='memory_fts_text', "
+    "content_rowid='id', tokenize='unicode61 remove_diacritics 2')",
+    "DROP TRIGGER memory_store_ai",
+    "DROP TRIGGER memory_store_ad",
+    "DROP TRIGGER memory_store_au",
+    f"CREATE TRIGGER memory_store_ai AFTER INSERT ON memory_store "
+    f"WHEN NOT EXISTS (SELECT 1 FROM memory_fts_deferred) BEGIN "
+    f"INSERT INTO memory_fts {_PLAIN_ROW}; {_BUMP_MEMORY}; END",
+    f"CREATE TRIGGER memory_store_ad AFTER DELETE ON memory_store BEGIN "
+    f"INSERT INTO memory_fts {_PLAIN_DEL}; {_BUMP_MEMORY}; END",
+    f"CREATE TRIGGER memory_store_au AFTER UPDATE OF key, namespace, value, tags, metadata, "
+    f"expires_at ON memory_store BEGIN INSERT INTO memory_fts {_PLAIN_DEL}; "
+    f"INSERT INTO memory_fts {_PLAIN_ROW}; {_BUMP_MEMORY}; END",
+    "INSERT INTO memory_fts (memory_fts) VALUES ('rebuild')",
+    "CREATE VIRTUAL TABLE memory_fts_vocab USING fts5vocab(memory_fts, 'row')",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "memory and coordination tables", _M1),
     Migration(2, "embeddings, full-text index, change counter and log", _M2),
@@ -522,5 +562,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(8, "training pipeline runs", _M8),
     Migration(9, "batch writes index the full text once per batch", _M9),
     Migration(10, "model updates: incremental, online, transfer, federated", _M10),
+    Migration(11, "compressed cold entries: zstd dictionaries, int8 vectors", _M11),
 )
 """Every migration this mindbank knows, in order. Append only."""

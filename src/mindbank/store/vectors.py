@@ -112,7 +112,7 @@ class VectorRepo:
         ``(entry_id, vector or None if gone, namespace)``, and the last sequence number read
         (in the same statement, so nothing falls between)."""
         rows = self._run(
-            "SELECT c.entry_id, e.vector, m.namespace, c.last FROM "
+            "SELECT c.entry_id, mb_f32(e.vector, e.quant), m.namespace, c.last FROM "
             "(SELECT entry_id, max(seq) AS last FROM embeddings_log WHERE seq > ? "
             "GROUP BY entry_id) c "
             "LEFT JOIN embeddings e ON e.entry_id = c.entry_id AND e.embedder = ? "
@@ -142,7 +142,8 @@ class VectorRepo:
     def vector_for_hash(self, content_hash: str, embedder: str) -> bytes | None:
         """A stored vector computed from the same text by the same embedder, if any."""
         row = self._run(
-            "SELECT vector FROM embeddings WHERE content_hash = ? AND embedder = ? LIMIT 1",
+            "SELECT vector FROM embeddings WHERE content_hash = ? AND embedder = ? "
+            "AND quant IS NULL LIMIT 1",
             (content_hash, embedder),
         ).fetchone()
         return None if row is None else bytes(row[0])
@@ -166,9 +167,10 @@ class VectorRepo:
         """Write ``(entry_id, embedder, content_hash, vector)`` rows, replacing old ones."""
         try:
             self.db.executemany(
-                "INSERT INTO embeddings VALUES (?, ?, ?, ?) ON CONFLICT (entry_id) DO UPDATE SET "
+                "INSERT INTO embeddings (entry_id, embedder, content_hash, vector) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (entry_id) DO UPDATE SET "
                 "embedder = excluded.embedder, content_hash = excluded.content_hash, "
-                "vector = excluded.vector",
+                "vector = excluded.vector, quant = NULL",
                 rows,
             )
         except sqlite3.Error as exc:
@@ -195,7 +197,7 @@ class VectorRepo:
         marks = ",".join("?" * len(skip))
         not_skipped = f"AND m.namespace NOT IN ({marks})" if skip else ""
         rows = self._run(
-            f"SELECT m.id, m.value, m.value_type, m.key FROM memory_store m "
+            f"SELECT m.id, mb_plain(m.value), m.value_type, m.key FROM memory_store m "
             f"LEFT JOIN embeddings e ON e.entry_id = m.id AND e.embedder = ? "
             f"WHERE e.entry_id IS NULL AND {_LIVE} {not_skipped} ORDER BY m.id LIMIT ?",
             (embedder, now, *skip, -1 if limit is None else limit),
@@ -205,7 +207,7 @@ class VectorRepo:
     def load_mirror(self, embedder: str, dims: int) -> Mirror:
         """Every vector of ``embedder``, with its entry's namespace."""
         rows = self._run(
-            "SELECT e.entry_id, e.vector, m.namespace "
+            "SELECT e.entry_id, mb_f32(e.vector, e.quant), m.namespace "
             "FROM embeddings e JOIN memory_store m ON m.id = e.entry_id "
             "WHERE e.embedder = ? ORDER BY e.entry_id",
             (embedder,),
