@@ -9,9 +9,10 @@ from __future__ import annotations
 import builtins
 import contextlib
 import dataclasses
+import json
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
@@ -43,6 +44,7 @@ if TYPE_CHECKING:  # loaded on first use, so that a CLI call that only retrieves
         BridgeReport,
         CheckReport,
         CleanupReport,
+        CompressionReport,
         Entry,
         EntryScore,
         FuzzyHit,
@@ -832,6 +834,143 @@ class MindBank:
         self._memory.flush_access()
         self._db.execute("PRAGMA optimize")
         self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
+    def compress(
+        self,
+        *,
+        tiers: Iterable[str] = ("cold",),
+        min_bytes: int = 64,
+        dict_size: int = 16384,
+        level: int = 9,
+        vectors: bool = True,
+        queries: Sequence[str] | None = None,
+        vacuum: bool = False,
+    ) -> CompressionReport:
+        """Compress the entries of ``tiers`` (cold by default, see :meth:`tiers`): values
+        with zstd and a dictionary trained on the store's values, vectors as int8 (see
+        :mod:`mindbank.store.compression`). Reads decode them; keyword search still sees
+        the text. The same searches are run before and after to measure what is lost.
+
+        Args:
+            tiers: which tiers to compress (``cold``, ``warm``, ``hot``).
+            min_bytes: values shorter than this stay as they are.
+            dict_size: the dictionary's size in bytes.
+            level: the zstd level (1-22).
+            vectors: also store the vectors as int8.
+            queries: the searches to compare (default: the start of up to 50 compressed
+                entries' values).
+            vacuum: rebuild the file before and after, and report its size both times.
+
+        Raises:
+            ValidationError: bad arguments, or too little text to train a dictionary.
+        """
+        import time as _time
+
+        from mindbank.learning.rules import tier_of
+        from mindbank.records import CompressionReport
+        from mindbank.store import compression
+        from mindbank.store.witness import append as witness_append
+
+        wanted = set(tiers)
+        if not wanted or not wanted <= {"hot", "warm", "cold"}:
+            raise ValidationError("tiers must be some of hot, warm, cold")
+        if isinstance(min_bytes, bool) or not isinstance(min_bytes, int) or min_bytes < 1:
+            raise ValidationError(f"min_bytes must be a positive integer, got {min_bytes!r}")
+        if not 1 <= level <= 22:
+            raise ValidationError(f"level must be in 1-22, got {level!r}")
+        if not 1024 <= dict_size <= 1 << 20:
+            raise ValidationError(f"dict_size must be in 1 KiB-1 MiB, got {dict_size!r}")
+        start = _time.perf_counter()
+        self._memory.flush_access()
+        now = self._clock()
+        rules = self._db.settings.learning
+        live = compression.live_entries(self._db, now)
+        cold = [r for r in live if tier_of(r[1], r[2], r[3], now, rules)[0] in wanted]
+        chosen = [r[0] for r in cold]
+        # values still to compress: plain and long enough
+        candidates = [r[0] for r in cold if not r[4] and r[5] >= min_bytes]
+        texts = {
+            e.key: e.value if isinstance(e.value, str) else json.dumps(e.value)
+            for e in self._memory.by_ids(
+                chosen[:: max(1, len(chosen) // 50)][:50] if queries is None else []
+            ).values()
+        }
+        qs = (
+            list(queries)
+            if queries is not None
+            else [" ".join(t.split()[:12]) for t in texts.values() if t.strip()][:50]
+        )
+        semantic = self._db.settings.embed and vectors
+        before = [self._top10(q, semantic) for q in qs]
+        # Vacuumed before too, so the sizes differ by compression alone, not by free pages.
+        file_before = self.vacuum()[1] if vacuum else None
+        samples = (
+            [
+                (e.value if isinstance(e.value, str) else json.dumps(e.value)).encode("utf-8")
+                for e in self._memory.by_ids(
+                    [r[0] for r in live][:: max(1, len(live) // 20000)]
+                ).values()
+            ]
+            if candidates
+            else []
+        )
+        dict_id: int | None = None
+        dict_bytes = n_values = v_before = v_after = n_vec = vec_before = vec_after = 0
+        with self._db.transaction():
+            if candidates:
+                try:
+                    dict_id = compression.train(self._db, samples, dict_size, now)
+                except ValueError as exc:
+                    raise ValidationError(
+                        f"too little text to train a compression dictionary from "
+                        f"{len(samples)} values ({exc}); nothing was compressed"
+                    ) from None
+                dict_bytes = int(self._db.run(
+                    "SELECT length(data) FROM zstd_dicts WHERE dict_id = ?", (dict_id,)
+                ).fetchone()[0])  # fmt: skip
+                n_values, v_before, v_after, records = compression.compress_values(
+                    self._db, candidates, dict_id, min_bytes, level
+                )
+                if n_values == 0:  # an unused dictionary is not kept
+                    self._db.run("DELETE FROM zstd_dicts WHERE dict_id = ?", (dict_id,))
+                    dict_id, dict_bytes = None, 0
+                witness_append(self._db, records)
+            if vectors and chosen:
+                n_vec, vec_before, vec_after = compression.quantize_vectors(self._db, chosen)
+        after = [self._top10(q, semantic) for q in qs]
+        file_after = None
+        if vacuum:
+            file_after = self.vacuum()[1]
+
+        def recall(part: int) -> float | None:
+            pairs = [(b[part], a[part]) for b, a in zip(before, after, strict=True) if b[part]]
+            if not pairs:
+                return None
+            return sum(len(set(b) & set(a)) / len(b) for b, a in pairs) / len(pairs)
+
+        return CompressionReport(
+            entries=len(live), cold=len(chosen), values_compressed=n_values,
+            value_bytes_before=v_before, value_bytes_after=v_after, dictionary=dict_id,
+            dictionary_bytes=dict_bytes, vectors_quantized=n_vec,
+            vector_bytes_before=vec_before, vector_bytes_after=vec_after, queries=len(qs),
+            semantic_recall_at_10=recall(0) if semantic else None,
+            keyword_recall_at_10=recall(1), file_bytes_before=file_before,
+            file_bytes_after=file_after, seconds=_time.perf_counter() - start,
+        )  # fmt: skip
+
+    def _top10(self, query: str, semantic: bool) -> tuple[builtins.list[int], builtins.list[int]]:
+        """Entry keys of the semantic and keyword top 10 (no feedback, no impressions)."""
+        out: builtins.list[builtins.list[int]] = []
+        for mode in ("semantic", "keyword"):
+            if mode == "semantic" and not semantic:
+                out.append([])
+                continue
+            hits = self._semantic.search(
+                query, k=10, mode=mode, namespace=None, tags=(), min_score=None, mmr=None,
+                since=None, until=None,
+            )  # fmt: skip
+            out.append([hash((h.entry.namespace, h.entry.key)) for h in hits])
+        return out[0], out[1]
 
     def vacuum(self) -> tuple[int, int]:
         """Rebuild the file to reclaim space; returns (bytes before, bytes after)."""

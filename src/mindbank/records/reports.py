@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mindbank.records._base import Record
+from mindbank.records._base import Record, _plain
 
 __all__ = [
     "BridgeReport",
@@ -246,3 +246,60 @@ class BridgeReport(Record):
             "unchanged": self.unchanged,
             "skipped": list(self.skipped),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class CompressionReport(Record):
+    """What compressing cold entries did, measured.
+
+    Attributes:
+        entries: live entries.
+        cold: of them, cold (by the tier rules) and so considered.
+        values_compressed: values now stored compressed (a value is left as it is if it is
+            shorter than the minimum or would not get smaller).
+        value_bytes_before: their size before, as text.
+        value_bytes_after: their size compressed.
+        dictionary: the zstd dictionary's id (None if no value was compressed).
+        dictionary_bytes: the dictionary's size (stored once).
+        vectors_quantized: vectors now stored as int8.
+        vector_bytes_before: their size as float32.
+        vector_bytes_after: their size as int8 (with the scale).
+        queries: queries the searches were compared on.
+        semantic_recall_at_10: share of the semantic top 10 before that is still in the top 10
+            after (None without vectors).
+        keyword_recall_at_10: the same for keyword search.
+        file_bytes_before: the database file before (with ``vacuum``; else None).
+        file_bytes_after: the database file after vacuuming.
+        seconds: how long it took.
+    """
+
+    entries: int
+    cold: int
+    values_compressed: int
+    value_bytes_before: int
+    value_bytes_after: int
+    dictionary: int | None
+    dictionary_bytes: int
+    vectors_quantized: int
+    vector_bytes_before: int
+    vector_bytes_after: int
+    queries: int
+    semantic_recall_at_10: float | None
+    keyword_recall_at_10: float | None
+    file_bytes_before: int | None
+    file_bytes_after: int | None
+    seconds: float
+
+    @property
+    def reduction(self) -> float | None:
+        """Share of the compressed values' and vectors' bytes saved (dictionary counted)."""
+        before = self.value_bytes_before + self.vector_bytes_before
+        if before == 0:
+            return None
+        after = self.value_bytes_after + self.vector_bytes_after + self.dictionary_bytes
+        return 1.0 - after / before
+
+    def to_dict(self) -> dict[str, Any]:
+        out = _plain(self)
+        out["reduction"] = self.reduction
+        return out

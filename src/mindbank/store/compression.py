@@ -19,9 +19,21 @@ can read the rows but not write entries (the triggers call ``mb_plain``).
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["Codec", "dequantize", "quantize", "register"]
+if TYPE_CHECKING:
+    from mindbank.store.database import Database
+
+__all__ = [
+    "Codec",
+    "compress_values",
+    "dequantize",
+    "live_entries",
+    "quantize",
+    "quantize_vectors",
+    "register",
+    "train",
+]
 
 
 def quantize(vector: bytes) -> bytes:
@@ -83,3 +95,106 @@ def register(conn: sqlite3.Connection) -> Codec:
     conn.create_function("mb_plain", 1, codec.plain, deterministic=True)
     conn.create_function("mb_f32", 2, dequantize, deterministic=True)
     return codec
+
+
+# -- compressing ---------------------------------------------------------------------------------
+
+
+def live_entries(db: Database, now: float) -> list[tuple[int, int, float, float | None, bool, int]]:
+    """``(id, access_count, updated_at, accessed_at, compressed, value bytes)`` of every live
+    entry."""
+    rows = db.run(
+        "SELECT id, access_count, updated_at, accessed_at, typeof(value) = 'blob', "
+        "length(CAST(value AS BLOB)) FROM memory_store "
+        "WHERE expires_at IS NULL OR expires_at > ?",
+        (now,),
+    ).fetchall()
+    return [(int(r[0]), int(r[1]), float(r[2]), r[3], bool(r[4]), int(r[5])) for r in rows]
+
+
+def train(db: Database, samples: list[Any], dict_size: int, now: float) -> int:
+    """Train a zstd dictionary on sample values and store it; returns its id.
+
+    Raises:
+        ValueError: zstd could not train one from these samples (too few or too small).
+    """
+    import secrets
+
+    import zstandard
+
+    while True:
+        dict_id = secrets.randbits(31) or 1
+        if db.run("SELECT 1 FROM zstd_dicts WHERE dict_id = ?", (dict_id,)).fetchone() is None:
+            break
+    try:
+        d = zstandard.train_dictionary(dict_size, samples, dict_id=dict_id)
+    except zstandard.ZstdError as exc:
+        raise ValueError(str(exc)) from None
+    db.run(
+        "INSERT INTO zstd_dicts (dict_id, data, samples, created_at) VALUES (?, ?, ?, ?)",
+        (dict_id, d.as_bytes(), len(samples), now),
+    )
+    return dict_id
+
+
+def compress_values(
+    db: Database, ids: list[int], dict_id: int, min_bytes: int, level: int
+) -> tuple[int, int, int, list[tuple[str, str, str, str]]]:
+    """Compress the plain values of these entries with dictionary ``dict_id`` where that
+    makes them smaller (call inside a transaction); returns ``(compressed, bytes before,
+    bytes after, witness records)``. ``updated_at`` does not change: the value is the same."""
+    import zstandard
+
+    from mindbank.store.digests import content_digest
+
+    data = db.run("SELECT data FROM zstd_dicts WHERE dict_id = ?", (dict_id,)).fetchone()[0]
+    cctx = zstandard.ZstdCompressor(
+        level=level, dict_data=zstandard.ZstdCompressionDict(data), write_content_size=True
+    )
+    n = before = after = 0
+    updates: list[tuple[bytes, int]] = []
+    records = []
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        rows = db.run(
+            "SELECT id, key, namespace, value, value_type, tags, metadata, updated_at, "
+            f"expires_at FROM memory_store WHERE id IN ({marks}) AND typeof(value) = 'text'",
+            chunk,
+        ).fetchall()
+        for rid, key, ns, value, vtype, tags, meta, updated, expires in rows:
+            raw = value.encode("utf-8")
+            if len(raw) < min_bytes:
+                continue
+            packed = cctx.compress(raw)
+            if len(packed) >= len(raw):
+                continue
+            n, before, after = n + 1, before + len(raw), after + len(packed)
+            updates.append((packed, rid))
+            digest = content_digest(
+                key, ns, packed, vtype, tags, meta, float(updated),
+                None if expires is None else float(expires),
+            )  # fmt: skip
+            records.append(("compress", "memory_store", f"{ns}\x1f{key}", digest))
+    db.executemany("UPDATE memory_store SET value = ? WHERE id = ?", updates)
+    return n, before, after, records
+
+
+def quantize_vectors(db: Database, ids: list[int]) -> tuple[int, int, int]:
+    """Store the float32 vectors of these entries as int8 (call inside a transaction);
+    returns ``(quantized, bytes before, bytes after)``."""
+    n = before = after = 0
+    updates = []
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        for rid, vector in db.run(
+            f"SELECT entry_id, vector FROM embeddings WHERE entry_id IN ({marks}) "
+            "AND quant IS NULL",
+            chunk,
+        ).fetchall():
+            q = quantize(bytes(vector))
+            n, before, after = n + 1, before + len(vector), after + len(q)
+            updates.append((q, rid))
+    db.executemany("UPDATE embeddings SET vector = ?, quant = 'int8' WHERE entry_id = ?", updates)
+    return n, before, after
