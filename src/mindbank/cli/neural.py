@@ -20,10 +20,10 @@ from mindbank.cli.output import (
     table,
 )
 
-__all__ = ["neural"]
+__all__ = ["neural", "read_json", "train_with_progress"]
 
 
-def _read_json(path: Path, what: str) -> Any:
+def read_json(path: Path, what: str) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -36,6 +36,28 @@ def _read_json(path: Path, what: str) -> Any:
         if text.lstrip().startswith("{") and "\n{" in text:
             return text  # JSON Lines without the .jsonl suffix
         raise mindbank.ValidationError(f"{what} {path} is not valid JSON: {exc}") from None
+
+
+def train_with_progress(
+    mb: mindbank.MindBank,
+    config: Any,
+    data: Any,
+    target: str,
+    name: str | None,
+    description: str = "",
+) -> mindbank.ModelInfo:
+    """Train with a progress bar showing each epoch's measured loss and validation accuracy."""
+    total = (config.get("training") or {}).get("epochs", 50) if isinstance(config, dict) else 50
+    with click.progressbar(length=int(total), label="training", show_pos=True) as bar:
+
+        def on_epoch(e: Any) -> None:
+            acc = "-" if e.val_accuracy is None else f"{e.val_accuracy:.3f}"
+            bar.label = f"loss {e.train_loss:.4f} val_acc {acc}"
+            bar.update(1)
+
+        return mb.neural.train(
+            config, data, target=target, name=name, description=description, on_epoch=on_epoch
+        )
 
 
 @click.group()
@@ -111,11 +133,10 @@ def train(
     """
     if plot is not None:
         require_matplotlib("--plot")
-    config = _read_json(model_path, "model configuration")
-    data = _read_json(data_path, "data")
+    config = read_json(model_path, "model configuration")
+    data = read_json(data_path, "data")
     if epochs is not None and isinstance(config, dict):
         config.setdefault("training", {})["epochs"] = epochs
-    total = (config.get("training") or {}).get("epochs", 50) if isinstance(config, dict) else 50
     start = time.perf_counter()
     with mindbank.open(db) as mb:
         if as_json:
@@ -125,17 +146,7 @@ def train(
                 _plot(history, plot, f"{info.name} v{info.version}")
             emit_json({"model": info, "history": history})
             return
-        with click.progressbar(length=total, label="training", show_pos=True) as bar:
-
-            def on_epoch(e: Any) -> None:
-                acc = "-" if e.val_accuracy is None else f"{e.val_accuracy:.3f}"
-                bar.label = f"loss {e.train_loss:.4f} val_acc {acc}"
-                bar.update(1)
-
-            info = mb.neural.train(
-                config, data, target=target, name=name, description=description,
-                on_epoch=on_epoch,
-            )  # fmt: skip
+        info = train_with_progress(mb, config, data, target, name, description)
     took = time.perf_counter() - start
     if plot is not None:
         with mindbank.open(db) as mb:
@@ -368,7 +379,7 @@ def ensemble(
     Example:
       mindbank neural ensemble model-a model-b --data holdout.json --target outcome
     """
-    data = _read_json(data_path, "data")
+    data = read_json(data_path, "data")
     with mindbank.open(db) as mb:
         r = mb.neural.ensemble(list(names), data, target)
     if as_json:
@@ -502,8 +513,8 @@ def train_parallel(
     Example:
       mindbank neural train-parallel --model small.json --model big.json --data d.json --target y
     """
-    configs = [_read_json(p, "model configuration") for p in model_paths]
-    data = _read_json(data_path, "data")
+    configs = [read_json(p, "model configuration") for p in model_paths]
+    data = read_json(data_path, "data")
     start = time.perf_counter()
     with mindbank.open(db) as mb:
         infos = mb.neural.train_parallel(configs, data, target=target, workers=workers)

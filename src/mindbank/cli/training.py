@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import click
 
 import mindbank
+from mindbank.cli.neural import read_json, train_with_progress
 from mindbank.cli.output import db_option, emit_json, fail, json_option, table
 
 __all__ = ["training"]
@@ -39,19 +40,6 @@ def refused(why: str, *flags: str) -> Callable[[F], F]:
     return wrap
 
 
-def _read(path: Path, what: str) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise mindbank.ValidationError(f"cannot read {what} {path}: {exc.strerror}") from None
-    if path.suffix == ".jsonl" or (text.lstrip().startswith("{") and "\n{" in text.strip()):
-        return text
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise mindbank.ValidationError(f"{what} {path} is not valid JSON: {exc}") from None
-
-
 def _is_db(path: Path) -> bool:
     try:
         with path.open("rb") as f:
@@ -63,7 +51,7 @@ def _is_db(path: Path) -> bool:
 def _config(model: Path | None, name: str, head: str, epochs: int | None) -> dict[str, Any]:
     from mindbank.neural.catalog import starter_config
 
-    config = _read(model, "model configuration") if model else starter_config(name, head)
+    config = read_json(model, "model configuration") if model else starter_config(name, head)
     if not isinstance(config, dict):
         raise mindbank.ValidationError("the model configuration must be a JSON object")
     if epochs is not None:
@@ -165,7 +153,7 @@ def neural_train(
                         records, tgt, head, _ = other.neural.pipeline_records(pattern_type)
                     parts.append((p.stem, records))
                 else:
-                    parts.append((p.stem, _read(p, "records")))
+                    parts.append((p.stem, read_json(p, "records")))
             model_name = name or f"federated-{pattern_type}"
             config = _config(model_path, model_name, head, None)
             local = epochs or 1
@@ -200,23 +188,13 @@ def neural_train(
             assert data_path is not None
             if target is None:
                 fail("--data needs --target (the field to predict)")
-            data, tgt = _read(data_path, "data"), str(target)
+            data, tgt = read_json(data_path, "data"), str(target)
             model_name = name or ""
         config = _config(model_path, model_name or "task-outcome", head, epochs)
-        total = int((config.get("training") or {}).get("epochs", 50))
         if as_json:
             info = mb.neural.train(config, data, target=tgt, name=model_name or None)
         else:
-            with click.progressbar(length=total, label="training", show_pos=True) as bar:
-
-                def on_epoch(e: Any) -> None:
-                    acc = "-" if e.val_accuracy is None else f"{e.val_accuracy:.3f}"
-                    bar.label = f"loss {e.train_loss:.4f} val {acc}"
-                    bar.update(1)
-
-                info = mb.neural.train(
-                    config, data, target=tgt, name=model_name or None, on_epoch=on_epoch
-                )
+            info = train_with_progress(mb, config, data, tgt, model_name or None)
         if watermarks:
             info = mb.neural.set_watermarks(info.name, watermarks)
     if as_json:
@@ -422,7 +400,7 @@ def model_update(
                 return
             watermarks["pipeline_runs"] = last
         elif data_path is not None:
-            data = _read(data_path, "data")
+            data = read_json(data_path, "data")
         else:
             fail("give the new records: --data FILE or --from pipeline")
         if transfer_from is not None:
