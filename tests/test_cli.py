@@ -193,7 +193,7 @@ def test_memory_command_list_matches_the_issue() -> None:
     assert set(group.commands) == {  # type: ignore[attr-defined]
         "store", "retrieve", "list", "delete", "clear", "export", "import", "stats",
         "analytics", "backup", "restore", "query", "cleanup", "search", "reembed", "index",
-            "feedback", "graph", "fuzzy", "tiers", "bridge", "optimize",
+            "feedback", "graph", "fuzzy", "tiers", "bridge", "optimize", "schema",
     }  # fmt: skip
     db = cli.get_command(None, "db")  # type: ignore[arg-type]
     assert set(db.commands) == {  # type: ignore[attr-defined]

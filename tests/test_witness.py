@@ -200,8 +200,9 @@ def test_rows_written_before_the_chain_are_adopted(db_path: Path, clock: FakeClo
     conn.execute("DROP VIEW memory_fts_text")
     for table in ("search_impressions", "feedback", "entry_scores", "memory_edges",
                   "training_history", "neural_models", "pattern_memory", "pipeline_runs",
-                  "memory_fts_deferred", "model_updates"):  # fmt: skip
+                  "memory_fts_deferred", "model_updates", "namespace_schemas"):  # fmt: skip
         conn.execute(f"DROP TABLE {table}")
+    conn.execute("DELETE FROM counters WHERE name = 'schemas'")
     conn.execute("DELETE FROM schema_migrations WHERE version >= 4")
     entries = conn.execute("SELECT count(*) FROM memory_store").fetchone()[0]
     conn.close()

@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # loaded on first use, so that a CLI call that only retrieves
     from mindbank.embedders.base import Embedder
     from mindbank.learning.feedback import FeedbackLoop
     from mindbank.memory import coordination
+    from mindbank.memory.schemas import NamespaceSchemas
     from mindbank.memory.semantic import SemanticMemory
     from mindbank.neural.registry import NeuralModels
     from mindbank.pipeline.pipeline import Pipeline
@@ -53,6 +54,7 @@ if TYPE_CHECKING:  # loaded on first use, so that a CLI call that only retrieves
         IndexStatus,
         MigrationInfo,
         QueryResult,
+        SchemaInfo,
         SearchHit,
         Stats,
         TierReport,
@@ -315,6 +317,7 @@ class MindBank:
         """
         now = self._clock()
         row = encode_entry(key, value, namespace, tags, metadata, expiry(ttl, now))
+        self._schemas.check([(namespace, key, value)])
         if not self._embeds((namespace,)) and "_semantic" not in self.__dict__:
             return self._memory.upsert(row, now)[0]  # no vector, no search index to keep in step
         # The model runs outside the transaction (None for a namespace that is not embedded).
@@ -340,6 +343,7 @@ class MindBank:
         """
         now = self._clock()
         rows = []
+        values = []
         for i, item in enumerate(items):
             try:
                 unknown = set(item) - {"key", "value", "namespace", "tags", "metadata", "ttl"}
@@ -357,8 +361,10 @@ class MindBank:
                         expiry(item.get("ttl"), now),
                     )
                 )
+                values.append((rows[-1].namespace, rows[-1].key, item["value"]))
             except ValidationError as exc:
                 raise ValidationError(f"item {i}: {exc}") from None
+        self._schemas.check(values)
         prepared = self._semantic.prepare(rows) if self._embeds(r.namespace for r in rows) else []
         with self._db.transaction():
             mark = self._semantic.mark() if prepared else (0, 0)
@@ -375,6 +381,8 @@ class MindBank:
         entry = self._memory.get(key, namespace, self._clock())
         if entry is not None:
             self._feedback.used(namespace, key)
+            if "_schemas" in self.__dict__ and self._schemas.migrators:
+                return self._upgraded(entry)
         return entry
 
     @cached_property
@@ -535,7 +543,10 @@ class MindBank:
 
     def get(self, key: str, *, namespace: str = "default") -> Entry | None:
         """Like :meth:`retrieve` but does not count an access (for tools and inspection)."""
-        return self._memory.get(key, namespace, self._clock(), count_access=False)
+        entry = self._memory.get(key, namespace, self._clock(), count_access=False)
+        if entry is not None and "_schemas" in self.__dict__ and self._schemas.migrators:
+            return self._upgraded(entry)
+        return entry
 
     def list(
         self,
@@ -558,7 +569,119 @@ class MindBank:
         check_limit(limit, offset)
         if namespace is not None:
             check_namespace(namespace)
-        return self._memory.list(namespace, pattern, check_tags(tags), limit, offset, self._clock())
+        entries = self._memory.list(
+            namespace, pattern, check_tags(tags), limit, offset, self._clock()
+        )
+        if "_schemas" in self.__dict__ and self._schemas.migrators:
+            return [self._upgraded(e) for e in entries]
+        return entries
+
+    # -- namespace schemas -------------------------------------------------------------------
+
+    @cached_property
+    def _schemas(self) -> NamespaceSchemas:
+        from mindbank.memory.schemas import NamespaceSchemas
+        from mindbank.store.schemas import SchemaRepo
+
+        repo = SchemaRepo(self._db)
+        return NamespaceSchemas(repo.version, repo.all)
+
+    def _upgraded(self, entry: Entry) -> Entry:
+        value = self._schemas.upgrade(entry.namespace, entry.value)
+        return entry if value is entry.value else dataclasses.replace(entry, value=value)
+
+    def set_schema(
+        self,
+        namespace: str,
+        schema: Mapping[str, Any],
+        *,
+        name: str | None = None,
+        strict: bool = False,
+    ) -> SchemaInfo:
+        """Give a namespace a JSON Schema: from then on every value stored in it must match.
+
+        Args:
+            namespace: the namespace.
+            schema: a JSON Schema, or a document of definitions (the reference's
+                ``{"memory": {"schemas": {"definitions": ...}}}`` or ``{"definitions": ...}``).
+            name: the definition values must match (needed when there are several).
+            strict: refuse fields the schema does not list.
+
+        Returns:
+            The schema, with how many live entries of the namespace do not match it (they stay;
+            see :meth:`check_schema` and :meth:`migrate_values`).
+
+        Raises:
+            ValidationError: an invalid schema or an unknown definition.
+        """
+        from mindbank.memory.schemas import compile_schema, normalize
+        from mindbank.store.schemas import SchemaRepo
+
+        check_namespace(namespace)
+        label, document = normalize(schema, name)
+        compile_schema(label, document, strict)  # refuses an invalid schema before storing it
+        with self._db.transaction():
+            SchemaRepo(self._db).put(namespace, label, document, strict, self._clock())
+        info = self.schema(namespace)
+        assert info is not None
+        return dataclasses.replace(info, violations=len(self.check_schema(namespace)))
+
+    def schema(self, namespace: str) -> SchemaInfo | None:
+        """A namespace's schema, or None."""
+        from mindbank.records import SchemaInfo
+
+        row = self._schemas.refresh().get(namespace)
+        if row is None:
+            return None
+        name, document, strict, version, updated = row
+        defs = document["definitions"]
+        return SchemaInfo(namespace, name, defs[name], defs, strict, version, updated)
+
+    def schemas(self) -> builtins.list[SchemaInfo]:
+        """Every namespace's schema, by namespace."""
+        return [i for ns in sorted(self._schemas.refresh()) if (i := self.schema(ns))]
+
+    def remove_schema(self, namespace: str) -> bool:
+        """Stop checking a namespace; True if it had a schema."""
+        from mindbank.store.schemas import SchemaRepo
+
+        with self._db.transaction():
+            return SchemaRepo(self._db).delete(namespace)
+
+    def check_schema(self, namespace: str) -> builtins.list[tuple[str, str]]:
+        """``(key, why)`` of the live entries of a namespace that do not match its schema
+        (as stored, before any migrator)."""
+        from mindbank.errors import SchemaViolationError
+
+        out = []
+        for e in self._memory.iter_entries(namespace, self._clock()):
+            try:
+                self._schemas.check([(namespace, e.key, e.value)])
+            except SchemaViolationError as exc:
+                out.append((e.key, str(exc)))
+        return out
+
+    def register_migrator(self, namespace: str, migrator: Callable[[Any], Any]) -> None:
+        """Register (in this process) a function that upgrades an old value format of a
+        namespace: values read from it that do not match its schema are passed through the
+        migrators, in the order registered, until they match."""
+        check_namespace(namespace)
+        if not callable(migrator):
+            raise ValidationError("a migrator must be callable")
+        self._schemas.migrators.setdefault(namespace, []).append(migrator)
+
+    def migrate_values(self, namespace: str) -> int:
+        """Rewrite the entries of a namespace that its migrators upgrade (tags, metadata and
+        expiry kept); returns how many were rewritten."""
+        now = self._clock()
+        items = []
+        for e in self._memory.iter_entries(namespace, now):
+            new = self._schemas.upgrade(namespace, e.value)
+            if new is not e.value:
+                ttl = None if e.expires_at is None else e.expires_at - now
+                items.append({"key": e.key, "value": new, "namespace": namespace,
+                              "tags": list(e.tags), "metadata": dict(e.metadata), "ttl": ttl})  # fmt: skip
+        return self.store_many(items) if items else 0
 
     def count(
         self,
@@ -730,6 +853,8 @@ class MindBank:
                 rows = list(parse_lines(fh, now))
         else:
             rows = list(parse_lines(source, now))
+        self._schemas.check([(r[1], r[0], r[2] if r[3] == "text" else json.loads(r[2]))
+                             for r in rows])  # fmt: skip
         prepared: list[Any] = []
         if self._embeds(r[1] for r in rows):
             prepared = self._semantic.prepare(

@@ -5,7 +5,8 @@ class at the edge. The tree::
 
     MindbankError
     ├── ValidationError          bad input: empty key, negative TTL, metadata that is not a JSON
-    │                            object, an unknown status ... (also a ValueError)
+    │   │                        object, an unknown status ... (also a ValueError)
+    │   └── SchemaViolationError  a value does not match its namespace's JSON Schema
     ├── NotFoundError            the named thing does not exist (also a LookupError)
     ├── ConflictError            a compare-and-set lost: someone else wrote first
     ├── ReadOnlyQueryError       ``query()`` was given a statement that would write
@@ -43,6 +44,7 @@ __all__ = [
     "NotFoundError",
     "ReadOnlyQueryError",
     "SchemaError",
+    "SchemaViolationError",
     "StoreError",
     "ValidationError",
     "WitnessWarning",
@@ -55,6 +57,10 @@ class MindbankError(Exception):
 
 class ValidationError(MindbankError, ValueError):
     """An argument is invalid. Nothing was written."""
+
+
+class SchemaViolationError(ValidationError):
+    """A value does not match its namespace's JSON Schema. Nothing was written."""
 
 
 class NotFoundError(MindbankError, LookupError):

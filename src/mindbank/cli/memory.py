@@ -638,3 +638,119 @@ def optimize(
         if value is not None:
             click.echo(f"{name} search recall@10 after vs before on {r.queries} queries: "
                        f"{value:.3f}")  # fmt: skip
+
+
+@memory.group()
+def schema() -> None:
+    """JSON Schemas for namespaces: a value that does not match is refused.
+
+    \b
+    Examples:
+      mindbank memory schema set tasks schemas.json --name task --strict
+      mindbank memory schema show
+      mindbank memory schema check tasks
+      mindbank memory schema remove tasks
+    """
+
+
+@schema.command("set")
+@click.argument("namespace")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--name", help="The definition values must match (when the file has several).")
+@click.option("--strict", is_flag=True, help="Refuse fields the schema does not list.")
+@db_option
+@json_option
+def schema_set(
+    namespace: str, path: Path, name: str | None, strict: bool, db: Path | None, as_json: bool
+) -> None:
+    """Give NAMESPACE the JSON Schema in PATH (a schema, or the reference's definitions).
+
+    \b
+    Example:
+      mindbank memory schema set tasks schemas.json --name task --strict
+    """
+    import json
+
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValidationError(f"{path} is not valid JSON: {exc}") from None
+    with mindbank.open(db) as mb:
+        info = mb.set_schema(namespace, document, name=name, strict=strict)
+    if as_json:
+        emit_json(info)
+        return
+    click.echo(f"{namespace}: schema {info.name!r} v{info.version}"
+               f"{' (strict)' if info.strict else ''}")  # fmt: skip
+    if info.violations:
+        click.echo(f"   {info.violations} stored entries do not match it "
+                   f"(see `mindbank memory schema check {namespace}`)")  # fmt: skip
+
+
+@schema.command("show")
+@click.argument("namespace", required=False)
+@db_option
+@json_option
+def schema_show(namespace: str | None, db: Path | None, as_json: bool) -> None:
+    """Show the schema of NAMESPACE, or list every namespace's.
+
+    \b
+    Example:
+      mindbank memory schema show tasks
+    """
+    with mindbank.open(db) as mb:
+        infos = mb.schemas() if namespace is None else [i for i in [mb.schema(namespace)] if i]
+    if namespace is not None and not infos:
+        fail(f"namespace {namespace!r} has no schema")
+    if as_json:
+        emit_json(infos if namespace is None else infos[0])
+        return
+    if namespace is not None:
+        import json
+
+        click.echo(json.dumps(infos[0].schema, indent=2))
+        return
+    table(None, ["namespace", "schema", "version", "strict", "updated"],
+          [(i.namespace, i.name, i.version, "yes" if i.strict else "no", fmt_time(i.updated_at))
+           for i in infos])  # fmt: skip
+
+
+@schema.command("check")
+@click.argument("namespace")
+@db_option
+@json_option
+def schema_check(namespace: str, db: Path | None, as_json: bool) -> None:
+    """List the stored entries of NAMESPACE that do not match its schema (exit 1 if any).
+
+    \b
+    Example:
+      mindbank memory schema check tasks
+    """
+    with mindbank.open(db) as mb:
+        if mb.schema(namespace) is None:
+            fail(f"namespace {namespace!r} has no schema")
+        bad = mb.check_schema(namespace)
+    if as_json:
+        emit_json({"namespace": namespace, "violations": [{"key": k, "why": w} for k, w in bad]})
+    else:
+        for _, why in bad:
+            click.echo(why)
+        click.echo(f"{len(bad)} entries of {namespace!r} do not match its schema")
+    if bad:
+        raise SystemExit(1)
+
+
+@schema.command("remove")
+@click.argument("namespace")
+@db_option
+def schema_remove(namespace: str, db: Path | None) -> None:
+    """Stop checking NAMESPACE against a schema.
+
+    \b
+    Example:
+      mindbank memory schema remove tasks
+    """
+    with mindbank.open(db) as mb:
+        if not mb.remove_schema(namespace):
+            fail(f"namespace {namespace!r} has no schema")
+    click.echo(f"{namespace}: no schema")

@@ -303,3 +303,30 @@ class CompressionReport(Record):
         out = _plain(self)
         out["reduction"] = self.reduction
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaInfo(Record):
+    """A namespace's JSON Schema.
+
+    Attributes:
+        namespace: the namespace.
+        name: the definition values must match.
+        schema: that definition.
+        definitions: every definition of the document (``$ref`` may point at any).
+        strict: unknown fields are refused (objects without ``additionalProperties`` get
+            ``false``).
+        version: grows with every change of the schema.
+        updated_at: when it was last set.
+        violations: live entries of the namespace that do not match it (counted when set or
+            checked; None otherwise).
+    """
+
+    namespace: str
+    name: str
+    schema: Mapping[str, Any]
+    definitions: Mapping[str, Any]
+    strict: bool
+    version: int
+    updated_at: float
+    violations: int | None = None

@@ -549,6 +549,26 @@ _M11 = (
     "CREATE VIRTUAL TABLE memory_fts_vocab USING fts5vocab(memory_fts, 'row')",
 )
 
+_M12 = (
+    # namespace_schemas: a namespace's JSON Schema. document holds the definitions (so $ref
+    # between them resolves), name the one values must match; version grows with each change.
+    """CREATE TABLE namespace_schemas (
+        namespace TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        document TEXT NOT NULL,
+        strict INTEGER NOT NULL DEFAULT 0,
+        version INTEGER NOT NULL,
+        updated_at REAL NOT NULL
+    )""",
+    "INSERT INTO counters VALUES ('schemas', 0)",
+    "CREATE TRIGGER namespace_schemas_ai AFTER INSERT ON namespace_schemas BEGIN "
+    "UPDATE counters SET value = value + 1 WHERE name = 'schemas'; END",
+    "CREATE TRIGGER namespace_schemas_au AFTER UPDATE ON namespace_schemas BEGIN "
+    "UPDATE counters SET value = value + 1 WHERE name = 'schemas'; END",
+    "CREATE TRIGGER namespace_schemas_ad AFTER DELETE ON namespace_schemas BEGIN "
+    "UPDATE counters SET value = value + 1 WHERE name = 'schemas'; END",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "memory and coordination tables", _M1),
     Migration(2, "embeddings, full-text index, change counter and log", _M2),
@@ -563,5 +583,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(9, "batch writes index the full text once per batch", _M9),
     Migration(10, "model updates: incremental, online, transfer, federated", _M10),
     Migration(11, "compressed cold entries: zstd dictionaries, int8 vectors", _M11),
+    Migration(12, "namespace schemas", _M12),
 )
 """Every migration this mindbank knows, in order. Append only."""
