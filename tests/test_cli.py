@@ -120,7 +120,7 @@ def test_clear_export_import_cleanup(invoke, tmp_path: Path) -> None:  # type: i
     r = invoke("memory", "import", "-", input='{"key": "s", "value": "from stdin"}\n')
     assert r.exit_code == 0
     r = invoke("memory", "cleanup", "--json")
-    assert json.loads(r.output) == {"entries": 0, "sessions": 0, "total": 0}
+    assert json.loads(r.output) == {"entries": 0, "sessions": 0, "changes": 0, "total": 0}
 
 
 def test_stats_analytics_query(invoke) -> None:  # type: ignore[no-untyped-def]
@@ -193,7 +193,7 @@ def test_memory_command_list_matches_the_issue() -> None:
     assert set(group.commands) == {  # type: ignore[attr-defined]
         "store", "retrieve", "list", "delete", "clear", "export", "import", "stats",
         "analytics", "backup", "restore", "query", "cleanup", "search", "reembed", "index",
-            "feedback", "graph", "fuzzy", "tiers", "bridge", "optimize", "schema",
+            "feedback", "graph", "fuzzy", "tiers", "bridge", "optimize", "schema", "watch",
     }  # fmt: skip
     db = cli.get_command(None, "db")  # type: ignore[arg-type]
     assert set(db.commands) == {  # type: ignore[attr-defined]

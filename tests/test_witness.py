@@ -32,12 +32,19 @@ def _fill(path: Path, clock: FakeClock) -> None:
             mb.retrieve("a", namespace="n")  # access counting is not a content write
 
 
+def _forge(conn: sqlite3.Connection) -> None:
+    """What a tamperer who read the source adds: mindbank's non-witness SQL functions."""
+    conn.create_function("mb_plain", 1, lambda v: v)
+    conn.create_function("mb_actor", 0, lambda: "tamperer")
+    conn.create_function("mb_now", 0, lambda: 0.0)
+
+
 def _outside(path: Path) -> sqlite3.Connection:
     """A plain sqlite3 connection, as the shell would be: it cannot run the triggers, so a
     tamperer drops them first, and forges mindbank's decompressing function the full-text
     triggers call."""
     conn = sqlite3.connect(path, isolation_level=None)
-    conn.create_function("mb_plain", 1, lambda v: v)
+    _forge(conn)
     for t in WITNESS_TRIGGERS:
         conn.execute(f"DROP TRIGGER IF EXISTS {t}")
     return conn
@@ -63,15 +70,15 @@ def test_a_shell_cannot_delete_entries_or_touch_items_and_its_updates_are_found(
 ) -> None:
     _fill(db_path, clock)
     conn = sqlite3.connect(db_path, isolation_level=None)
-    with pytest.raises(sqlite3.OperationalError, match=r"mb_digest|mb_chain|mb_plain"):
+    with pytest.raises(sqlite3.OperationalError, match=r"mb_digest|mb_chain|mb_plain|mb_actor"):
         conn.execute("DELETE FROM memory_store WHERE key = 'a'")
     with pytest.raises(sqlite3.OperationalError, match=r"mb_digest|mb_chain"):
         conn.execute("UPDATE patterns SET confidence = 1.0")
     with mindbank.open(db_path, clock=clock) as mb:
         assert mb.verify().ok
-    with pytest.raises(sqlite3.OperationalError, match=r"mb_plain"):  # full-text triggers
+    with pytest.raises(sqlite3.OperationalError, match=r"mb_plain|mb_actor"):  # FTS, change log
         conn.execute("UPDATE memory_store SET value = 'evil' WHERE key = 'a'")
-    conn.create_function("mb_plain", 1, lambda v: v)  # a tamperer who knows
+    _forge(conn)  # a tamperer who knows
     conn.execute("UPDATE memory_store SET value = 'evil' WHERE key = 'a'")  # no witness trigger
     conn.close()
     with mindbank.open(db_path, clock=clock) as mb:  # the triggers are intact: no warning
@@ -198,9 +205,12 @@ def test_rows_written_before_the_chain_are_adopted(db_path: Path, clock: FakeClo
     conn.execute("ALTER TABLE embeddings DROP COLUMN quant")
     conn.execute("DROP TABLE zstd_dicts")
     conn.execute("DROP VIEW memory_fts_text")
+    for t in ("ai", "au", "ad"):
+        conn.execute(f"DROP TRIGGER memory_store_change_{t}")
     for table in ("search_impressions", "feedback", "entry_scores", "memory_edges",
                   "training_history", "neural_models", "pattern_memory", "pipeline_runs",
-                  "memory_fts_deferred", "model_updates", "namespace_schemas"):  # fmt: skip
+                  "memory_fts_deferred", "model_updates", "namespace_schemas", "change_log",
+                  "change_cursors"):  # fmt: skip
         conn.execute(f"DROP TABLE {table}")
     conn.execute("DELETE FROM counters WHERE name = 'schemas'")
     conn.execute("DELETE FROM schema_migrations WHERE version >= 4")

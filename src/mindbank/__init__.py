@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from mindbank.config import Settings, find_db_path
     from mindbank.engine import MindBank, open, restore
     from mindbank.errors import (
+        ChangeLogGapError,
         CommandError,
         ConflictError,
         DatabaseLockedError,
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
         BankHit,
         BankStatus,
         BridgeReport,
+        Change,
         CheckReport,
         CleanupReport,
         CompressionReport,
@@ -95,6 +97,8 @@ __all__ = [
     "BankHit",
     "BankStatus",
     "BridgeReport",
+    "Change",
+    "ChangeLogGapError",
     "CheckReport",
     "CleanupReport",
     "CommandError",
@@ -171,6 +175,8 @@ _WHERE = {
     "BridgeReport": "records",
     "CheckReport": "records",
     "CleanupReport": "records",
+    "Change": "records",
+    "ChangeLogGapError": "errors",
     "CompressionReport": "records",
     "CommandError": "errors",
     "ConflictError": "errors",

@@ -202,6 +202,9 @@ class Settings:
         model_cache_ttl: seconds a loaded model stays cached.
         witness_strict: refuse to open a database whose witness chain is broken (env
             ``MINDBANK_WITNESS_STRICT=1``); by default it opens with a ``WitnessWarning``.
+        actor: who this process's writes are by, in the change log (env ``MINDBANK_ACTOR``;
+            default ``host:pid``).
+        change_log_days: how long the change log keeps changes (``cleanup`` prunes older ones).
     """
 
     busy_timeout: float = 5.0
@@ -223,6 +226,8 @@ class Settings:
     model_cache_size: int = 8
     model_cache_ttl: float = 3600.0
     witness_strict: bool = False
+    actor: str = ""
+    change_log_days: float = 7.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -245,6 +250,8 @@ class Settings:
             kwargs["working_memory_bytes"] = int(
                 _positive_float("MINDBANK_WORKING_MEMORY_MB", v) * 1024 * 1024
             )
+        if v := env.get("MINDBANK_ACTOR"):
+            kwargs["actor"] = v
         if v := env.get("MINDBANK_WITNESS_STRICT"):
             kwargs["witness_strict"] = v.strip().lower() not in ("0", "false", "no", "off", "")
         bank: dict[str, object] = {}
@@ -275,6 +282,8 @@ class Settings:
             raise ValidationError("query_cache_size and query_cache_ttl must be >= 0")
         if self.access_flush_seconds < 0 or self.access_flush_every < 1:
             raise ValidationError("access_flush_seconds must be >= 0 and access_flush_every >= 1")
+        if self.change_log_days < 0:
+            raise ValidationError(f"change_log_days must be >= 0, got {self.change_log_days}")
 
 
 def _positive_float(name: str, raw: str) -> float:

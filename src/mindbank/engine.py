@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # loaded on first use, so that a CLI call that only retrieves
     from mindbank.embedders.base import Embedder
     from mindbank.learning.feedback import FeedbackLoop
     from mindbank.memory import coordination
+    from mindbank.memory.changes import Subscription
     from mindbank.memory.schemas import NamespaceSchemas
     from mindbank.memory.semantic import SemanticMemory
     from mindbank.neural.registry import NeuralModels
@@ -43,6 +44,7 @@ if TYPE_CHECKING:  # loaded on first use, so that a CLI call that only retrieves
     from mindbank.reasoning.bank import ReasoningBank
     from mindbank.records import (
         BridgeReport,
+        Change,
         CheckReport,
         CleanupReport,
         CompressionReport,
@@ -721,14 +723,91 @@ class MindBank:
         return self._memory.clear_namespace(namespace, self._clock())[0]
 
     def cleanup(self) -> CleanupReport:
-        """Delete expired entries and sessions (they are already invisible)."""
+        """Delete expired entries and sessions (they are already invisible), and changes
+        older than ``change_log_days`` from the change log."""
         from mindbank.records import CleanupReport
+        from mindbank.store.changes import ChangeRepo
 
         now = self._clock()
         with self._db.transaction():
             entries = self._memory.delete_expired(now)
             sessions = self._coordination.sessions_delete_expired(now)
-        return CleanupReport(entries=entries, sessions=sessions)
+            changes = ChangeRepo(self._db).prune(now - self._db.settings.change_log_days * 86400)
+        return CleanupReport(entries=entries, sessions=sessions, changes=changes)
+
+    # -- the change feed ---------------------------------------------------------------------
+
+    def changes(
+        self, *, since: int = 0, namespace: str | None = None, limit: int = 1000
+    ) -> builtins.list[Change]:
+        """Changes to entries after sequence number ``since`` (by any process), oldest first:
+        see :mod:`mindbank.memory.changes`.
+
+        Raises:
+            ChangeLogGapError: changes after ``since`` were pruned.
+        """
+        from mindbank.memory.changes import read_changes
+        from mindbank.store.changes import ChangeRepo
+
+        if namespace is not None:
+            check_namespace(namespace)
+        check_limit(limit, 0)
+        return read_changes(ChangeRepo(self._db), since, namespace, limit or 1000)
+
+    def change_head(self) -> int:
+        """The sequence number of the last change logged (0 if none)."""
+        from mindbank.store.changes import ChangeRepo
+
+        return ChangeRepo(self._db).head()
+
+    def subscribe(
+        self,
+        callback: Callable[[Change], None],
+        *,
+        namespace: str | None = None,
+        since: int | None = None,
+        name: str | None = None,
+        interval: float = 0.1,
+    ) -> Subscription:
+        """Call ``callback(change)`` for every change to entries (of ``namespace``, or all)
+        made by any process, in order, from a background thread that looks every
+        ``interval`` seconds.
+
+        Args:
+            callback: called once per change, in log order.
+            namespace: only this namespace.
+            since: start after this sequence number (default: where the named cursor is,
+                else the log's head: only new changes).
+            name: a cursor kept in the database: a subscriber that comes back with the same
+                name catches up where it left off, without gaps or repeats.
+            interval: seconds between looks (a look that finds nothing costs one tiny query).
+
+        Raises:
+            ChangeLogGapError: (in ``Subscription.error``) the log no longer has the changes
+                after the start.
+        """
+        from mindbank.memory.changes import Subscription
+        from mindbank.store.changes import ChangeRepo
+
+        if namespace is not None:
+            check_namespace(namespace)
+        if not interval > 0:
+            raise ValidationError(f"interval must be > 0, got {interval!r}")
+        repo = ChangeRepo(self._db)
+        if name is not None:
+            check_key(name, "cursor name")
+        start = since
+        if start is None and name is not None:
+            start = repo.cursor(name)
+        if start is None:
+            start = repo.head()
+        if name is not None and repo.cursor(name) is None:
+            with self._db.transaction():
+                repo.set_cursor(name, start, self._clock())
+        return Subscription(
+            self._db.path, self._db.settings, callback, since=start, namespace=namespace,
+            name=name, interval=interval, clock=self._clock,
+        )  # fmt: skip
 
     # -- search ------------------------------------------------------------------------------
 

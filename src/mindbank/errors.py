@@ -13,6 +13,7 @@ class at the edge. The tree::
     ├── ImportFormatError        an import file line is malformed (``line`` says which)
     ├── EmbedderError            the embedding model could not load or misbehaved
     │   └── EmbedderMismatchError  the vectors were written by another embedder
+    ├── ChangeLogGapError        a subscriber asked for changes the log no longer keeps
     ├── CommandError             a configured judge or distil command failed or answered
     │                            something that is not the documented JSON
     └── StoreError               the database itself
@@ -32,6 +33,7 @@ non-zero exit (or a tool error).
 from __future__ import annotations
 
 __all__ = [
+    "ChangeLogGapError",
     "CommandError",
     "ConflictError",
     "DatabaseLockedError",
@@ -61,6 +63,11 @@ class ValidationError(MindbankError, ValueError):
 
 class SchemaViolationError(ValidationError):
     """A value does not match its namespace's JSON Schema. Nothing was written."""
+
+
+class ChangeLogGapError(MindbankError):
+    """Changes after the asked-for point were pruned from the log: resynchronise (read the
+    entries again) and subscribe from the log's head."""
 
 
 class NotFoundError(MindbankError, LookupError):

@@ -754,3 +754,55 @@ def schema_remove(namespace: str, db: Path | None) -> None:
         if not mb.remove_schema(namespace):
             fail(f"namespace {namespace!r} has no schema")
     click.echo(f"{namespace}: no schema")
+
+
+@memory.command()
+@_ns_option(None, "Only this namespace.")
+@click.option("--since", type=click.IntRange(min=0), help="Start after this change number "
+              "(default: where --name left off, else only new changes).")  # fmt: skip
+@click.option("--name", help="A cursor kept in the database: watch again with the same name "
+              "to catch up where you left off.")  # fmt: skip
+@click.option("--for", "duration", type=click.FloatRange(min=0), help="Stop after SECONDS.")
+@click.option("--interval", type=click.FloatRange(min=0.01), default=0.1, show_default=True,
+              help="Seconds between looks at the log.")  # fmt: skip
+@db_option
+@json_option
+def watch(
+    namespace: str | None,
+    since: int | None,
+    name: str | None,
+    duration: float | None,
+    interval: float,
+    db: Path | None,
+    as_json: bool,
+) -> None:
+    """Print changes to entries as any process makes them (Ctrl-C stops).
+
+    \b
+    Examples:
+      mindbank memory watch -n architecture
+      mindbank memory watch --name my-agent --json     # resumes where it left off
+      mindbank memory watch --since 0 --for 0          # the whole log, then stop
+    """
+    import json
+    import threading
+
+    done = threading.Event()
+
+    def show(c: Any) -> None:
+        if as_json:
+            click.echo(json.dumps(c.to_dict(), ensure_ascii=False))
+        else:
+            click.echo(f"#{c.seq} {fmt_time(c.at)} {c.op:6} {c.namespace}/{c.key}  by {c.actor}")
+
+    with mindbank.open(db) as mb:
+        sub = mb.subscribe(show, namespace=namespace, since=since, name=name, interval=interval)
+        try:
+            sub.wait_caught_up()
+            done.wait(duration)  # None: until interrupted
+        except KeyboardInterrupt:
+            pass
+        finally:
+            sub.close()
+    if sub.error is not None:
+        raise sub.error

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     )
     from mindbank.records.reports import (
         BridgeReport,
+        Change,
         CheckReport,
         CleanupReport,
         CompressionReport,
@@ -82,6 +83,7 @@ __all__ = [
     "BankHit",
     "BankStatus",
     "BridgeReport",
+    "Change",
     "CheckReport",
     "CleanupReport",
     "CompressionReport",
@@ -136,6 +138,7 @@ _WHERE = {
     "BridgeReport": "reports",
     "CheckReport": "reports",
     "CleanupReport": "reports",
+    "Change": "reports",
     "CompressionReport": "reports",
     "Consensus": "coordination",
     "ConsolidationReport": "reasoning",

@@ -30,15 +30,17 @@ class CleanupReport(Record):
 
     entries: int
     sessions: int
+    changes: int = 0
 
     @property
     def total(self) -> int:
         """Rows deleted in all."""
-        return self.entries + self.sessions
+        return self.entries + self.sessions + self.changes
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
-        return {"entries": self.entries, "sessions": self.sessions, "total": self.total}
+        return {"entries": self.entries, "sessions": self.sessions, "changes": self.changes,
+                "total": self.total}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,3 +332,25 @@ class SchemaInfo(Record):
     version: int
     updated_at: float
     violations: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Change(Record):
+    """One change to an entry, from the change log.
+
+    Attributes:
+        seq: its place in the log (grows by one per change, in commit order).
+        namespace: the entry's namespace.
+        key: the entry's key.
+        op: ``store`` (stored or updated) or ``delete`` (deleted, expired and cleaned up,
+            or cleared).
+        actor: who made it (the writer's ``MINDBANK_ACTOR``, default ``host:pid``).
+        at: when.
+    """
+
+    seq: int
+    namespace: str
+    key: str
+    op: str
+    actor: str
+    at: float

@@ -9,6 +9,8 @@ nest as savepoints.
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -83,6 +85,9 @@ class Database:
         self.execute: Callable[..., sqlite3.Cursor] = self.conn.execute
         register_digests(self.conn)
         self.codec = register_codec(self.conn)
+        self.actor = self.settings.actor or f"{socket.gethostname()}:{os.getpid()}"
+        self.conn.create_function("mb_actor", 0, lambda: self.actor)
+        self.conn.create_function("mb_now", 0, self.clock)
         try:
             self._identify()
             self.conn.execute("PRAGMA foreign_keys = ON")

@@ -59,6 +59,10 @@ _SQL_INDEX_NEW = (
     "INSERT INTO memory_fts (rowid, key, value, tags) "
     "SELECT id, key, mb_plain(value), tags FROM memory_store WHERE id > ?"
 )
+_SQL_LOG_NEW = (
+    "INSERT INTO change_log (namespace, key, op, actor, at) "
+    "SELECT namespace, key, 'store', ?, ? FROM memory_store WHERE id > ? ORDER BY id"
+)
 _SQL_FLUSH = """
 UPDATE memory_store SET access_count = access_count + ?,
        accessed_at = max(coalesce(accessed_at, 0), ?)
@@ -214,8 +218,9 @@ class MemoryRepo:
     def _batch(self, sql: str, params: Sequence[Sequence[Any]], ns: int, key: int) -> None:
         """Run a batch of upserts with the full-text index written once for the new rows.
 
-        The per-row trigger is turned off for the batch (migration 9) and its new rows (their
-        ids are above the largest id before it) indexed with one INSERT ... SELECT. Rows the
+        The per-row triggers are turned off for the batch (migrations 9 and 13) and its new
+        rows (their ids are above the largest id before it) indexed and logged in the change
+        log with one INSERT ... SELECT each. Rows the
         batch writes twice are written once, with their last values (the same end state):
         a second write would be an update, whose trigger removes from the index a row the
         batch has not indexed yet.
@@ -231,6 +236,7 @@ class MemoryRepo:
         finally:
             self.db.execute("DELETE FROM memory_fts_deferred")
         self.db.execute(_SQL_INDEX_NEW, (top,))
+        self.db.execute(_SQL_LOG_NEW, (self.db.actor, self.db.clock(), top))
         self.db.execute("UPDATE counters SET value = value + 1 WHERE name = 'memory'")
 
     def by_ids(self, ids: Sequence[int]) -> dict[int, Entry]:

@@ -569,6 +569,45 @@ _M12 = (
     "UPDATE counters SET value = value + 1 WHERE name = 'schemas'; END",
 )
 
+_M13 = (
+    # change_log: every change to an entry (store or delete), who made it and when, in order.
+    # Subscribers read it after the last sequence number they saw; named cursors keep that
+    # number in the database. mb_actor() and mb_now() are this connection's actor and clock.
+    # Compressing a value (text -> blob, same content) is not a change.
+    # seq is the rowid: it grows by one per change; pruning always keeps the newest change,
+    # so a number is never given twice.
+    """CREATE TABLE change_log (
+        seq INTEGER PRIMARY KEY,
+        namespace TEXT NOT NULL,
+        key TEXT NOT NULL,
+        op TEXT NOT NULL CHECK (op IN ('store', 'delete')),
+        actor TEXT NOT NULL,
+        at REAL NOT NULL
+    )""",
+    "CREATE INDEX change_log_namespace ON change_log (namespace, seq)",
+    """CREATE TABLE change_cursors (
+        name TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL,
+        updated_at REAL NOT NULL
+    )""",
+    # A batch (memory_fts_deferred, migration 9) logs its new rows itself, in one statement.
+    "CREATE TRIGGER memory_store_change_ai AFTER INSERT ON memory_store "
+    "WHEN NOT EXISTS (SELECT 1 FROM memory_fts_deferred) BEGIN "
+    "INSERT INTO change_log (namespace, key, op, actor, at) "
+    "VALUES (new.namespace, new.key, 'store', mb_actor(), mb_now()); END",
+    "CREATE TRIGGER memory_store_change_au AFTER UPDATE OF key, namespace, value, tags, "
+    "metadata, expires_at ON memory_store "
+    "WHEN NOT (typeof(new.value) = 'blob' AND typeof(old.value) = 'text') BEGIN "
+    "INSERT INTO change_log (namespace, key, op, actor, at) "
+    "SELECT old.namespace, old.key, 'delete', mb_actor(), mb_now() "
+    "WHERE old.namespace IS NOT new.namespace OR old.key IS NOT new.key; "
+    "INSERT INTO change_log (namespace, key, op, actor, at) "
+    "VALUES (new.namespace, new.key, 'store', mb_actor(), mb_now()); END",
+    "CREATE TRIGGER memory_store_change_ad AFTER DELETE ON memory_store BEGIN "
+    "INSERT INTO change_log (namespace, key, op, actor, at) "
+    "VALUES (old.namespace, old.key, 'delete', mb_actor(), mb_now()); END",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "memory and coordination tables", _M1),
     Migration(2, "embeddings, full-text index, change counter and log", _M2),
@@ -584,5 +623,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(10, "model updates: incremental, online, transfer, federated", _M10),
     Migration(11, "compressed cold entries: zstd dictionaries, int8 vectors", _M11),
     Migration(12, "namespace schemas", _M12),
+    Migration(13, "change log and subscriber cursors", _M13),
 )
 """Every migration this mindbank knows, in order. Append only."""
