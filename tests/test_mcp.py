@@ -44,6 +44,7 @@ EXPECTED_TOOLS = {
     "pattern_store", "pattern_search", "trajectory_record", "bank_status", "bank_consolidate",
     "feedback_record", "neural_train", "neural_predict", "neural_models", "neural_patterns",
     "pipeline_run", "pipeline_status", "strategy_select",
+    "memory_changes", "memory_schema", "model_update", "pattern_learn", "memory_compress",
 }  # fmt: skip
 
 
@@ -384,3 +385,47 @@ def test_docs_list_every_tool() -> None:
     generated = tools_markdown(asyncio.run(_list_tools()))
     docs = (ROOT / "docs" / "mcp.md").read_text(encoding="utf-8")
     assert generated in docs, "regenerate the tool list: mindbank mcp tools --markdown"
+
+
+def test_change_schema_update_pattern_and_compress_tools_over_stdio(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    records = [{"x": float(i % 10), "kind": "a" if i % 2 else "b",
+                "outcome": "ok" if i % 10 > 4 else "bad"} for i in range(200)]  # fmt: skip
+    with mindbank.open(db) as mb:
+        mb.neural.train(
+            {"architecture": {"layers": [{"type": "hidden", "size": 8, "activation": "relu"},
+                                         {"type": "output", "activation": "softmax"}]},
+             "training": {"epochs": 20, "learning_rate": 0.02}},
+            records[:60], target="outcome", name="m",
+        )  # fmt: skip
+        for i in range(30):
+            ok = i % 3 != 0
+            mb.bank.record_trajectory(
+                f"task {i}", [{"action": "try", "observation": "ok" if ok else "KeyError"}],
+                outcome={"exit_code": 0 if ok else 1}, strategy="quick" if ok else "slow",
+                distil=False,
+            )  # fmt: skip
+
+    async def scenario() -> None:
+        async with Client(_stdio(db)) as client:
+            await _call(client, "memory_store", {"key": "a", "value": "x", "namespace": "n"})
+            feed = await _call(client, "memory_changes", {"namespace": "n"})
+            assert [(c["op"], c["key"]) for c in feed["changes"]] == [("store", "a")]
+            assert feed["head"] >= 1
+            schema = {"type": "object", "required": ["id"]}
+            got = await _call(client, "memory_schema",
+                              {"action": "set", "namespace": "t", "schema": schema})  # fmt: skip
+            assert got["version"] == 1 and got["violations"] == 0
+            bad = await client.call_tool("memory_store", {"key": "k", "value": {"x": 1},
+                                                          "namespace": "t"})  # fmt: skip
+            assert bad.is_error and "does not match schema" in bad.content[0].text
+            upd = await _call(client, "model_update", {"name": "m", "records": records[60:],
+                                                       "tolerance": 1.0})  # fmt: skip
+            assert upd["updates"][0]["kept"] and upd["updates"][0]["to_version"] == 2
+            learned = await _call(client, "pattern_learn", {"min_support": 5})
+            assert learned["trajectories"] == 30
+            assert {p["label"] for p in learned["patterns"]} == {"success", "failure"}
+            comp = await _call(client, "memory_compress", {"tiers": ["warm", "cold"]})
+            assert comp["entries"] >= 1 and "semantic_recall_at_10" in comp
+
+    asyncio.run(scenario())

@@ -498,6 +498,110 @@ def build_server(db: str | os.PathLike[str] | None = None) -> tuple[MCPServer, C
         return sel.to_dict()
 
     @server.tool()
+    async def memory_changes(
+        since: int = 0, namespace: str | None = None, limit: int = 100
+    ) -> dict[str, Any]:
+        """Changes to entries by any agent after change number since (0: from the start),
+        oldest first: seq, namespace, key, op (store or delete), actor, at. Call again with
+        the last seq to catch up without gaps or repeats; head is the newest number."""
+
+        def run(mb: mindbank.MindBank) -> dict[str, Any]:
+            changes = mb.changes(since=since, namespace=namespace, limit=limit)
+            return {"head": mb.change_head(), "changes": [c.to_dict() for c in changes]}
+
+        return await worker.run(run)
+
+    @server.tool()
+    async def memory_schema(
+        action: Literal["set", "show", "check", "remove"],
+        namespace: str,
+        schema: dict[str, Any] | None = None,
+        name: str | None = None,
+        strict: bool = False,
+    ) -> dict[str, Any]:
+        """A namespace's JSON Schema. set: from then on values stored in the namespace must
+        match schema (a JSON Schema, or {"definitions": {...}} with name picking one; strict
+        refuses unknown fields). show: the schema. check: stored entries that do not match.
+        remove: stop checking."""
+
+        def run(mb: mindbank.MindBank) -> dict[str, Any]:
+            if action == "set":
+                if schema is None:
+                    raise ToolError("argument 'schema' is required for action 'set'")
+                return mb.set_schema(namespace, schema, name=name, strict=strict).to_dict()
+            if action == "show":
+                info = mb.schema(namespace)
+                return {"namespace": namespace, "schema": None if info is None else info.to_dict()}
+            if action == "check":
+                bad = mb.check_schema(namespace)
+                return {"namespace": namespace,
+                        "violations": [{"key": k, "why": w} for k, w in bad]}  # fmt: skip
+            return {"namespace": namespace, "removed": mb.remove_schema(namespace)}
+
+        return await worker.run(run)
+
+    @server.tool()
+    async def model_update(
+        name: str,
+        records: list[dict[str, Any]],
+        mode: Literal["incremental", "online"] = "incremental",
+        epochs: int = 10,
+        tolerance: float = 0.0,
+        every: int = 50,
+        max_step: float = 0.1,
+    ) -> dict[str, Any]:
+        """Continue training model name on new records (warm start). The accuracy before and
+        after is measured on the same held-out records; a worse update (by more than
+        tolerance) is rolled back. online: an update after every `every` records, each moving
+        no layer more than max_step of its size. Returns each update's figures."""
+
+        def run(mb: mindbank.MindBank) -> dict[str, Any]:
+            if mode == "online":
+                reports, waiting = mb.neural.update_online(
+                    name, records, every=every, max_step=max_step, epochs=min(epochs, 5),
+                    tolerance=tolerance,
+                )  # fmt: skip
+                return {"updates": [r.to_dict() for r in reports], "waiting": waiting}
+            r = mb.neural.update(name, records, epochs=epochs, tolerance=tolerance)
+            return {"updates": [r.to_dict()], "waiting": 0}
+
+        return await worker.run(run)
+
+    @server.tool()
+    async def pattern_learn(
+        min_support: int = 5,
+        min_gain: float = 0.1,
+        namespace: str | None = None,
+        failures_only: bool = False,
+        store: bool = True,
+    ) -> dict[str, Any]:
+        """Mine the judged trajectories (pipeline runs included) for strategies, task kinds,
+        agents and contexts that go with success or failure more than tasks overall (95 %
+        Wilson interval), store them as ReasoningBank items (namespace learned-patterns) and
+        return them with their support and evidence."""
+
+        def run(mb: mindbank.MindBank) -> dict[str, Any]:
+            total, base, found = mb.bank.learn_patterns(
+                min_support=min_support, min_gain=min_gain, namespace=namespace, store=store
+            )
+            if failures_only:
+                found = [p for p in found if p.label == "failure"]
+            return {"trajectories": total, "base_rate": base,
+                    "patterns": [{**p.to_dict(), "text": p.text} for p in found]}  # fmt: skip
+
+        return await worker.run(run)
+
+    @server.tool()
+    async def memory_compress(
+        tiers: list[Literal["cold", "warm", "hot"]] | None = None, vacuum: bool = False
+    ) -> dict[str, Any]:
+        """Compress entries of the cold tier (or the tiers given): values with zstd and a
+        dictionary trained on the store, vectors as int8. Entries read back exactly; returns
+        the measured size before and after and the search recall@10 on the same queries."""
+        report = await worker.run(lambda mb: mb.compress(tiers=tiers or ["cold"], vacuum=vacuum))
+        return report.to_dict()
+
+    @server.tool()
     async def db_verify() -> dict[str, Any]:
         """Check the database: SQLite integrity, foreign keys, migration hashes. ok is true
         when no problem was found."""
