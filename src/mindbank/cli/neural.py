@@ -20,7 +20,7 @@ from mindbank.cli.output import (
     table,
 )
 
-__all__ = ["neural", "read_json", "train_with_progress"]
+__all__ = ["neural", "print_ensemble", "read_json", "train_with_progress"]
 
 
 def read_json(path: Path, what: str) -> Any:
@@ -382,6 +382,11 @@ def ensemble(
     data = read_json(data_path, "data")
     with mindbank.open(db) as mb:
         r = mb.neural.ensemble(list(names), data, target)
+    print_ensemble(r, as_json)
+
+
+def print_ensemble(r: Any, as_json: bool) -> None:
+    """An ensemble report: each member's accuracy and the ensemble's, on the same records."""
     if as_json:
         emit_json(r)
         return

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import click
 
 import mindbank
-from mindbank.cli.neural import read_json, train_with_progress
+from mindbank.cli.neural import print_ensemble, read_json, train_with_progress
 from mindbank.cli.output import db_option, emit_json, fail, json_option, table
 
 __all__ = ["training"]
@@ -425,13 +425,7 @@ def model_update(
         if members:
             if target is None:
                 fail("--ensemble needs --target")
-            e = mb.neural.ensemble([name, *members], data, str(target))
-            if as_json:
-                emit_json(e)
-                return
-            for n, acc in e.members.items():
-                click.echo(f"{n}: {acc:.3f}")
-            click.echo(f"ensemble of {len(e.members)}: {e.ensemble:.3f} on {e.records} records")
+            print_ensemble(mb.neural.ensemble([name, *members], data, str(target)), as_json)
             return
         if online:
             records = _as_records(data)
