@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from mindbank.config import Settings, find_db_path
     from mindbank.engine import MindBank, open, restore
     from mindbank.errors import (
+        BackendError,
         ChangeLogGapError,
         CommandError,
         ConflictError,
@@ -94,6 +95,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Agent",
     "AgentMemory",
+    "BackendError",
     "BankHit",
     "BankStatus",
     "BridgeReport",
@@ -177,6 +179,7 @@ _WHERE = {
     "CleanupReport": "records",
     "Change": "records",
     "ChangeLogGapError": "errors",
+    "BackendError": "errors",
     "CompressionReport": "records",
     "CommandError": "errors",
     "ConflictError": "errors",

@@ -64,7 +64,9 @@ if TYPE_CHECKING:  # loaded on first use, so that a CLI call that only retrieves
         WitnessReport,
     )
     from mindbank.store import maintenance
+    from mindbank.store.changes import ChangeRepo
     from mindbank.store.coordination import CoordinationRepo
+    from mindbank.store.schemas import SchemaRepo
 
 __all__ = ["MindBank", "open", "restore"]
 
@@ -88,8 +90,32 @@ class MindBank:
         self._db = db
         self._embedder_spec = embedder
         self._clock = db.clock
-        self._memory = MemoryRepo(db)
+        self._pg = getattr(db, "dialect", "sqlite") == "postgres"
+        if self._pg:
+            from mindbank.store.pg_memory import PgMemoryRepo
+
+            self._memory: MemoryRepo = PgMemoryRepo(db)
+        else:
+            self._memory = MemoryRepo(db)
         self._readonly: maintenance.ReadOnlyConnection | None = None
+
+    def _sqlite_only(self, what: str) -> None:
+        """Refuse, clearly, what is not built on PostgreSQL yet."""
+        if self._pg:
+            from mindbank.errors import BackendError
+
+            raise BackendError(
+                f"{what} is not available on PostgreSQL yet (docs/postgres.md says what is)"
+            )
+
+    def _changes_repo(self) -> ChangeRepo:
+        if self._pg:
+            from mindbank.store.pg_memory import PgChangeRepo
+
+            return PgChangeRepo(self._db)
+        from mindbank.store.changes import ChangeRepo
+
+        return ChangeRepo(self._db)
 
     @cached_property
     def embedder(self) -> Embedder:
@@ -103,6 +129,7 @@ class MindBank:
 
     @cached_property
     def _semantic(self) -> SemanticMemory:
+        self._sqlite_only("search and embeddings")
         from mindbank.memory.semantic import SemanticMemory
         from mindbank.store.vectors import VectorRepo
 
@@ -125,6 +152,7 @@ class MindBank:
     @cached_property
     def bank(self) -> ReasoningBank:
         """The ReasoningBank: reasoning items learned from judged attempts."""
+        self._sqlite_only("the ReasoningBank")
         from mindbank.reasoning.bank import ReasoningBank
 
         return ReasoningBank(self._db, lambda: self.embedder, self._db.settings.bank, self._clock)
@@ -132,6 +160,7 @@ class MindBank:
     @cached_property
     def neural(self) -> NeuralModels:
         """Neural models: train on your records, predict, version, export, quantize."""
+        self._sqlite_only("neural models")
         from mindbank.neural.registry import NeuralModels
 
         spec = self._embedder_spec
@@ -152,6 +181,7 @@ class MindBank:
         """The training pipeline: run tasks under strategies, learn which works. Every run is
         also recorded as a ReasoningBank trajectory (namespace ``pipeline``), judged by its
         tests."""
+        self._sqlite_only("the training pipeline")
         from mindbank.pipeline.pipeline import Pipeline
 
         def record(result: Any, task: Any) -> None:
@@ -176,6 +206,9 @@ class MindBank:
 
     @cached_property
     def _coordination(self) -> CoordinationRepo:
+        self._sqlite_only(
+            "coordination state (sessions, agents, tasks, shared state, events, metrics, workflows, topology, consensus)"
+        )
         from mindbank.store.coordination import CoordinationRepo
 
         return CoordinationRepo(self._db)
@@ -382,13 +415,15 @@ class MindBank:
         and if a recent search showed it, counts as using that search's result (feedback)."""
         entry = self._memory.get(key, namespace, self._clock())
         if entry is not None:
-            self._feedback.used(namespace, key)
+            if not self._pg:  # no search, so no search feedback, on PostgreSQL yet
+                self._feedback.used(namespace, key)
             if "_schemas" in self.__dict__ and self._schemas.migrators:
                 return self._upgraded(entry)
         return entry
 
     @cached_property
     def _feedback(self) -> FeedbackLoop:
+        self._sqlite_only("the feedback loop")
         from mindbank.learning.feedback import FeedbackLoop
 
         return FeedbackLoop(self._db, self._db.settings.learning, self._clock)
@@ -427,6 +462,7 @@ class MindBank:
         cosine >= ``graph_similarity`` (found by LSH over the vector index, not by comparing
         all pairs) and to the entries used close to it in time; PageRank over it (damping
         0.85), stored with each entry. Embeds entries that lack a vector first."""
+        self._sqlite_only("the memory graph")
         self._semantic.backfill()
         ids, matrix, _, _, _ = self._semantic.mirror.index().export()
         live = {int(i) for i in ids}
@@ -435,6 +471,7 @@ class MindBank:
     def graph(self, top: int = 10, neighbours: int = 5) -> builtins.list[GraphNode]:
         """The entries with the highest PageRank (as of the last :meth:`build_graph`), each
         with its heaviest neighbours."""
+        self._sqlite_only("the memory graph")
         check_limit(top, 0)
         return self._feedback.top(top, neighbours)
 
@@ -449,6 +486,7 @@ class MindBank:
         """Typo-tolerant lookup: entries whose key (or value, up to 200 characters) shares
         the most trigrams with ``text`` (Jaccard similarity, best first). ``"retyr-polcy"``
         finds ``retry-policy``."""
+        self._sqlite_only("fuzzy lookup")
         if not isinstance(text, str) or not text.strip():
             raise ValidationError("text must be a non-empty string")
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
@@ -462,6 +500,7 @@ class MindBank:
         """What sits in each memory tier, and (with ``entries``) where each entry sits and why:
         working (this process's LRU of rows read), episodic (events, with their retention
         rules), semantic (entries: hot, warm, cold by use and age), vector (embeddings)."""
+        self._sqlite_only("memory tiers")
         from mindbank.learning.rules import tier_of
         from mindbank.records import TierEntry, TierReport
         from mindbank.store.feedback import FeedbackRepo
@@ -502,6 +541,7 @@ class MindBank:
         """Apply the episodic tier's retention rules (``episodic_max_events``,
         ``episodic_max_age``) to the events log; returns how many events were removed.
         Nothing else is removed: entries leave only by delete, TTL or cleanup."""
+        self._sqlite_only("retention rules")
         from mindbank.store.feedback import FeedbackRepo
 
         s = self._db.settings.learning
@@ -516,6 +556,7 @@ class MindBank:
         """Store the memories of a folder of JSON files (default ``$MINDBANK_CLAUDE_MEMORY``,
         else ``~/.claude/memory``) in ``namespace``; only changed ones are written. See
         :mod:`mindbank.bridge.claude` for the file format."""
+        self._sqlite_only("the memory folder bridge")
         from mindbank.bridge import claude
 
         check_namespace(namespace)
@@ -529,6 +570,7 @@ class MindBank:
     ) -> BridgeReport:
         """Write the entries of ``namespace`` back to the folder as JSON files (those that
         differ), and its ``MEMORY.md`` index ordered by memory-graph rank."""
+        self._sqlite_only("the memory folder bridge")
         from mindbank.bridge import claude
         from mindbank.store.feedback import FeedbackRepo
 
@@ -583,9 +625,10 @@ class MindBank:
     @cached_property
     def _schemas(self) -> NamespaceSchemas:
         from mindbank.memory.schemas import NamespaceSchemas
+        from mindbank.store.pg_memory import PgSchemaRepo
         from mindbank.store.schemas import SchemaRepo
 
-        repo = SchemaRepo(self._db)
+        repo = PgSchemaRepo(self._db) if self._pg else SchemaRepo(self._db)
         return NamespaceSchemas(repo.version, repo.all)
 
     def _upgraded(self, entry: Entry) -> Entry:
@@ -617,13 +660,13 @@ class MindBank:
             ValidationError: an invalid schema or an unknown definition.
         """
         from mindbank.memory.schemas import compile_schema, normalize
-        from mindbank.store.schemas import SchemaRepo
 
         check_namespace(namespace)
         label, document = normalize(schema, name)
         compile_schema(label, document, strict)  # refuses an invalid schema before storing it
+        repo = self._schema_repo()
         with self._db.transaction():
-            SchemaRepo(self._db).put(namespace, label, document, strict, self._clock())
+            repo.put(namespace, label, document, strict, self._clock())
         info = self.schema(namespace)
         assert info is not None
         return dataclasses.replace(info, violations=len(self.check_schema(namespace)))
@@ -645,10 +688,15 @@ class MindBank:
 
     def remove_schema(self, namespace: str) -> bool:
         """Stop checking a namespace; True if it had a schema."""
+        repo = self._schema_repo()
+        with self._db.transaction():
+            return repo.delete(namespace)
+
+    def _schema_repo(self) -> SchemaRepo:
+        from mindbank.store.pg_memory import PgSchemaRepo
         from mindbank.store.schemas import SchemaRepo
 
-        with self._db.transaction():
-            return SchemaRepo(self._db).delete(namespace)
+        return PgSchemaRepo(self._db) if self._pg else SchemaRepo(self._db)
 
     def check_schema(self, namespace: str) -> builtins.list[tuple[str, str]]:
         """``(key, why)`` of the live entries of a namespace that do not match its schema
@@ -726,13 +774,12 @@ class MindBank:
         """Delete expired entries and sessions (they are already invisible), and changes
         older than ``change_log_days`` from the change log."""
         from mindbank.records import CleanupReport
-        from mindbank.store.changes import ChangeRepo
 
         now = self._clock()
         with self._db.transaction():
             entries = self._memory.delete_expired(now)
-            sessions = self._coordination.sessions_delete_expired(now)
-            changes = ChangeRepo(self._db).prune(now - self._db.settings.change_log_days * 86400)
+            sessions = 0 if self._pg else self._coordination.sessions_delete_expired(now)
+            changes = self._changes_repo().prune(now - self._db.settings.change_log_days * 86400)
         return CleanupReport(entries=entries, sessions=sessions, changes=changes)
 
     # -- the change feed ---------------------------------------------------------------------
@@ -747,18 +794,15 @@ class MindBank:
             ChangeLogGapError: changes after ``since`` were pruned.
         """
         from mindbank.memory.changes import read_changes
-        from mindbank.store.changes import ChangeRepo
 
         if namespace is not None:
             check_namespace(namespace)
         check_limit(limit, 0)
-        return read_changes(ChangeRepo(self._db), since, namespace, limit or 1000)
+        return read_changes(self._changes_repo(), since, namespace, limit or 1000)
 
     def change_head(self) -> int:
         """The sequence number of the last change logged (0 if none)."""
-        from mindbank.store.changes import ChangeRepo
-
-        return ChangeRepo(self._db).head()
+        return self._changes_repo().head()
 
     def subscribe(
         self,
@@ -787,13 +831,12 @@ class MindBank:
                 after the start.
         """
         from mindbank.memory.changes import Subscription
-        from mindbank.store.changes import ChangeRepo
 
         if namespace is not None:
             check_namespace(namespace)
         if not interval > 0:
             raise ValidationError(f"interval must be > 0, got {interval!r}")
-        repo = ChangeRepo(self._db)
+        repo = self._changes_repo()
         if name is not None:
             check_key(name, "cursor name")
         start = since
@@ -805,8 +848,8 @@ class MindBank:
             with self._db.transaction():
                 repo.set_cursor(name, start, self._clock())
         return Subscription(
-            self._db.path, self._db.settings, callback, since=start, namespace=namespace,
-            name=name, interval=interval, clock=self._clock,
+            getattr(self._db, "url", self._db.path), self._db.settings, callback, since=start,
+            namespace=namespace, name=name, interval=interval, clock=self._clock,
         )  # fmt: skip
 
     # -- search ------------------------------------------------------------------------------
@@ -850,6 +893,7 @@ class MindBank:
             ValidationError: an empty query, an unknown mode, k < 1, mmr outside [0, 1].
             EmbedderMismatchError: the vectors were written by another embedder.
         """
+        self._sqlite_only("search")
         if namespace is not None:
             check_namespace(namespace)
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
@@ -875,15 +919,18 @@ class MindBank:
     def reembed(self, progress: Callable[[int], None] | None = None) -> int:
         """Recompute every vector with the embedder in use (after changing models); returns
         how many entries were embedded. ``progress(done)`` is called after each batch."""
+        self._sqlite_only("embeddings")
         return self._semantic.reembed(progress)
 
     def index_status(self) -> IndexStatus:
         """Whether the vector and full-text indexes are complete and in step."""
+        self._sqlite_only("the search index")
         return self._semantic.status()
 
     def rebuild_index(self, progress: Callable[[int], None] | None = None) -> int:
         """Rebuild the full-text index, embed entries that miss a vector, reload the vector
         index; returns how many entries were embedded."""
+        self._sqlite_only("the search index")
         return self._semantic.rebuild(progress)
 
     # -- import and export -------------------------------------------------------------------
@@ -960,6 +1007,7 @@ class MindBank:
         Raises:
             ReadOnlyQueryError: the statement writes or is invalid.
         """
+        self._sqlite_only("read-only SQL")
         self._memory.flush_access()
         if self._readonly is None:
             from mindbank.store import maintenance
@@ -975,6 +1023,7 @@ class MindBank:
         Raises:
             ValidationError: ``path`` exists (and ``overwrite`` is false).
         """
+        self._sqlite_only("backup")
         self._memory.flush_access()
         from mindbank.store import maintenance
 
@@ -982,6 +1031,7 @@ class MindBank:
 
     def stats(self) -> Stats:
         """File sizes, rows per table, live entries per namespace."""
+        self._sqlite_only("stats")
         self._memory.flush_access()
         from mindbank.store import maintenance
 
@@ -1001,6 +1051,7 @@ class MindBank:
 
     def analytics(self, *, window: str | float = "7d", top: int = 10) -> UsageReport:
         """Usage by namespace and the hottest keys over a window (``"1h"``, ``"7d"``, seconds)."""
+        self._sqlite_only("analytics")
         self._memory.flush_access()
         now = self._clock()
         from mindbank.store import maintenance
@@ -1010,6 +1061,7 @@ class MindBank:
     def check(self) -> CheckReport:
         """Run SQLite's integrity and foreign-key checks, verify the migrations and the
         witness chain."""
+        self._sqlite_only("the integrity check")
         from mindbank.store import maintenance
 
         self._memory.flush_access()
@@ -1020,6 +1072,7 @@ class MindBank:
         on each row of the witnessed tables (memory entries, ReasoningBank items) with the row
         as it is. Finds rows changed, deleted or inserted outside mindbank, and the first
         broken link."""
+        self._sqlite_only("the witness chain")
         from mindbank.store import witness
 
         self._memory.flush_access()
@@ -1029,12 +1082,14 @@ class MindBank:
         """The witness chain's last record number and digest, to anchor elsewhere (a later
         ``verify()`` whose chain still contains that record at that digest proves the history
         up to it was not rewritten)."""
+        self._sqlite_only("the witness chain")
         from mindbank.store import witness
 
         return witness.head(self._db)
 
     def optimize(self) -> None:
         """Update the query planner's statistics (``PRAGMA optimize``) and checkpoint the WAL."""
+        self._sqlite_only("optimize")
         self._memory.flush_access()
         self._db.execute("PRAGMA optimize")
         self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
@@ -1068,6 +1123,7 @@ class MindBank:
         Raises:
             ValidationError: bad arguments, or too little text to train a dictionary.
         """
+        self._sqlite_only("compression")
         import time as _time
 
         from mindbank.learning.rules import tier_of
@@ -1178,6 +1234,7 @@ class MindBank:
 
     def vacuum(self) -> tuple[int, int]:
         """Rebuild the file to reclaim space; returns (bytes before, bytes after)."""
+        self._sqlite_only("vacuum")
         self._memory.flush_access()
         from mindbank.store import maintenance
 
@@ -1195,6 +1252,7 @@ class MindBank:
         """Call ``callback(sql, ms)`` for each statement slower than the threshold (default:
         the setting's ``slow_query_ms``, else 100 ms). Each is also logged as a
         ``slow_query`` event."""
+        self._sqlite_only("the slow-query hook")
         if threshold_ms is None:
             threshold_ms = self._db.settings.slow_query_ms or 100.0
         self._db.set_slow_query(threshold_ms, callback)
@@ -1219,8 +1277,9 @@ def open(  # noqa: A001 - the public name mirrors the builtin on purpose: mindba
     """Open (creating and migrating if needed) a mindbank database.
 
     Args:
-        path: the SQLite file; default: ``$MINDBANK_DB``, else ``.mindbank/memory.db`` found
-            upward from the current directory like git finds its repository.
+        path: the SQLite file, or a ``postgresql://`` URL (see docs/postgres.md); default:
+            ``$MINDBANK_DB``, else ``.mindbank/memory.db`` found upward from the current
+            directory like git finds its repository.
         settings: busy timeout, synchronous mode, slow-query threshold (default: from the
             environment).
         clock: the time source (tests pass a fake one).
@@ -1233,9 +1292,19 @@ def open(  # noqa: A001 - the public name mirrors the builtin on purpose: mindba
         SchemaError: the database was written by a newer mindbank.
         DatabaseLockedError: another process held the lock past the busy timeout.
     """
+    from mindbank.store.postgres import is_url
+
+    settings = settings if settings is not None else Settings.from_env()
+    if path is None and is_url(os.environ.get("MINDBANK_DB")):
+        path = os.environ["MINDBANK_DB"]
+    if is_url(path):
+        from mindbank.store.postgres import PgDatabase
+
+        pg: Any = PgDatabase(str(path), settings, clock=clock)
+        return MindBank(pg, embedder)
     db = Database(
         Path(path) if path is not None else find_db_path(),
-        settings if settings is not None else Settings.from_env(),
+        settings,
         clock=clock,
     )
     mb = MindBank(db, embedder)

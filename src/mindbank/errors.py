@@ -20,6 +20,7 @@ class at the edge. The tree::
         ├── NotADatabaseError    the file is not a mindbank database (it is never overwritten)
         ├── SchemaError          the schema is newer than this mindbank, or a migration was altered
         ├── DatabaseLockedError  another process held the lock past the busy timeout
+        ├── BackendError         not available on this backend (PostgreSQL) yet
         └── IntegrityCheckError  ``check()`` found corruption (or, in strict witness mode,
                                  the witness chain is broken at open)
 
@@ -33,6 +34,7 @@ non-zero exit (or a tool error).
 from __future__ import annotations
 
 __all__ = [
+    "BackendError",
     "ChangeLogGapError",
     "CommandError",
     "ConflictError",
@@ -141,6 +143,10 @@ class NotADatabaseError(StoreError):
 
 class SchemaError(StoreError):
     """The schema is newer than this mindbank knows, or an applied migration was altered."""
+
+
+class BackendError(StoreError):
+    """What was asked for is not available on this backend (PostgreSQL) yet."""
 
 
 class DatabaseLockedError(StoreError):

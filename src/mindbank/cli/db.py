@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -151,3 +152,69 @@ def vacuum(db: Path | None, as_json: bool) -> None:
         emit_json({"bytes_before": before, "bytes_after": after})
     else:
         click.echo(f"{before:,} -> {after:,} bytes")
+
+
+@db.group()
+def tenant() -> None:
+    """Tenants of a shared PostgreSQL database: each is a role that sees only its own rows.
+
+    \b
+    Examples:
+      mindbank db tenant create alice --db postgresql://admin@host/mindbank
+      mindbank db tenant drop alice --yes --db postgresql://admin@host/mindbank
+    """
+
+
+def _admin_url(db: Any) -> str:
+    from mindbank.store.postgres import is_url
+
+    if not is_url(db):
+        fail("tenants live in a PostgreSQL database: give --db postgresql://ADMIN@HOST/DB")
+    return str(db)
+
+
+@tenant.command("create")
+@click.argument("name")
+@db_option
+@json_option
+def tenant_create(name: str, db: Any, as_json: bool) -> None:
+    """Create tenant NAME and print its token and the URL its agents open.
+
+    \b
+    Example:
+      mindbank db tenant create alice --db postgresql://admin@host/mindbank
+    """
+    from urllib.parse import urlsplit, urlunsplit
+
+    from mindbank.store.postgres import create_tenant
+
+    url = _admin_url(db)
+    token = create_tenant(url, name)
+    parts = urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    tenant_url = urlunsplit(parts._replace(netloc=f"{name}:{token}@{host}"))
+    if as_json:
+        emit_json({"tenant": name, "token": token, "url": tenant_url})
+        return
+    click.echo(f"tenant {name} created; its agents open:\n{tenant_url}")
+    click.echo("keep the token secret: it is the role's password")
+
+
+@tenant.command("drop")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Confirm: every row of NAME is deleted.")
+@db_option
+def tenant_drop(name: str, yes: bool, db: Any) -> None:
+    """Delete tenant NAME: its rows (no other tenant's) and its role.
+
+    \b
+    Example:
+      mindbank db tenant drop alice --yes --db postgresql://admin@host/mindbank
+    """
+    from mindbank.store.postgres import drop_tenant
+
+    url = _admin_url(db)
+    if not yes:
+        fail(f"this deletes every entry of tenant {name!r}: add --yes")
+    n = drop_tenant(url, name)
+    click.echo(f"tenant {name} dropped with its {n} entries")

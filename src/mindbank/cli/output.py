@@ -31,15 +31,27 @@ __all__ = [
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+class DbParam(click.ParamType):  # type: ignore[type-arg]
+    """A database file (a Path), or a ``postgresql://`` URL (kept as text)."""
+
+    name = "PATH|URL"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and value.startswith(("postgresql://", "postgres://")):
+            return value
+        return click.Path(dir_okay=False, path_type=Path).convert(value, param, ctx)
+
+
 def db_option(f: F) -> F:
-    """``--db PATH`` (env ``MINDBANK_DB``) on a command."""
+    """``--db PATH|URL`` (env ``MINDBANK_DB``) on a command."""
     return click.option(
         "--db",
         "db",
-        type=click.Path(dir_okay=False, path_type=Path),
+        type=DbParam(),
         envvar="MINDBANK_DB",
         show_envvar=True,
-        help="Database file (default: .mindbank/memory.db, found upward like git).",
+        help="Database file (default: .mindbank/memory.db, found upward like git), or a "
+        "postgresql:// URL.",
     )(f)
 
 

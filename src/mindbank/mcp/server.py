@@ -39,7 +39,7 @@ used), so the bank learns which lessons help."""
 class _Worker:
     """Runs engine calls on one thread that owns the database connection."""
 
-    def __init__(self, db: Path | None):
+    def __init__(self, db: Path | str | None):
         self._db = db
         self._pool = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="mindbank"
@@ -82,7 +82,9 @@ def build_server(db: str | os.PathLike[str] | None = None) -> tuple[MCPServer, C
     Returns:
         The server and a function that closes the database.
     """
-    worker = _Worker(Path(db) if db is not None else None)
+    from mindbank.store.postgres import is_url
+
+    worker = _Worker(str(db) if is_url(db) else Path(db) if db is not None else None)
     server = MCPServer(
         name="mindbank",
         title="mindbank: local memory for agents",

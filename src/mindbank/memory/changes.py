@@ -18,12 +18,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from mindbank.config import Settings
 from mindbank.errors import ChangeLogGapError
 from mindbank.records import Change
 from mindbank.store.changes import ChangeRepo
 from mindbank.store.database import Database
+from mindbank.store.postgres import is_url
 
 __all__ = ["Subscription", "read_changes"]
 
@@ -36,11 +38,10 @@ def read_changes(repo: ChangeRepo, since: int, namespace: str | None, limit: int
     Raises:
         ChangeLogGapError: changes after ``since`` were pruned.
     """
-    oldest = repo.oldest()
-    head = repo.head()
-    if since < head and (oldest is None or oldest > since + 1):
+    pruned = repo.pruned_upto()
+    if since < pruned:
         raise ChangeLogGapError(
-            f"changes after #{since} were pruned (the log keeps #{oldest or head + 1} on); "
+            f"changes after #{since} were pruned (the log keeps #{pruned + 1} on); "
             "read the entries again and subscribe from the head"
         )
     return repo.since(since, namespace, limit)
@@ -56,7 +57,7 @@ class Subscription:
 
     def __init__(
         self,
-        path: Path,
+        path: Path | str,
         settings: Settings,
         callback: Callable[[Change], None],
         *,
@@ -77,7 +78,10 @@ class Subscription:
         self._thread.start()
 
     def _run(self) -> None:
-        db = Database(self._path, self._settings, migrate=False, clock=self._clock)
+        if is_url(self._path):
+            self._run_pg()
+            return
+        db = Database(Path(self._path), self._settings, migrate=False, clock=self._clock)
         try:
             repo = ChangeRepo(db)
             seen_version = None
@@ -94,7 +98,31 @@ class Subscription:
         finally:
             db.close()
 
-    def _drain(self, db: Database, repo: ChangeRepo) -> None:
+    def _run_pg(self) -> None:
+        """On PostgreSQL: LISTEN on the channel every change is broadcast on, and read the
+        log (row-level security shows this tenant's changes only) when told."""
+        from mindbank.store.pg_memory import PgChangeRepo
+        from mindbank.store.postgres import PgDatabase
+
+        db: Any = PgDatabase(str(self._path), self._settings, migrate=False, clock=self._clock)
+        try:
+            db.conn.execute("LISTEN mindbank_changes")
+            repo = PgChangeRepo(db)
+            self._drain(db, repo)
+            self._caught_up.set()
+            while not self._stop.is_set():
+                told = False
+                for _ in db.conn.notifies(timeout=self._interval, stop_after=1):
+                    told = True
+                if told:
+                    self._drain(db, repo)
+        except BaseException as exc:  # kept for the owner: a thread has no one else to tell
+            self.error = exc
+            self._caught_up.set()
+        finally:
+            db.close()
+
+    def _drain(self, db: Any, repo: ChangeRepo) -> None:
         while True:
             batch = read_changes(repo, self.position, self._namespace, BATCH)
             if not batch:

@@ -20,10 +20,10 @@ class ChangeRepo:
         row = self.db.run("SELECT max(seq) FROM change_log").fetchone()
         return 0 if row[0] is None else int(row[0])
 
-    def oldest(self) -> int | None:
-        """The oldest change kept, or None if the log is empty."""
+    def pruned_upto(self) -> int:
+        """Changes up to this number may have been pruned (the log is whole after it)."""
         row = self.db.run("SELECT min(seq) FROM change_log").fetchone()
-        return None if row[0] is None else int(row[0])
+        return self.head() if row[0] is None else int(row[0]) - 1
 
     def since(self, seq: int, namespace: str | None, limit: int) -> list[Change]:
         """Changes after ``seq`` (of one namespace, or all), oldest first."""
@@ -46,13 +46,14 @@ class ChangeRepo:
         row = self.db.run("SELECT seq FROM change_cursors WHERE name = ?", (name,)).fetchone()
         return None if row is None else int(row[0])
 
+    SQL_SET_CURSOR = (
+        "INSERT INTO change_cursors (name, seq, updated_at) VALUES (?, ?, ?) "
+        "ON CONFLICT (name) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at"
+    )
+
     def set_cursor(self, name: str, seq: int, now: float) -> None:
         """Move a named cursor (creating it)."""
-        self.db.run(
-            "INSERT INTO change_cursors VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
-            "seq = excluded.seq, updated_at = excluded.updated_at",
-            (name, seq, now),
-        )
+        self.db.run(self.SQL_SET_CURSOR, (name, seq, now))
 
     def prune(self, before: float) -> int:
         """Delete changes made before ``before`` (never the newest, which keeps the numbering

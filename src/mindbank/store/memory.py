@@ -138,6 +138,12 @@ def _entry(
 class MemoryRepo:
     """Reads and writes ``memory_store`` rows for one :class:`Database`."""
 
+    # The statements another SQL dialect writes differently (see mindbank.store.pg_memory).
+    SQL_UPSERT = _SQL_UPSERT
+    SQL_UPSERT_RETURNING = _SQL_UPSERT_RETURNING
+    SQL_IMPORT = _SQL_IMPORT
+    SQL_FLUSH = _SQL_FLUSH
+
     def __init__(self, db: Database):
         self.db = db
         # (namespace, key) -> [accesses not yet written, time of the latest, row id]
@@ -160,7 +166,7 @@ class MemoryRepo:
                 return self.upsert(row, now)
         try:
             cur = self.db.execute(
-                _SQL_UPSERT_RETURNING,
+                self.SQL_UPSERT_RETURNING,
                 (
                     row.key,
                     row.namespace,
@@ -199,7 +205,7 @@ class MemoryRepo:
             for r in rows
         ]
         try:
-            self._batch(_SQL_UPSERT, params, 1, 0)
+            self._batch(self.SQL_UPSERT, params, 1, 0)
             witness(
                 self.db,
                 [
@@ -257,7 +263,7 @@ class MemoryRepo:
         returns their row ids."""
         self.flush_access()
         try:
-            self._batch(_SQL_IMPORT, rows, 1, 0)
+            self._batch(self.SQL_IMPORT, rows, 1, 0)
             witness(
                 self.db,
                 [
@@ -380,10 +386,10 @@ class MemoryRepo:
         rows = [(int(c), t, int(rid)) for c, t, rid in self._pending.values()]
         try:
             if self.db.in_transaction:
-                self.db.executemany(_SQL_FLUSH, rows)
+                self.db.executemany(self.SQL_FLUSH, rows)
             else:
                 with self.db.transaction():
-                    self.db.executemany(_SQL_FLUSH, rows)
+                    self.db.executemany(self.SQL_FLUSH, rows)
         except sqlite3.Error as exc:
             raise translate_error(exc, self.db.path) from exc
         self._pending.clear()
@@ -478,7 +484,7 @@ class MemoryRepo:
         self.flush_access()
         where, params = self._where(namespace, None, (), now)
         try:
-            cur = self.db.conn.execute(
+            cur = self.db.execute(
                 f"SELECT {_COLUMNS} FROM memory_store WHERE {where} ORDER BY namespace, key",
                 params,
             )

@@ -13,6 +13,13 @@ __all__ = ["SchemaRepo"]
 class SchemaRepo:
     """Reads and writes the namespace schemas of one :class:`Database`."""
 
+    SQL_PUT = (
+        "INSERT INTO namespace_schemas (namespace, name, document, strict, version, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (namespace) DO UPDATE SET name = excluded.name, "
+        "document = excluded.document, strict = excluded.strict, version = excluded.version, "
+        "updated_at = excluded.updated_at"
+    )
+
     def __init__(self, db: Database):
         self.db = db
 
@@ -35,13 +42,7 @@ class SchemaRepo:
             "SELECT version FROM namespace_schemas WHERE namespace = ?", (namespace,)
         ).fetchone()
         version = 1 if row is None else int(row[0]) + 1
-        self.db.run(
-            "INSERT INTO namespace_schemas VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (namespace) DO "
-            "UPDATE SET name = excluded.name, document = excluded.document, "
-            "strict = excluded.strict, version = excluded.version, "
-            "updated_at = excluded.updated_at",
-            (namespace, name, dumps(document), int(strict), version, now),
-        )
+        self.db.run(self.SQL_PUT, (namespace, name, dumps(document), int(strict), version, now))
         return version
 
     def delete(self, namespace: str) -> bool:

@@ -1,0 +1,407 @@
+"""A mindbank database on PostgreSQL: the same surface as :class:`~mindbank.store.database.
+Database` (``run``, ``execute``, ``executemany``, ``transaction``), so the repositories that use
+portable SQL run on both; the few statements that differ are class attributes the PostgreSQL
+repositories override.
+
+Tenants are PostgreSQL roles. Every row carries ``tenant`` (default ``current_user``) and
+row-level security (forced, so it binds the tables' owner too) lets a role read and write only
+its own rows: isolation is enforced by PostgreSQL, not by the client. A superuser bypasses it
+(the admin connection, for migrations and tenant management).
+
+Needs the ``pg`` extra (``psycopg``). Parameters are written ``?`` as for SQLite and sent as
+``%s``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+import secrets
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from mindbank.config import Settings
+from mindbank.errors import (
+    DatabaseLockedError,
+    NotFoundError,
+    SchemaError,
+    StoreError,
+    ValidationError,
+)
+
+__all__ = ["PG_MIGRATIONS", "PgDatabase", "create_tenant", "drop_tenant", "is_url"]
+
+
+def is_url(target: object) -> bool:
+    """Whether a database argument names a PostgreSQL server."""
+    return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
+
+
+def _rls(table: str) -> tuple[str, ...]:
+    return (
+        f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
+        f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY",
+        f"CREATE POLICY {table}_tenant ON {table} USING (tenant = current_user) "
+        "WITH CHECK (tenant = current_user)",
+    )
+
+
+_P1 = (
+    """CREATE TABLE memory_store (
+        id BIGSERIAL PRIMARY KEY,
+        key TEXT COLLATE "C" NOT NULL,
+        namespace TEXT COLLATE "C" NOT NULL DEFAULT 'default',
+        value TEXT NOT NULL,
+        value_type TEXT NOT NULL DEFAULT 'text' CHECK (value_type IN ('text', 'json')),
+        tags TEXT NOT NULL DEFAULT '[]',
+        metadata TEXT NOT NULL DEFAULT '{}',
+        created_at DOUBLE PRECISION NOT NULL,
+        updated_at DOUBLE PRECISION NOT NULL,
+        accessed_at DOUBLE PRECISION,
+        access_count INTEGER NOT NULL DEFAULT 0,
+        expires_at DOUBLE PRECISION,
+        tenant TEXT NOT NULL DEFAULT current_user,
+        fts tsvector GENERATED ALWAYS AS
+            (to_tsvector('simple', key || ' ' || value || ' ' || tags)) STORED,
+        UNIQUE (tenant, namespace, key)
+    )""",
+    "CREATE INDEX memory_store_key ON memory_store (tenant, key, namespace)",
+    "CREATE INDEX memory_store_fts ON memory_store USING GIN (fts)",
+    *_rls("memory_store"),
+    "CREATE TABLE counters (name TEXT PRIMARY KEY, value BIGINT NOT NULL)",
+    "INSERT INTO counters VALUES ('memory', 0), ('schemas', 0)",
+    """CREATE TABLE change_log (
+        seq BIGSERIAL PRIMARY KEY,
+        namespace TEXT NOT NULL,
+        key TEXT NOT NULL,
+        op TEXT NOT NULL CHECK (op IN ('store', 'delete')),
+        actor TEXT NOT NULL,
+        at DOUBLE PRECISION NOT NULL,
+        tenant TEXT NOT NULL DEFAULT current_user
+    )""",
+    "CREATE INDEX change_log_namespace ON change_log (tenant, namespace, seq)",
+    *_rls("change_log"),
+    """CREATE TABLE change_cursors (
+        name TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        updated_at DOUBLE PRECISION NOT NULL,
+        tenant TEXT NOT NULL DEFAULT current_user,
+        PRIMARY KEY (tenant, name)
+    )""",
+    *_rls("change_cursors"),
+    """CREATE TABLE namespace_schemas (
+        namespace TEXT NOT NULL,
+        name TEXT NOT NULL,
+        document TEXT NOT NULL,
+        strict INTEGER NOT NULL DEFAULT 0,
+        version INTEGER NOT NULL,
+        updated_at DOUBLE PRECISION NOT NULL,
+        tenant TEXT NOT NULL DEFAULT current_user,
+        PRIMARY KEY (tenant, namespace)
+    )""",
+    *_rls("namespace_schemas"),
+    # Every change to an entry is logged (who: the session's mindbank.actor, else the role)
+    # and broadcast on the channel mindbank_changes with the tenant's name.
+    """CREATE FUNCTION mindbank_log_change() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+        who TEXT := coalesce(nullif(current_setting('mindbank.actor', true), ''), current_user);
+        now_s DOUBLE PRECISION := extract(epoch FROM clock_timestamp());
+    BEGIN
+        IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND (OLD.namespace, OLD.key)
+                                IS DISTINCT FROM (NEW.namespace, NEW.key)) THEN
+            INSERT INTO change_log (namespace, key, op, actor, at, tenant)
+            VALUES (OLD.namespace, OLD.key, 'delete', who, now_s, OLD.tenant);
+        END IF;
+        IF TG_OP <> 'DELETE' THEN
+            INSERT INTO change_log (namespace, key, op, actor, at, tenant)
+            VALUES (NEW.namespace, NEW.key, 'store', who, now_s, NEW.tenant);
+        END IF;
+        UPDATE counters SET value = value + 1 WHERE name = 'memory';
+        PERFORM pg_notify('mindbank_changes', coalesce(NEW.tenant, OLD.tenant));
+        RETURN NULL;
+    END $$""",
+    "CREATE TRIGGER memory_store_change AFTER INSERT OR DELETE OR UPDATE OF key, namespace, "
+    "value, tags, metadata, expires_at ON memory_store FOR EACH ROW "
+    "EXECUTE FUNCTION mindbank_log_change()",
+    """CREATE FUNCTION mindbank_bump_schemas() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        UPDATE counters SET value = value + 1 WHERE name = 'schemas';
+        RETURN NULL;
+    END $$""",
+    "CREATE TRIGGER namespace_schemas_bump AFTER INSERT OR UPDATE OR DELETE ON namespace_schemas "
+    "FOR EACH STATEMENT EXECUTE FUNCTION mindbank_bump_schemas()",
+    # the role every tenant is a member of: what it may touch (rows: only its own)
+    """DO $$ BEGIN
+        IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'mindbank_tenant') THEN
+            CREATE ROLE mindbank_tenant NOLOGIN;
+        END IF;
+    END $$""",
+    "GRANT SELECT, INSERT, UPDATE, DELETE ON memory_store, change_log, change_cursors, "
+    "namespace_schemas TO mindbank_tenant",
+    "GRANT SELECT, UPDATE ON counters TO mindbank_tenant",
+    "GRANT SELECT ON schema_migrations TO mindbank_tenant",
+    "GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO mindbank_tenant",
+)
+
+PG_MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
+    (1, "memory, change log, cursors, schemas, tenants with row-level security", _P1),
+)
+"""PostgreSQL migrations, in order. Append only."""
+
+_LOCK = 0x4D424E4B  # advisory lock id ("MBNK") held while migrating
+
+
+def _sha(statements: Sequence[str]) -> str:
+    return hashlib.sha256("\n;\n".join(statements).encode("utf-8")).hexdigest()
+
+
+def _psycopg() -> Any:
+    try:
+        import psycopg
+    except ImportError:
+        raise StoreError("PostgreSQL needs the pg extra: pip install 'mindbank[pg]'") from None
+    return psycopg
+
+
+class _Codec:
+    """Values are never compressed on PostgreSQL: reads need no decoding."""
+
+    @staticmethod
+    def plain(value: Any) -> Any:
+        return value
+
+
+class PgDatabase:
+    """A connection to a mindbank database on PostgreSQL (as one role: a tenant, or the
+    admin)."""
+
+    dialect = "postgres"
+    witnessed = False
+
+    def __init__(
+        self,
+        url: str,
+        settings: Settings | None = None,
+        *,
+        migrate: bool = True,
+        clock: Callable[[], float] = time.time,
+    ):
+        from dataclasses import replace
+
+        psycopg = _psycopg()
+        # Vectors, the full-text index of SQLite and the other subsystems are not on
+        # PostgreSQL yet: nothing is embedded here.
+        self.settings = replace(settings or Settings(), embed=False)
+        self.clock = clock
+        self.url = url
+        self.path = _Display(url)
+        self.codec = _Codec()
+        self._depth = 0
+        self._sql: dict[str, str] = {}
+        try:
+            self.conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot connect to {self.path}: {str(exc).strip()}") from None
+        self.role = str(self.conn.execute("SELECT current_user").fetchone()[0])
+        self.actor = self.settings.actor or self.role
+        self.conn.execute("SELECT set_config('mindbank.actor', %s, false)", (self.actor,))
+        ms = int(self.settings.busy_timeout * 1000)
+        self.conn.execute(f"SET lock_timeout = {ms}")
+        if migrate:
+            self.migrate()
+        self._check_schema()
+
+    # -- SQL ---------------------------------------------------------------------------------
+
+    def _translate(self, sql: str) -> str:
+        out = self._sql.get(sql)
+        if out is None:
+            out = self._sql[sql] = sql.replace("%", "%%").replace("?", "%s")
+        return out
+
+    def run(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
+        """Run one statement (``?`` parameters); mindbank's errors for the server's."""
+        psycopg = _psycopg()
+        try:
+            return self.conn.execute(self._translate(sql), params or None)
+        except psycopg.Error as exc:
+            raise _translate(exc, self.path) from exc
+
+    execute = run
+
+    def executemany(self, sql: str, rows: Any) -> Any:
+        """One statement for many parameter rows."""
+        psycopg = _psycopg()
+        cur = self.conn.cursor()
+        try:
+            cur.executemany(self._translate(sql), list(rows))
+        except psycopg.Error as exc:
+            raise _translate(exc, self.path) from exc
+        return cur
+
+    @property
+    def in_transaction(self) -> bool:
+        """True inside ``transaction()``."""
+        return self._depth > 0
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """A transaction; nested calls are savepoints that roll back on their own."""
+        depth = self._depth
+        name = f"mb_sp{depth}"
+        self.run("BEGIN" if depth == 0 else f"SAVEPOINT {name}")
+        self._depth = depth + 1
+        try:
+            yield
+        except BaseException:
+            self._depth = depth
+            if depth == 0:
+                self.conn.execute("ROLLBACK")
+            else:
+                self.conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                self.conn.execute(f"RELEASE SAVEPOINT {name}")
+            raise
+        self._depth = depth
+        try:
+            self.run("COMMIT" if depth == 0 else f"RELEASE SAVEPOINT {name}")
+        except StoreError:
+            if depth == 0:
+                with contextlib.suppress(Exception):
+                    self.conn.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        with contextlib.suppress(Exception):
+            self.conn.close()
+
+    # -- migrations --------------------------------------------------------------------------
+
+    def migrate(self) -> list[int]:
+        """Apply pending migrations (needs a role that may create tables; tenants cannot, and
+        need not: they open an already migrated database)."""
+        exists = self.conn.execute("SELECT to_regclass('schema_migrations')").fetchone()[0]
+        if exists is not None:
+            done = {r[0] for r in self.conn.execute("SELECT version FROM schema_migrations")}
+            if all(v in done for v, _, _ in PG_MIGRATIONS):
+                return []
+        applied = []
+        with self.transaction():
+            self.run(f"SELECT pg_advisory_xact_lock({_LOCK})")
+            self.run(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+                "name TEXT NOT NULL, sha256 TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
+            )
+            done = {r[0] for r in self.run("SELECT version FROM schema_migrations")}
+            for version, name, statements in PG_MIGRATIONS:
+                if version in done:
+                    continue
+                for statement in statements:
+                    self.conn.execute(statement)
+                self.run(
+                    "INSERT INTO schema_migrations VALUES (?, ?, ?, ?)",
+                    (version, name, _sha(statements), self.clock()),
+                )
+                applied.append(version)
+        return applied
+
+    def migration_status(self) -> list[Any]:
+        """Every known migration and when it was applied."""
+        from mindbank.records import MigrationInfo
+
+        applied = {int(r[0]): float(r[1]) for r in
+                   self.conn.execute("SELECT version, applied_at FROM schema_migrations")}  # fmt: skip
+        return [MigrationInfo(v, name, _sha(st), applied.get(v)) for v, name, st in PG_MIGRATIONS]
+
+    def _check_schema(self) -> None:
+        try:
+            rows = self.conn.execute("SELECT version, sha256 FROM schema_migrations").fetchall()
+        except Exception:
+            raise SchemaError(
+                f"{self.path} has no mindbank schema: run `mindbank db migrate --db URL` with "
+                "a role that may create tables"
+            ) from None
+        known = {v: _sha(s) for v, _, s in PG_MIGRATIONS}
+        for version, sha in rows:
+            if version not in known:
+                raise SchemaError(f"{self.path} was written by a newer mindbank (v{version})")
+            if sha != known[version]:
+                raise SchemaError(f"{self.path}: migration {version} was altered")
+        missing = set(known) - {r[0] for r in rows}
+        if missing:
+            raise SchemaError(
+                f"{self.path} needs migrations {sorted(missing)}: run `mindbank db migrate` "
+                "with a role that may create tables"
+            )
+
+
+class _Display(str):
+    """The URL without its password, for messages (``path`` of a PostgreSQL database)."""
+
+    def __new__(cls, url: str) -> _Display:
+        return super().__new__(cls, re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url))
+
+    @property
+    def parent(self) -> Any:
+        raise StoreError("this subsystem keeps files next to the database: not on PostgreSQL")
+
+
+def _translate(exc: Exception, where: str) -> Exception:
+    """The mindbank error for a server error."""
+    sqlstate = getattr(exc, "sqlstate", None) or ""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if sqlstate == "55P03":  # lock_not_available
+        return DatabaseLockedError(f"{where} is locked by another transaction: {text}")
+    if sqlstate.startswith("23"):  # integrity constraint violation
+        return ValidationError(text)
+    if sqlstate == "42501":  # insufficient privilege, including row-level security
+        return StoreError(f"not allowed: {text}")
+    if sqlstate == "42P01":
+        return SchemaError(f"{where}: {text}")
+    return StoreError(f"{where}: {text}")
+
+
+# -- tenants ---------------------------------------------------------------------------------
+
+
+def _tenant_name(name: str) -> str:
+    if not re.fullmatch(r"[a-z][a-z0-9_]{0,62}", name):
+        raise ValidationError(
+            f"tenant names are lower-case letters, digits and _ (starting with a letter): {name!r}"
+        )
+    return name
+
+
+def create_tenant(admin_url: str, name: str) -> str:
+    """Create a tenant (a login role in ``mindbank_tenant``) and return its token (the
+    role's password). The database is migrated first if needed."""
+    _tenant_name(name)
+    db = PgDatabase(admin_url)
+    try:
+        token = secrets.token_urlsafe(24)
+        if db.run("SELECT 1 FROM pg_roles WHERE rolname = ?", (name,)).fetchone():
+            raise ValidationError(f"tenant {name!r} exists")
+        db.conn.execute(f"CREATE ROLE {name} LOGIN PASSWORD '{token}' IN ROLE mindbank_tenant")
+        return token
+    finally:
+        db.close()
+
+
+def drop_tenant(admin_url: str, name: str) -> int:
+    """Delete a tenant's rows (every table) and its role; returns its entries deleted. Other
+    tenants' rows are untouched: every statement names this tenant."""
+    _tenant_name(name)
+    db = PgDatabase(admin_url)
+    try:
+        if not db.run("SELECT 1 FROM pg_roles WHERE rolname = ?", (name,)).fetchone():
+            raise NotFoundError(f"no tenant {name!r}")
+        with db.transaction():
+            n = db.run("DELETE FROM memory_store WHERE tenant = ?", (name,)).rowcount
+            for table in ("change_log", "change_cursors", "namespace_schemas"):
+                db.run(f"DELETE FROM {table} WHERE tenant = ?", (name,))
+        db.conn.execute(f"DROP ROLE {name}")
+        return int(n)
+    finally:
+        db.close()

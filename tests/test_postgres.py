@@ -1,0 +1,247 @@
+"""The shared PostgreSQL backend, against a real server (pgserver: PostgreSQL 16 from a wheel).
+
+The entry API tests run on both backends (one parametrised suite); the tenant tests try to
+cross the boundary through the API, the CLI, raw SQL as the tenant's role and the MCP server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import mindbank
+from mindbank import BackendError, MindBank, SchemaViolationError, ValidationError
+from mindbank.store.postgres import create_tenant, drop_tenant
+
+from .conftest import FakeClock, run_mindbank
+
+_names = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """A PostgreSQL server for the session; its superuser URL."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR
+        import pgserver
+
+        srv = pgserver.get_server(tempfile.mkdtemp(prefix="mindbank-pg-"), cleanup_mode="stop")
+    yield srv.get_uri()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        srv.cleanup()
+
+
+@pytest.fixture
+def pg_admin(pg_server: str) -> Iterator[str]:
+    """A fresh, migrated database; its admin URL."""
+    import psycopg
+
+    name = f"mb_{os.getpid()}_{next(_names)}"
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    url = pg_server.replace("/postgres?", f"/{name}?")
+    mindbank.open(url).close()  # migrate
+    yield url
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+def tenant_url(admin: str, name: str) -> str:
+    """Create a tenant; the URL its agents open."""
+    token = create_tenant(admin, name)
+    return admin.replace("postgres:@", f"{name}:{token}@")
+
+
+def _tenant(prefix: str) -> str:
+    return f"{prefix}_{os.getpid()}_{next(_names)}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend_mb(
+    request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock
+) -> Iterator[MindBank]:
+    """The same API on each backend (on PostgreSQL, opened as a tenant)."""
+    settings = mindbank.Settings(embed=False)
+    if request.param == "sqlite":
+        target: Any = tmp_path / "m.db"
+    else:
+        target = tenant_url(request.getfixturevalue("pg_admin"), _tenant("t"))
+    with mindbank.open(target, clock=clock, settings=settings) as mb:
+        yield mb
+
+
+def test_entries(backend_mb: MindBank, clock: FakeClock, tmp_path: Path) -> None:
+    mb = backend_mb
+    first = mb.store("api-design", "Use REST", namespace="arch", tags=["api"], metadata={"by": "a"})
+    clock.advance(5)
+    again = mb.store("api-design", {"style": "REST", "v": [1, 2]}, namespace="arch", tags=["api"])
+    assert again.created_at == first.created_at and again.updated_at == first.updated_at + 5
+    got = mb.retrieve("api-design", namespace="arch")
+    assert got is not None and got.value == {"style": "REST", "v": [1, 2]} and got.access_count == 1
+    mb.store("api-auth", "OAuth", namespace="arch", tags=["api", "security"])
+    mb.store("db-pool", "pgbouncer", namespace="arch", tags=["db"])
+    mb.store("tmp", "soon gone", namespace="arch", ttl=10)
+    assert [e.key for e in mb.list(namespace="arch", pattern="api-*")] == ["api-auth", "api-design"]
+    assert [e.key for e in mb.list(namespace="arch", pattern="api-[ad]?*")] == [
+        "api-auth", "api-design"]  # fmt: skip
+    assert [e.key for e in mb.list(tags=["api", "security"])] == ["api-auth"]
+    assert [e.key for e in mb.list(namespace="arch", limit=2, offset=1)] == [
+        "api-design",
+        "db-pool",
+    ]
+    clock.advance(11)
+    assert mb.retrieve("tmp", namespace="arch") is None  # expired: invisible before cleanup
+    assert mb.count(namespace="arch") == 3 and mb.namespaces() == {"arch": 3}
+    assert mb.cleanup().entries == 1
+    with pytest.raises(ValidationError, match="item 1"):
+        mb.store_many([{"key": "a", "value": 1, "namespace": "b"}, {"key": "", "value": 2}])
+    assert mb.count(namespace="b") == 0  # all or nothing
+    with pytest.raises(RuntimeError), mb.transaction():
+        mb.store("in-tx", "x")
+        raise RuntimeError("undo")
+    assert mb.get("in-tx") is None
+    assert mb.store_many({"key": f"k{i}", "value": i, "namespace": "b"} for i in range(50)) == 50
+    mb.export(tmp_path / "e.jsonl")
+    assert mb.clear_namespace("b") == 50 and mb.delete("db-pool", namespace="arch")
+    assert mb.import_(tmp_path / "e.jsonl") == 53
+    assert mb.count() == 53 and mb.get("k7", namespace="b").value == 7  # type: ignore[union-attr]
+
+
+def test_schemas_and_the_change_feed(backend_mb: MindBank) -> None:
+    mb = backend_mb
+    mb.set_schema("tasks", {"type": "object", "required": ["id"]})
+    with pytest.raises(SchemaViolationError):
+        mb.store("t", {"no": "id"}, namespace="tasks")
+    head = mb.change_head()
+    mb.store("t", {"id": 1}, namespace="tasks")
+    mb.delete("t", namespace="tasks")
+    assert [(c.op, c.key) for c in mb.changes(since=head)] == [("store", "t"), ("delete", "t")]
+    got: list[str] = []
+    with mb.subscribe(lambda c: got.append(c.key), namespace="live", interval=0.05) as sub:
+        assert sub.wait_caught_up()
+        start = time.monotonic()
+        mb.store("x", "1", namespace="live")
+        while len(got) < 1 and time.monotonic() - start < 5:
+            time.sleep(0.01)
+        assert got == ["x"] and time.monotonic() - start < 1.0
+    assert sub.error is None
+
+
+def test_tenants_cannot_cross(pg_admin: str, tmp_path: Path) -> None:
+    import psycopg
+
+    alice, bob = _tenant("alice"), _tenant("bob")
+    ua, ub = tenant_url(pg_admin, alice), tenant_url(pg_admin, bob)
+    settings = mindbank.Settings(embed=False)
+    with mindbank.open(ua, settings=settings) as a, mindbank.open(ub, settings=settings) as b:
+        a.store("secret", "alice's", namespace="n")
+        b.store("secret", "bob's", namespace="n")
+        b.store("other", "bob only", namespace="m")
+        assert a.get("secret", namespace="n").value == "alice's"  # type: ignore[union-attr]
+        assert a.namespaces() == {"n": 1} and a.get("other", namespace="m") is None
+        assert a.changes() and all(c.actor == alice for c in a.changes())
+        a.clear_namespace("n")  # "delete everything for this user"
+        assert b.count() == 2
+    # raw SQL with the tenant's role
+    with psycopg.connect(ub, autocommit=True) as conn:
+        rows = conn.execute("SELECT tenant, key FROM memory_store").fetchall()
+        assert {r[0] for r in rows} == {bob}
+        with pytest.raises(psycopg.Error):
+            conn.execute("INSERT INTO memory_store (key, value, created_at, updated_at, tenant) "
+                         "VALUES ('x', 'planted', 0, 0, %s)", (alice,))  # fmt: skip
+        assert conn.execute("UPDATE memory_store SET value = 'x' WHERE tenant = %s",
+                            (alice,)).rowcount == 0  # fmt: skip
+        with pytest.raises(psycopg.Error):
+            conn.execute(f"SET ROLE {alice}")
+    with psycopg.connect(ub, autocommit=True) as conn, pytest.raises(psycopg.Error):
+        conn.execute("ALTER TABLE memory_store DISABLE ROW LEVEL SECURITY")
+    with psycopg.connect(ua, autocommit=True) as conn:
+        conn.execute("DELETE FROM memory_store")  # as alice: only alice's rows
+        assert (
+            conn.execute("SELECT count(*) FROM change_log WHERE tenant <> current_user").fetchone()[
+                0
+            ]
+            == 0
+        )
+    # the CLI
+    r = run_mindbank("memory", "list", "--json", "--db", ua)
+    assert r.returncode == 0 and json.loads(r.stdout)["entries"] == [], r.stderr
+    r = run_mindbank("memory", "list", "--json", "--db", ub)
+    assert {e["key"] for e in json.loads(r.stdout)["entries"]} == {"secret", "other"}
+    # the MCP server, as alice
+    from mcp import Client, StdioServerParameters
+
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "mindbank", "mcp", "serve", "--db", ua],
+        env={"MINDBANK_EMBED": "0", "PATH": os.environ.get("PATH", "")},
+    )  # fmt: skip
+
+    async def scenario() -> None:
+        async with Client(params) as client:
+            listed = await client.call_tool("memory_list", {})
+            assert not listed.is_error and listed.structured_content == {"total": 0, "entries": []}
+            missing = await client.call_tool("memory_retrieve", {"key": "other", "namespace": "m"})
+            assert missing.structured_content == {"found": False, "entry": None}
+
+    asyncio.run(scenario())
+    # dropping a tenant deletes its rows only
+    with mindbank.open(ua, settings=settings) as a:
+        a.store("again", "x")
+    assert drop_tenant(pg_admin, alice) == 1
+    with mindbank.open(ub, settings=settings) as b:
+        assert b.count() == 2
+
+
+def test_what_is_not_on_postgres_yet_is_refused(pg_admin: str) -> None:
+    url = tenant_url(pg_admin, _tenant("t"))
+    with mindbank.open(url, settings=mindbank.Settings(embed=False)) as mb:
+        for call in (lambda: mb.search("x"), lambda: mb.bank, lambda: mb.stats(),
+                     lambda: mb.sessions.create(), lambda: mb.verify()):  # fmt: skip
+            with pytest.raises(BackendError, match="not available on PostgreSQL yet"):
+                call()
+    r = run_mindbank("search", "anything", "--db", url)
+    assert r.returncode == 1 and "not available on PostgreSQL yet" in r.stderr
+
+
+WRITER = """
+import sys, mindbank
+with mindbank.open(sys.argv[1], settings=mindbank.Settings(embed=False)) as mb:
+    for i in range(200):
+        mb.store(f"{sys.argv[2]}-{i}", i, namespace="race")
+"""
+
+
+def test_concurrent_writers_lose_nothing(pg_admin: str) -> None:
+    url = tenant_url(pg_admin, _tenant("w"))
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, url, f"p{n}"]) for n in range(4)]
+    assert all(p.wait(timeout=120) == 0 for p in procs)
+    with mindbank.open(url, settings=mindbank.Settings(embed=False)) as mb:
+        assert mb.count(namespace="race") == 800
+        assert len(mb.changes(limit=10_000)) == 800
+
+
+def test_tenant_commands(pg_admin: str) -> None:
+    name = _tenant("cli")
+    r = run_mindbank("db", "tenant", "create", name, "--json", "--db", pg_admin)
+    assert r.returncode == 0, r.stderr
+    url = json.loads(r.stdout)["url"]
+    assert run_mindbank("memory", "store", "k", "v", "--db", url).returncode == 0
+    r = run_mindbank("db", "tenant", "drop", name, "--db", pg_admin)
+    assert r.returncode == 1 and "--yes" in r.stderr
+    r = run_mindbank("db", "tenant", "drop", name, "--yes", "--db", pg_admin)
+    assert r.returncode == 0 and "1 entries" in r.stdout
+    r = run_mindbank("db", "tenant", "create", name, "--db", "x.db")
+    assert r.returncode == 1 and "PostgreSQL" in r.stderr
