@@ -208,11 +208,11 @@ def test_tenants_cannot_cross(pg_admin: str, tmp_path: Path) -> None:
 def test_what_is_not_on_postgres_yet_is_refused(pg_admin: str) -> None:
     url = tenant_url(pg_admin, _tenant("t"))
     with mindbank.open(url, settings=mindbank.Settings(embed=False)) as mb:
-        for call in (lambda: mb.search("x"), lambda: mb.bank, lambda: mb.stats(),
+        for call in (lambda: mb.neural, lambda: mb.bank, lambda: mb.stats(),
                      lambda: mb.sessions.create(), lambda: mb.verify()):  # fmt: skip
             with pytest.raises(BackendError, match="not available on PostgreSQL yet"):
                 call()
-    r = run_mindbank("search", "anything", "--db", url)
+    r = run_mindbank("memory", "stats", "--db", url)
     assert r.returncode == 1 and "not available on PostgreSQL yet" in r.stderr
 
 
@@ -245,3 +245,37 @@ def test_tenant_commands(pg_admin: str) -> None:
     assert r.returncode == 0 and "1 entries" in r.stdout
     r = run_mindbank("db", "tenant", "create", name, "--db", "x.db")
     assert r.returncode == 1 and "PostgreSQL" in r.stderr
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_search(
+    backend: str, tmp_path: Path, clock: FakeClock, request: pytest.FixtureRequest
+) -> None:
+    if backend == "sqlite":
+        target: Any = tmp_path / "s.db"
+    else:
+        target = tenant_url(request.getfixturevalue("pg_admin"), _tenant("s"))
+    with mindbank.open(target, clock=clock, embedder="hashing") as mb:
+        mb.store_many([
+            {"key": "retry", "value": "retry with exponential backoff and jitter", "tags": ["net"]},
+            {"key": "pool", "value": "use a connection pool for the database", "tags": ["db"]},
+            {"key": "cache", "value": "cache hot keys in memory with a TTL", "namespace": "perf"},
+            {"key": "lock", "value": "a busy timeout for a locked database", "tags": ["db"]},
+        ])  # fmt: skip
+        mb.store("same", "retry with exponential backoff and jitter", namespace="copy")
+        top = mb.search("retry with exponential backoff and jitter", mode="semantic", k=2)
+        assert {h.entry.key for h in top} == {"retry", "same"}
+        assert top[0].semantic == pytest.approx(1.0, abs=1e-5) and top[0].keyword is None
+        kw = mb.search("database", mode="keyword")
+        assert {h.entry.key for h in kw} == {"pool", "lock"} and kw[0].keyword > 0  # type: ignore[operator]
+        one = mb.search("database", tags=["db"], namespace="default", mode="keyword", k=1)
+        assert len(one) == 1 and one[0].entry.key in {"pool", "lock"}
+        hybrid = mb.search("locked database timeout", k=3)
+        assert hybrid[0].entry.key == "lock" and hybrid[0].semantic is not None
+        assert [h.rank for h in hybrid] == [1, 2, 3]
+        assert mb.search("cache", namespace="perf")[0].entry.key == "cache"
+        assert len(mb.search("retry backoff", mode="semantic", k=2, mmr=0.3)) == 2
+        mb.delete("retry")
+        assert "retry" not in {h.entry.key for h in mb.search("retry backoff jitter", k=5)}
+        with pytest.raises(ValidationError):
+            mb.search("   ")

@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # loaded on first use, so that a CLI call that only retrieves
     from mindbank.learning.feedback import FeedbackLoop
     from mindbank.memory import coordination
     from mindbank.memory.changes import Subscription
+    from mindbank.memory.pg_search import PgSearch
     from mindbank.memory.schemas import NamespaceSchemas
     from mindbank.memory.semantic import SemanticMemory
     from mindbank.neural.registry import NeuralModels
@@ -136,6 +137,12 @@ class MindBank:
         return SemanticMemory(
             VectorRepo(self._db), self._memory, self.embedder, self._db.settings, self._clock
         )
+
+    @cached_property
+    def _pg_search(self) -> PgSearch:
+        from mindbank.memory.pg_search import PgSearch
+
+        return PgSearch(self._db, self._memory, lambda: self.embedder, self._clock)
 
     def check_embedder(self) -> None:
         """Check that :attr:`embedder` is the one that wrote this database's vectors.
@@ -353,6 +360,12 @@ class MindBank:
         now = self._clock()
         row = encode_entry(key, value, namespace, tags, metadata, expiry(ttl, now))
         self._schemas.check([(namespace, key, value)])
+        if self._pg:
+            vec = self._pg_search.prepare([row])[0] if self._embeds((namespace,)) else None
+            with self._db.transaction():
+                entry, row_id = self._memory.upsert(row, now)
+                self._pg_search.write([(row_id, vec)])
+            return entry
         if not self._embeds((namespace,)) and "_semantic" not in self.__dict__:
             return self._memory.upsert(row, now)[0]  # no vector, no search index to keep in step
         # The model runs outside the transaction (None for a namespace that is not embedded).
@@ -400,6 +413,12 @@ class MindBank:
             except ValidationError as exc:
                 raise ValidationError(f"item {i}: {exc}") from None
         self._schemas.check(values)
+        if self._pg:
+            vecs = self._pg_search.prepare(rows) if self._embeds(r.namespace for r in rows) else []
+            with self._db.transaction():
+                ids = self._memory.upsert_many(rows, now, ids=bool(vecs))
+                self._pg_search.write(list(zip(ids, vecs, strict=True)))
+            return len(rows)
         prepared = self._semantic.prepare(rows) if self._embeds(r.namespace for r in rows) else []
         with self._db.transaction():
             mark = self._semantic.mark() if prepared else (0, 0)
@@ -893,11 +912,15 @@ class MindBank:
             ValidationError: an empty query, an unknown mode, k < 1, mmr outside [0, 1].
             EmbedderMismatchError: the vectors were written by another embedder.
         """
-        self._sqlite_only("search")
         if namespace is not None:
             check_namespace(namespace)
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ValidationError(f"k must be a positive integer, got {k!r}")
+        if self._pg:  # no feedback re-ranking on PostgreSQL yet
+            return self._pg_search.search(
+                query, k=k, mode=mode, namespace=namespace, tags=check_tags(tags),
+                min_score=min_score, mmr=mmr, since=since, until=until,
+            )  # fmt: skip
         # With learned boosts, a wider pool is ranked, so a boosted entry can move up into k.
         rerank = mmr is None and self._feedback.learning()
         hits = self._semantic.search(
@@ -981,6 +1004,14 @@ class MindBank:
             rows = list(parse_lines(source, now))
         self._schemas.check([(r[1], r[0], r[2] if r[3] == "text" else json.loads(r[2]))
                              for r in rows])  # fmt: skip
+        if self._pg:
+            entry_rows = [EntryRow(r[0], r[1], r[2], r[3], r[4], r[5], r[10]) for r in rows]
+            vecs = (self._pg_search.prepare(entry_rows)
+                    if self._embeds(r[1] for r in rows) else [])  # fmt: skip
+            with self._db.transaction():
+                ids = self._memory.import_rows(rows)
+                self._pg_search.write(list(zip(ids, vecs, strict=False)))
+            return len(rows)
         prepared: list[Any] = []
         if self._embeds(r[1] for r in rows):
             prepared = self._semantic.prepare(

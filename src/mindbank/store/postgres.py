@@ -145,8 +145,24 @@ _P1 = (
     "GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO mindbank_tenant",
 )
 
+_P2 = (
+    # Vectors with pgvector: one per entry, with the embedder's identity and its dims.
+    "CREATE EXTENSION IF NOT EXISTS vector",
+    """CREATE TABLE embeddings (
+        entry_id BIGINT PRIMARY KEY REFERENCES memory_store (id) ON DELETE CASCADE,
+        embedder TEXT NOT NULL,
+        content_hash TEXT NOT NULL,
+        vector vector NOT NULL,
+        tenant TEXT NOT NULL DEFAULT current_user
+    )""",
+    "CREATE INDEX embeddings_hash ON embeddings (tenant, content_hash, embedder)",
+    *_rls("embeddings"),
+    "GRANT SELECT, INSERT, UPDATE, DELETE ON embeddings TO mindbank_tenant",
+)
+
 PG_MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (1, "memory, change log, cursors, schemas, tenants with row-level security", _P1),
+    (2, "vectors (pgvector)", _P2),
 )
 """PostgreSQL migrations, in order. Append only."""
 
@@ -188,12 +204,8 @@ class PgDatabase:
         migrate: bool = True,
         clock: Callable[[], float] = time.time,
     ):
-        from dataclasses import replace
-
         psycopg = _psycopg()
-        # Vectors, the full-text index of SQLite and the other subsystems are not on
-        # PostgreSQL yet: nothing is embedded here.
-        self.settings = replace(settings or Settings(), embed=False)
+        self.settings = settings or Settings()
         self.clock = clock
         self.url = url
         self.path = _Display(url)

@@ -1,0 +1,145 @@
+"""Search on PostgreSQL: the same modes, filters, MMR and hits as on SQLite, computed by the
+server.
+
+- **semantic**: exact cosine ranking by pgvector (``ORDER BY vector <=> query``) over the
+  tenant's live entries that pass the filters (no approximate index yet: exact, so filters and
+  row-level security can never hide a nearer entry).
+- **keyword**: any word of the query against a ``tsvector`` of key, value and tags, ranked by
+  ``ts_rank_cd`` (PostgreSQL's, not BM25: its scores are on another scale).
+- **hybrid**: both, fused by reciprocal rank (scale-free, since the two scores differ in kind).
+
+Vectors are computed as on SQLite (outside the write transaction, identical text embedded once)
+and stored with the entry.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from mindbank.errors import ValidationError
+from mindbank.memory.cache import LRUCache
+from mindbank.memory.semantic import MODES, content_hash, embedding_text
+from mindbank.records import SearchHit
+from mindbank.store.memory import EntryRow, MemoryRepo
+from mindbank.store.pg_vectors import PgVectorRepo
+from mindbank.vectors.fusion import fuse
+from mindbank.vectors.mmr import mmr as mmr_select
+
+__all__ = ["PgSearch"]
+
+
+class PgSearch:
+    """Vectors written with entries, and search, on one PostgreSQL database."""
+
+    def __init__(
+        self,
+        db: Any,
+        memory: MemoryRepo,
+        embedder: Callable[[], Any],
+        clock: Callable[[], float],
+    ):
+        self._repo = PgVectorRepo(db)
+        self._memory = memory
+        self._embedder = embedder
+        self._settings = db.settings
+        self._clock = clock
+        self._query_vectors: LRUCache[Any] = LRUCache(256, 3600.0, clock)
+
+    def wants(self, namespace: str) -> bool:
+        """Whether entries of this namespace are embedded."""
+        return self._settings.embed and namespace not in self._settings.no_embed_namespaces
+
+    def prepare(self, rows: Sequence[EntryRow]) -> list[tuple[str, Any] | None]:
+        """``(content hash, vector)`` for rows that want one (identical text embedded once)."""
+        out: list[tuple[str, Any] | None] = [None] * len(rows)
+        todo: dict[str, list[int]] = {}
+        texts: dict[str, str] = {}
+        embedder = self._embedder()
+        for i, row in enumerate(rows):
+            if not self.wants(row.namespace):
+                continue
+            text = embedding_text(row.value, row.value_type)
+            h = content_hash(text)
+            known = self._repo.vector_for_hash(h, embedder.identity)
+            if known is not None:
+                out[i] = (h, known)
+            else:
+                todo.setdefault(h, []).append(i)
+                texts[h] = text
+        if todo:
+            hashes = list(todo)
+            for h, vec in zip(hashes, embedder.embed([texts[h] for h in hashes]), strict=True):
+                for i in todo[h]:
+                    out[i] = (h, vec)
+        return out
+
+    def write(self, items: Sequence[tuple[int, tuple[str, Any] | None]]) -> None:
+        """Store the vectors of ``(entry id, prepared)`` (inside the entries' transaction)."""
+        identity = self._embedder().identity
+        rows = [(i, identity, p[0], p[1]) for i, p in items if p is not None]
+        if rows:
+            self._repo.put(rows)
+
+    def search(
+        self,
+        query: str,
+        *,
+        k: int,
+        mode: str,
+        namespace: str | None,
+        tags: Sequence[str],
+        min_score: float | None,
+        mmr: float | None,
+        since: float | None,
+        until: float | None,
+    ) -> builtins.list[SearchHit]:
+        """See :meth:`mindbank.MindBank.search`."""
+        if not isinstance(query, str) or not query.strip():
+            raise ValidationError("the query must be a non-empty string")
+        if mode not in MODES:
+            raise ValidationError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+        if mmr is not None and not 0.0 <= mmr <= 1.0:
+            raise ValidationError(f"mmr (the weight of relevance) must be in [0, 1], got {mmr}")
+        self._memory.flush_access()
+        filters = (namespace, tuple(tags), self._clock(), since, until)
+        pool = k if mmr is None else max(4 * k, 20)
+        scored: list[tuple[int, float, float | None, float | None]]
+        if mode == "keyword":
+            scored = [(i, s, None, s) for i, s in self._repo.keyword(query, pool, filters)]
+        else:
+            identity = self._embedder().identity
+            qvec = self._query_vectors.get(query)
+            if qvec is None:
+                qvec = self._embedder().embed_one(query)
+                self._query_vectors.put(query, qvec)
+            want = pool if mode == "semantic" else max(5 * pool, 50)
+            sem = dict(self._repo.semantic(qvec, identity, want, filters))
+            if mode == "semantic":
+                scored = [
+                    (i, s, s, None) for i, s in sorted(sem.items(), key=lambda t: (-t[1], t[0]))
+                ]
+            else:
+                kw = dict(self._repo.keyword(query, want, filters))
+                sem.update(self._repo.similarity(qvec, identity, set(kw) - set(sem)))
+                fused = fuse(sem, kw, rule="rrf")
+                order = sorted(fused, key=lambda i: (-fused[i], i))[:pool]
+                scored = [(i, fused[i], sem.get(i), kw.get(i)) for i in order]
+        if min_score is not None:
+            scored = [s for s in scored if s[1] >= min_score]
+        if mmr is not None and len(scored) > 1:
+            vecs = self._repo.vectors([s[0] for s in scored])
+            dims = len(next(iter(vecs.values()))) if vecs else 1
+            matrix = np.stack([vecs.get(s[0], np.zeros(dims, np.float32)) for s in scored])
+            picked = mmr_select(np.array([s[1] for s in scored]), matrix, k, mmr)
+            scored = [scored[j] for j in picked]
+        scored = scored[:k]
+        entries = self._memory.by_ids([s[0] for s in scored])
+        return [
+            SearchHit(entries[i], score, sem_s, kw_s, rank)
+            for rank, (i, score, sem_s, kw_s) in enumerate(scored, start=1)
+            if i in entries
+        ]

@@ -1,0 +1,123 @@
+"""SQL of search on PostgreSQL: vectors in pgvector (exact cosine ranking), keywords with a
+``tsvector`` (``ts_rank_cd``). Row-level security limits both to the tenant's entries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from mindbank.store.vectors import query_words
+
+__all__ = ["PgVectorRepo", "vector_literal"]
+
+
+def vector_literal(vec: Any) -> str:
+    """A vector as pgvector's text form."""
+    return "[" + ",".join(f"{float(x):.7g}" for x in vec) + "]"
+
+
+def _parse(text: str) -> np.ndarray[Any, np.dtype[np.float32]]:
+    return np.array([float(x) for x in text.strip("[]").split(",")], dtype=np.float32)
+
+
+class PgVectorRepo:
+    """Vectors and keyword matches of one PostgreSQL database (as one tenant)."""
+
+    def __init__(self, db: Any):
+        self.db = db
+
+    def vector_for_hash(self, content_hash: str, embedder: str) -> Any:
+        """A stored vector of identical text, or None."""
+        row = self.db.run(
+            "SELECT vector::text FROM embeddings WHERE content_hash = ? AND embedder = ? LIMIT 1",
+            (content_hash, embedder),
+        ).fetchone()
+        return None if row is None else _parse(row[0])
+
+    def put(self, rows: Sequence[tuple[int, str, str, Any]]) -> None:
+        """Write ``(entry_id, embedder, content_hash, vector)`` rows, replacing old ones."""
+        self.db.executemany(
+            "INSERT INTO embeddings (entry_id, embedder, content_hash, vector) "
+            "VALUES (?, ?, ?, ?::vector) ON CONFLICT (entry_id) DO UPDATE SET "
+            "embedder = excluded.embedder, content_hash = excluded.content_hash, "
+            "vector = excluded.vector",
+            [(i, e, h, vector_literal(v)) for i, e, h, v in rows],
+        )
+
+    @staticmethod
+    def _filters(
+        namespace: str | None, tags: Sequence[str], now: float, since: float | None,
+        until: float | None,
+    ) -> tuple[str, list[Any]]:  # fmt: skip
+        clauses = ["(m.expires_at IS NULL OR m.expires_at > ?)"]
+        params: list[Any] = [now]
+        if namespace is not None:
+            clauses.append("m.namespace = ?")
+            params.append(namespace)
+        for tag in tags:
+            clauses.append("jsonb_exists(m.tags::jsonb, ?)")
+            params.append(tag)
+        if since is not None:
+            clauses.append("m.updated_at >= ?")
+            params.append(since)
+        if until is not None:
+            clauses.append("m.updated_at <= ?")
+            params.append(until)
+        return " AND ".join(clauses), params
+
+    def semantic(
+        self, qvec: Any, embedder: str, k: int, filters: tuple[Any, ...]
+    ) -> list[tuple[int, float]]:
+        """The k entries whose vectors are nearest the query (cosine), exactly."""
+        where, params = self._filters(*filters)
+        q = vector_literal(qvec)
+        rows = self.db.run(
+            "SELECT m.id, 1 - (e.vector <=> ?::vector) FROM embeddings e "
+            f"JOIN memory_store m ON m.id = e.entry_id WHERE e.embedder = ? AND {where} "
+            "ORDER BY e.vector <=> ?::vector, m.id LIMIT ?",
+            (q, embedder, *params, q, k),
+        ).fetchall()
+        return [(int(r[0]), float(r[1])) for r in rows]
+
+    def similarity(self, qvec: Any, embedder: str, ids: Iterable[int]) -> dict[int, float]:
+        """Cosine similarity of these entries' vectors to the query."""
+        ids = [int(i) for i in ids]
+        if not ids:
+            return {}
+        rows = self.db.run(
+            "SELECT entry_id, 1 - (vector <=> ?::vector) FROM embeddings WHERE embedder = ? "
+            "AND entry_id = ANY(?)",
+            (vector_literal(qvec), embedder, ids),
+        ).fetchall()
+        return {int(r[0]): float(r[1]) for r in rows}
+
+    def vectors(self, ids: Sequence[int]) -> dict[int, Any]:
+        """The vectors of these entries."""
+        rows = self.db.run(
+            "SELECT entry_id, vector::text FROM embeddings WHERE entry_id = ANY(?)",
+            ([int(i) for i in ids],),
+        ).fetchall()
+        return {int(r[0]): _parse(r[1]) for r in rows}
+
+    def keyword(
+        self, query: str, k: int, filters: tuple[Any, ...], only_ids: Sequence[int] | None = None
+    ) -> list[tuple[int, float]]:
+        """Entries matching any word of the query, by ``ts_rank_cd``."""
+        words = query_words(query)
+        if not words:
+            return []
+        where, params = self._filters(*filters)
+        tsq = " | ".join("'" + w.replace("'", "''").replace("\\", "") + "'" for w in words)
+        extra = ""
+        if only_ids is not None:
+            extra = " AND m.id = ANY(?)"
+            params.append([int(i) for i in only_ids])
+        rows = self.db.run(
+            "SELECT m.id, ts_rank_cd(m.fts, q) FROM memory_store m, "
+            f"to_tsquery('simple', ?) q WHERE m.fts @@ q AND {where}{extra} "
+            "ORDER BY 2 DESC, m.id LIMIT ?",
+            (tsq, *params, k),
+        ).fetchall()
+        return [(int(r[0]), float(r[1])) for r in rows]
