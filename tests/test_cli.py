@@ -197,7 +197,7 @@ def test_memory_command_list_matches_the_issue() -> None:
     }  # fmt: skip
     db = cli.get_command(None, "db")  # type: ignore[arg-type]
     assert set(db.commands) == {  # type: ignore[attr-defined]
-        "migrate", "status", "check", "verify", "head", "optimize", "vacuum", "tenant",
+        "migrate", "status", "check", "verify", "head", "optimize", "vacuum", "tenant", "copy",
     }  # fmt: skip
 
 

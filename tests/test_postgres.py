@@ -279,3 +279,33 @@ def test_search(
         assert "retry" not in {h.entry.key for h in mb.search("retry backoff jitter", k=5)}
         with pytest.raises(ValidationError):
             mb.search("   ")
+
+
+def test_copy_between_sqlite_and_postgres_both_ways(pg_admin: str, tmp_path: Path) -> None:
+    src = tmp_path / "src.db"
+    with mindbank.open(src, embedder="hashing") as mb:
+        mb.store_many({"key": f"k{i}", "value": {"i": i, "text": f"note number {i}"},
+                       "namespace": "n", "tags": ["t"]} for i in range(30))  # fmt: skip
+        mb.store("plain", "retry with exponential backoff", ttl=3600)
+        mb.retrieve("plain")
+        mb.set_schema("n", {"type": "object", "required": ["i"]})
+        before = [h.entry.key for h in mb.search("exponential backoff", k=3)]
+    url = tenant_url(pg_admin, _tenant("copy"))
+    r = mindbank.copy(src, url)
+    assert (r.entries, r.vectors, r.schemas) == (31, 31, 1) and r.changes == 31
+    with mindbank.open(url, embedder="hashing") as pg:
+        assert pg.get("plain").access_count == 1  # type: ignore[union-attr]
+        assert pg.schema("n") is not None
+        assert pg.search("exponential backoff", k=3)[0].entry.key == before[0]
+        with pytest.raises(SchemaViolationError):
+            pg.store("bad", {"x": 1}, namespace="n")
+    with pytest.raises(ValidationError, match="already holds entries"):
+        mindbank.copy(src, url)
+    back = tmp_path / "back.db"
+    r2 = run_mindbank("db", "copy", url, str(back), "--json")
+    assert r2.returncode == 0, r2.stderr
+    doc = json.loads(r2.stdout)
+    assert doc["entries"] == 31 and doc["vectors"] == 31 and doc["checksum"] == r.checksum
+    with mindbank.open(back, embedder="hashing") as mb:
+        assert mb.search("exponential backoff", k=3)[0].entry.key == before[0]
+        assert mb.verify().ok

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mindbank.config import Settings, find_db_path
-    from mindbank.engine import MindBank, open, restore
+    from mindbank.engine import MindBank, copy, open, restore
     from mindbank.errors import (
         BackendError,
         ChangeLogGapError,
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
         CompressionReport,
         Consensus,
         ConsolidationReport,
+        CopyReport,
         EnsembleReport,
         Entry,
         EntryScore,
@@ -108,6 +109,7 @@ __all__ = [
     "ConflictError",
     "Consensus",
     "ConsolidationReport",
+    "CopyReport",
     "DatabaseLockedError",
     "EmbedderError",
     "EmbedderMismatchError",
@@ -163,6 +165,7 @@ __all__ = [
     "WitnessWarning",
     "WorkflowState",
     "__version__",
+    "copy",
     "find_db_path",
     "open",
     "restore",
@@ -181,6 +184,7 @@ _WHERE = {
     "ChangeLogGapError": "errors",
     "BackendError": "errors",
     "CompressionReport": "records",
+    "CopyReport": "records",
     "CommandError": "errors",
     "ConflictError": "errors",
     "Consensus": "records",
@@ -242,6 +246,7 @@ _WHERE = {
     "find_db_path": "config",
     "open": "engine",
     "restore": "engine",
+    "copy": "engine",
 }
 
 

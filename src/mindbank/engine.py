@@ -49,6 +49,7 @@ if TYPE_CHECKING:  # loaded on first use, so that a CLI call that only retrieves
         CheckReport,
         CleanupReport,
         CompressionReport,
+        CopyReport,
         Entry,
         EntryScore,
         FuzzyHit,
@@ -1387,3 +1388,122 @@ def restore(backup: PathLike, path: PathLike | None = None) -> None:
     maintenance.restore(Path(backup), target)
     # Bring an older backup's schema up to date.
     Database(target, Settings.from_env()).close()
+
+
+def copy(source: PathLike, target: PathLike, *, settings: Settings | None = None) -> CopyReport:
+    """Copy a whole memory between SQLite and PostgreSQL, in either direction: live entries
+    (with their access counts and times), their vectors as they are, namespace schemas and the
+    change log; then check that both sides hold the same entries (count and checksum).
+
+    Args:
+        source: a SQLite file or a ``postgresql://`` URL.
+        target: the same; it must hold no entries yet (nothing already stored is touched).
+        settings: for opening both (embedding is not needed: vectors are copied).
+
+    Raises:
+        ValidationError: the target already holds entries.
+        IntegrityCheckError: the two sides differ after the copy (the target is left as it is,
+            for inspection).
+        BackendError: a side cannot hold what the other has (e.g. vectors of another
+            embedder's length).
+    """
+    import dataclasses as _dc
+    import hashlib
+    import tempfile as _tempfile
+
+    from mindbank.records import CopyReport
+
+    start = time.perf_counter()
+    base = settings if settings is not None else Settings.from_env()
+    quiet = _dc.replace(base, embed=False)
+    with open(source, settings=quiet) as src, open(target, settings=quiet) as dst:
+        if dst.count() or dst._memory.has_namespace("default"):
+            raise ValidationError(f"{dst.path} already holds entries; copy into an empty memory")
+        changes = _copy_changes(src, dst)
+        with _tempfile.TemporaryDirectory() as tmp:
+            dump = Path(tmp) / "entries.jsonl"
+            n = src.export(dump)
+            if n:
+                dst.import_(dump)
+        for info in src.schemas():
+            dst.set_schema(info.namespace, {"definitions": dict(info.definitions)},
+                           name=info.name, strict=info.strict)  # fmt: skip
+        vectors = _copy_vectors(src, dst)
+        sums = []
+        for side in (src, dst):
+            digest = hashlib.sha256()
+            for line in sorted(
+                entry_line(e) for e in side._memory.iter_entries(None, side._clock())
+            ):
+                digest.update(line.encode("utf-8") + b"\n")
+            sums.append(digest.hexdigest())
+        if sums[0] != sums[1] or dst.count() != n:
+            raise IntegrityCheckError(
+                f"the copy differs from {src.path}: {dst.count()} of {n} entries, checksums "
+                f"{sums[1][:12]} vs {sums[0][:12]}"
+            )
+        return CopyReport(str(src.path), str(dst.path), n, vectors, len(src.schemas()), changes,
+                          sums[0], time.perf_counter() - start)  # fmt: skip
+
+
+def _copy_changes(src: MindBank, dst: MindBank) -> int:
+    rows = [(c.namespace, c.key, c.op, c.actor, c.at) for c in _all_changes(src)]
+    if rows:
+        with dst._db.transaction():
+            dst._db.executemany(
+                "INSERT INTO change_log (namespace, key, op, actor, at) VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )
+    return len(rows)
+
+
+def _all_changes(mb: MindBank) -> Iterator[Change]:
+    repo = mb._changes_repo()
+    since = repo.pruned_upto()
+    while True:
+        batch = repo.since(since, None, 10_000)
+        if not batch:
+            return
+        yield from batch
+        since = batch[-1].seq
+
+
+def _copy_vectors(src: MindBank, dst: MindBank) -> int:
+    """Vectors by (namespace, key), as float32, into the entries just imported."""
+    import numpy as np
+
+    if src._pg:
+        rows = src._db.run(
+            "SELECT m.namespace, m.key, e.embedder, e.content_hash, e.vector::text "
+            "FROM embeddings e JOIN memory_store m ON m.id = e.entry_id"
+        ).fetchall()
+        vecs = [(r[0], r[1], r[2], r[3], np.array([float(x) for x in r[4].strip("[]").split(",")],
+                 dtype="<f4")) for r in rows]  # fmt: skip
+    else:
+        rows = src._db.run(
+            "SELECT m.namespace, m.key, e.embedder, e.content_hash, mb_f32(e.vector, e.quant) "
+            "FROM embeddings e JOIN memory_store m ON m.id = e.entry_id"
+        ).fetchall()
+        vecs = [(r[0], r[1], r[2], r[3], np.frombuffer(r[4], dtype="<f4")) for r in rows]
+    if not vecs:
+        return 0
+    ids = {
+        (e.namespace, e.key): i
+        for i, e in dst._memory.by_ids(
+            [int(r[0]) for r in dst._db.run("SELECT id FROM memory_store").fetchall()]
+        ).items()
+    }
+    out = [(ids[(ns, key)], emb, h, v) for ns, key, emb, h, v in vecs if (ns, key) in ids]
+    with dst._db.transaction():
+        if dst._pg:
+            from mindbank.store.pg_vectors import PgVectorRepo
+
+            PgVectorRepo(dst._db).put(out)
+        else:
+            from mindbank.store.vectors import VectorRepo
+
+            repo = VectorRepo(dst._db)
+            repo.put_vectors([(i, emb, h, v.astype("<f4").tobytes()) for i, emb, h, v in out])
+            if repo.meta("embedder") is None:
+                repo.set_meta("embedder", out[0][1])
+    return len(out)

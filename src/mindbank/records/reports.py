@@ -354,3 +354,28 @@ class Change(Record):
     op: str
     actor: str
     at: float
+
+
+@dataclass(frozen=True, slots=True)
+class CopyReport(Record):
+    """What ``mindbank.copy`` moved, and what it verified.
+
+    Attributes:
+        source: where from (a file, or a URL without its password).
+        target: where to.
+        entries: live entries copied (access counts and times included).
+        vectors: vectors copied as they were (not computed again).
+        schemas: namespace schemas copied.
+        changes: change-log records copied (the copy's own writes are logged after them).
+        checksum: SHA-256 of every entry in export form, sorted: equal on both sides.
+        seconds: how long it took.
+    """
+
+    source: str
+    target: str
+    entries: int
+    vectors: int
+    schemas: int
+    changes: int
+    checksum: str
+    seconds: float
