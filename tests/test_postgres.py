@@ -309,3 +309,31 @@ def test_copy_between_sqlite_and_postgres_both_ways(pg_admin: str, tmp_path: Pat
     with mindbank.open(back, embedder="hashing") as mb:
         assert mb.search("exponential backoff", k=3)[0].entry.key == before[0]
         assert mb.verify().ok
+
+
+def test_hnsw_search_agrees_with_exact_search(pg_admin: str) -> None:
+    """The tenant's approximate index against the exact ranking, on the same queries."""
+    from mindbank.store.pg_vectors import PgVectorRepo
+
+    url = tenant_url(pg_admin, _tenant("h"))
+    words = ("agent memory vector search retry backoff cache token schema commit rollback "
+             "deploy queue worker lock merge branch latency budget error trace").split()  # fmt: skip
+    rng = __import__("random").Random(3)
+    with mindbank.open(url, embedder="hashing:384") as mb:
+        mb.store_many({"key": f"k{i}", "value": " ".join(rng.choices(words, k=8)),
+                       "namespace": "rare" if i % 50 == 0 else "n"} for i in range(600))  # fmt: skip
+        repo = PgVectorRepo(mb._db)
+        ident = mb.embedder.identity
+        recalls = []
+        for q in range(20):
+            qvec = mb.embedder.embed_one(" ".join(rng.choices(words, k=4)))
+            filters = (None, (), 0.0, None, None)
+            approx = repo.semantic(qvec, ident, 10, filters)
+            exact = repo.semantic(qvec, ident, 10, filters, exact=True)
+            recalls.append(len({i for i, _ in approx} & {i for i, _ in exact}) / 10)
+            # a selective filter (12 entries) falls back to the exact ranking
+            rare = ("rare", (), 0.0, None, None)
+            assert repo.semantic(qvec, ident, 10, rare) == repo.semantic(
+                qvec, ident, 10, rare, exact=True)  # fmt: skip
+        assert repo._hnsw(384)
+        assert sum(recalls) / len(recalls) >= 0.9, recalls

@@ -10,7 +10,11 @@ import numpy as np
 
 from mindbank.store.vectors import query_words
 
-__all__ = ["PgVectorRepo", "vector_literal"]
+__all__ = ["EF_SEARCH", "PgVectorRepo", "vector_literal"]
+
+EF_SEARCH = 100
+"""The HNSW search breadth (pgvector's ``hnsw.ef_search``; its default is 40): candidates kept
+while walking the graph. Higher finds more of the true neighbours, slower."""
 
 
 def vector_literal(vec: Any) -> str:
@@ -27,6 +31,7 @@ class PgVectorRepo:
 
     def __init__(self, db: Any):
         self.db = db
+        self._has_index: bool | None = None
 
     def vector_for_hash(self, content_hash: str, embedder: str) -> Any:
         """A stored vector of identical text, or None."""
@@ -67,10 +72,54 @@ class PgVectorRepo:
             params.append(until)
         return " AND ".join(clauses), params
 
+    def _hnsw(self, dims: int) -> bool:
+        """Whether this tenant has an HNSW index for vectors of this length."""
+        from mindbank.store.postgres import HNSW_DIMS, tenant_name_ok
+
+        if dims != HNSW_DIMS or not tenant_name_ok(self.db.role):
+            return False
+        if self._has_index is None:
+            self._has_index = (
+                self.db.run(
+                    "SELECT 1 FROM pg_indexes WHERE indexname = ?",
+                    (f"embeddings_hnsw_{self.db.role}",),
+                ).fetchone()
+                is not None
+            )
+        return self._has_index
+
     def semantic(
-        self, qvec: Any, embedder: str, k: int, filters: tuple[Any, ...]
+        self, qvec: Any, embedder: str, k: int, filters: tuple[Any, ...], *, exact: bool = False
     ) -> list[tuple[int, float]]:
-        """The k entries whose vectors are nearest the query (cosine), exactly."""
+        """The k entries whose vectors are nearest the query (cosine).
+
+        With the tenant's HNSW index: the index's nearest candidates (more than k), checked
+        against the filters; when too few pass, the exact ranking of the filtered entries.
+        Without (or with ``exact``): the exact ranking.
+        """
+        dims = len(qvec)
+        if not exact and self._hnsw(dims):
+            want = max(4 * k, k + 20)
+            q = vector_literal(qvec)
+            self.db.run(f"SET hnsw.ef_search = {max(EF_SEARCH, min(want, 1000))}")
+            cand = self.db.run(
+                f"SELECT entry_id, 1 - ((vector::vector({dims})) <=> ?::vector({dims})) "
+                f"FROM embeddings WHERE tenant = '{self.db.role}' AND vector_dims(vector) = "
+                f"{dims} AND embedder = ? ORDER BY (vector::vector({dims})) <=> ?::vector({dims}) "
+                "LIMIT ?",
+                (q, embedder, q, want),
+            ).fetchall()
+            where, params = self._filters(*filters)
+            ok = {
+                int(r[0])
+                for r in self.db.run(
+                    f"SELECT m.id FROM memory_store m WHERE m.id = ANY(?) AND {where}",
+                    ([int(r[0]) for r in cand], *params),
+                ).fetchall()
+            }
+            survivors = [(int(r[0]), float(r[1])) for r in cand if int(r[0]) in ok]
+            if len(survivors) >= k:
+                return survivors[:k]
         where, params = self._filters(*filters)
         q = vector_literal(qvec)
         rows = self.db.run(

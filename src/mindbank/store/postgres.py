@@ -31,7 +31,7 @@ from mindbank.errors import (
     ValidationError,
 )
 
-__all__ = ["PG_MIGRATIONS", "PgDatabase", "create_tenant", "drop_tenant", "is_url"]
+__all__ = ["HNSW_DIMS", "PG_MIGRATIONS", "PgDatabase", "create_tenant", "drop_tenant", "is_url"]
 
 
 def is_url(target: object) -> bool:
@@ -167,6 +167,8 @@ PG_MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
 """PostgreSQL migrations, in order. Append only."""
 
 _LOCK = 0x4D424E4B  # advisory lock id ("MBNK") held while migrating
+HNSW_DIMS = 384
+"""Vector length of the per-tenant HNSW index (the default embedder's, all-MiniLM-L6-v2)."""
 
 
 def _sha(statements: Sequence[str]) -> str:
@@ -378,8 +380,13 @@ def _translate(exc: Exception, where: str) -> Exception:
 # -- tenants ---------------------------------------------------------------------------------
 
 
+def tenant_name_ok(name: str) -> bool:
+    """Whether a name is a valid tenant (role) name: safe to write into SQL."""
+    return re.fullmatch(r"[a-z][a-z0-9_]{0,62}", name) is not None
+
+
 def _tenant_name(name: str) -> str:
-    if not re.fullmatch(r"[a-z][a-z0-9_]{0,62}", name):
+    if not tenant_name_ok(name):
         raise ValidationError(
             f"tenant names are lower-case letters, digits and _ (starting with a letter): {name!r}"
         )
@@ -396,6 +403,14 @@ def create_tenant(admin_url: str, name: str) -> str:
         if db.run("SELECT 1 FROM pg_roles WHERE rolname = ?", (name,)).fetchone():
             raise ValidationError(f"tenant {name!r} exists")
         db.conn.execute(f"CREATE ROLE {name} LOGIN PASSWORD '{token}' IN ROLE mindbank_tenant")
+        # An approximate (HNSW) index over the tenant's own vectors of the default embedder's
+        # length: row-level security filters after an index scan, so one index for all
+        # tenants would leave a small tenant with too few neighbours.
+        db.conn.execute(
+            f"CREATE INDEX embeddings_hnsw_{name} ON embeddings USING hnsw "
+            f"((vector::vector({HNSW_DIMS})) vector_cosine_ops) "
+            f"WHERE tenant = '{name}' AND vector_dims(vector) = {HNSW_DIMS}"
+        )
         return token
     finally:
         db.close()
@@ -413,6 +428,7 @@ def drop_tenant(admin_url: str, name: str) -> int:
             n = db.run("DELETE FROM memory_store WHERE tenant = ?", (name,)).rowcount
             for table in ("change_log", "change_cursors", "namespace_schemas"):
                 db.run(f"DELETE FROM {table} WHERE tenant = ?", (name,))
+        db.conn.execute(f"DROP INDEX IF EXISTS embeddings_hnsw_{name}")
         db.conn.execute(f"DROP ROLE {name}")
         return int(n)
     finally:
