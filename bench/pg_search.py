@@ -1,9 +1,10 @@
 """Search on PostgreSQL at 100,000 entries: the per-tenant pgvector HNSW index against the exact
 ranking, in the same run, on the same queries.
 
-The entries' vectors are random unit vectors of 384 dimensions (the default embedder's length;
-the benchmark measures the index, not the embedding model), stored through mindbank as one
-tenant. Reported: time to build the index, p50/p99 of ``semantic`` search through the index and
+The entries' vectors are synthetic unit vectors of 384 dimensions (the default embedder's
+length; the benchmark measures the index, not the embedding model), clustered like text
+embeddings (default) or uniformly random (``--data random``, the worst case for any index),
+stored through mindbank as one tenant. Reported: time to build the index, p50/p99 of ``semantic`` search through the index and
 exactly, recall@10 of the index against the exact ranking, and whether the plan used the index.
 
 Run: ``python bench/pg_search.py [--entries 100000]`` (needs ``pip install .[dev]``; several
@@ -25,11 +26,30 @@ import mindbank
 from mindbank.store.pg_vectors import PgVectorRepo, vector_literal
 from mindbank.store.postgres import HNSW_DIMS, PgDatabase, create_tenant
 
+_CENTERS: dict[int, np.ndarray] = {}
+
+
+def _vectors(rng: np.random.Generator, n: int, dims: int, kind: str) -> np.ndarray:
+    """Unit vectors: uniformly random (the hardest case for any index: every point is about
+    as far from every other), or clustered like embeddings of text on a few thousand topics
+    (each a noisy copy of one of 2,000 topic directions)."""
+    if kind == "random":
+        x = rng.standard_normal((n, dims)).astype(np.float32)
+    else:
+        if dims not in _CENTERS:
+            _CENTERS[dims] = np.random.default_rng(1).standard_normal((2000, dims))
+        centers = _CENTERS[dims]
+        x = (centers[rng.integers(0, len(centers), n)]
+             + 0.6 * rng.standard_normal((n, dims))).astype(np.float32)  # fmt: skip
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return x
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--entries", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--data", choices=["clustered", "random"], default="clustered")
     args = parser.parse_args()
     n, dims = args.entries, HNSW_DIMS
     with warnings.catch_warnings():
@@ -52,8 +72,7 @@ def main() -> None:
         )
         adb.run(f"DROP INDEX embeddings_hnsw_{name}")  # built once, after the rows
         rng = np.random.default_rng(0)
-        vecs = rng.standard_normal((n, dims)).astype(np.float32)
-        vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+        vecs = _vectors(rng, n, dims, args.data)
         t0 = time.perf_counter()
         with mindbank.open(url, settings=mindbank.Settings(embed=False)) as mb:
             for lo in range(0, n, 10_000):
@@ -71,12 +90,11 @@ def main() -> None:
         build = time.perf_counter() - t0
         adb.run("ANALYZE embeddings")
         adb.close()
-        print(f"{n:,} entries of {dims} dims in one tenant; loaded in {load:.1f} s; "
+        print(f"{n:,} entries ({args.data} vectors of {dims} dims) in one tenant; loaded in {load:.1f} s; "
               f"HNSW index built in {build:.1f} s")  # fmt: skip
         db = PgDatabase(url)
         repo = PgVectorRepo(db)
-        queries = rng.standard_normal((args.queries, dims)).astype(np.float32)
-        queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+        queries = _vectors(rng, args.queries, dims, args.data)
         filters = (None, (), 0.0, None, None)
         times: dict[str, list[float]] = {"hnsw": [], "exact": []}
         recall = []
