@@ -325,7 +325,7 @@ def test_hnsw_search_agrees_with_exact_search(pg_admin: str) -> None:
         repo = PgVectorRepo(mb._db)
         ident = mb.embedder.identity
         recalls = []
-        for q in range(20):
+        for _ in range(20):
             qvec = mb.embedder.embed_one(" ".join(rng.choices(words, k=4)))
             filters = (None, (), 0.0, None, None)
             approx = repo.semantic(qvec, ident, 10, filters)
@@ -337,3 +337,43 @@ def test_hnsw_search_agrees_with_exact_search(pg_admin: str) -> None:
                 qvec, ident, 10, rare, exact=True)  # fmt: skip
         assert repo._hnsw(384)
         assert sum(recalls) / len(recalls) >= 0.9, recalls
+
+
+def test_shared_state_and_events(backend_mb: MindBank) -> None:
+    from mindbank import ConflictError
+
+    mb = backend_mb
+    first = mb.shared.set("config", {"retries": 3}, expected_version=0, updated_by="a")
+    assert first.version == 1
+    with pytest.raises(ConflictError):
+        mb.shared.set("config", {"retries": 9}, expected_version=0)  # exists already
+    second = mb.shared.set("config", {"retries": 4}, expected_version=1)
+    with pytest.raises(ConflictError) as err:
+        mb.shared.set("config", {"retries": 5}, expected_version=1)  # stale writer
+    assert err.value.actual == 2 and second.version == 2
+    assert mb.shared.get("config").value == {"retries": 4}  # type: ignore[union-attr]
+    assert mb.shared.set("config", "plain").version == 3  # no expectation: always wins
+    assert mb.shared.update("counter", lambda v: (v or 0) + 1).value == 1
+    assert mb.shared.delete("config") and mb.shared.get("config") is None
+    e1 = mb.events.log("deploy", "agent-1", {"ok": True})
+    mb.events.log("test", "agent-2")
+    assert [e.type for e in mb.events.list()] == ["deploy", "test"]
+    assert [e.id for e in mb.events.list(type="deploy")] == [e1.id]
+    assert [e.type for e in mb.events.list(after_id=e1.id)] == ["test"]
+
+
+CAS = """
+import sys, mindbank
+with mindbank.open(sys.argv[1], settings=mindbank.Settings(embed=False)) as mb:
+    for _ in range(int(sys.argv[2])):
+        mb.shared.update("counter", lambda v: (v or 0) + 1, retries=1000)
+"""
+
+
+def test_compare_and_set_loses_no_update_under_concurrency(pg_admin: str) -> None:
+    url = tenant_url(pg_admin, _tenant("cas"))
+    procs = [subprocess.Popen([sys.executable, "-c", CAS, url, "50"]) for _ in range(4)]
+    assert all(p.wait(timeout=120) == 0 for p in procs)
+    with mindbank.open(url, settings=mindbank.Settings(embed=False)) as mb:
+        state = mb.shared.get("counter")
+        assert state is not None and state.value == 200 and state.version == 200

@@ -214,9 +214,10 @@ class MindBank:
 
     @cached_property
     def _coordination(self) -> CoordinationRepo:
-        self._sqlite_only(
-            "coordination state (sessions, agents, tasks, shared state, events, metrics, workflows, topology, consensus)"
-        )
+        if self._pg:  # shared state and events only, so far (the properties say)
+            from mindbank.store.pg_memory import PgCoordinationRepo
+
+            return PgCoordinationRepo(self._db)
         from mindbank.store.coordination import CoordinationRepo
 
         return CoordinationRepo(self._db)
@@ -224,6 +225,7 @@ class MindBank:
     @cached_property
     def sessions(self) -> coordination.Sessions:
         """Sessions: create, resume, update, expire."""
+        self._sqlite_only("sessions")
         from mindbank.memory.coordination import Sessions
 
         return Sessions(self._coordination, self._clock)
@@ -231,6 +233,7 @@ class MindBank:
     @cached_property
     def agents(self) -> coordination.Agents:
         """The agent registry and per-agent memory."""
+        self._sqlite_only("the agent registry")
         from mindbank.memory.coordination import Agents
 
         return Agents(self._coordination, self._clock)
@@ -238,6 +241,7 @@ class MindBank:
     @cached_property
     def tasks(self) -> coordination.Tasks:
         """Tasks with status, priority, dependencies and result."""
+        self._sqlite_only("tasks")
         from mindbank.memory.coordination import Tasks
 
         return Tasks(self._coordination, self._clock)
@@ -259,6 +263,7 @@ class MindBank:
     @cached_property
     def metrics(self) -> coordination.Metrics:
         """Performance metrics: record and aggregate over a window."""
+        self._sqlite_only("performance metrics")
         from mindbank.memory.coordination import Metrics
 
         return Metrics(self._coordination, self._clock)
@@ -266,6 +271,7 @@ class MindBank:
     @cached_property
     def workflows(self) -> coordination.Workflows:
         """Workflow checkpoints."""
+        self._sqlite_only("workflow state")
         from mindbank.memory.coordination import Workflows
 
         return Workflows(self._coordination, self._clock)
@@ -273,6 +279,7 @@ class MindBank:
     @cached_property
     def topology(self) -> coordination.Topologies:
         """Swarm topology versions."""
+        self._sqlite_only("swarm topology")
         from mindbank.memory.coordination import Topologies
 
         return Topologies(self._coordination, self._clock)
@@ -280,6 +287,7 @@ class MindBank:
     @cached_property
     def consensus(self) -> coordination.ConsensusLog:
         """Proposals, acceptances and quorum."""
+        self._sqlite_only("consensus state")
         from mindbank.memory.coordination import ConsensusLog
 
         return ConsensusLog(self._coordination, self._clock)

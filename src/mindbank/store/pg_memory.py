@@ -13,8 +13,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from mindbank.records import Entry
+from mindbank.errors import ConflictError
+from mindbank.records import Entry, Event, SharedState
 from mindbank.store.changes import ChangeRepo
+from mindbank.store.codec import dumps, loads_or_none
+from mindbank.store.coordination import CoordinationRepo
 from mindbank.store.memory import (
     _COLUMNS,
     _LIVE,
@@ -27,7 +30,7 @@ from mindbank.store.memory import (
 )
 from mindbank.store.schemas import SchemaRepo
 
-__all__ = ["PgChangeRepo", "PgMemoryRepo", "PgSchemaRepo", "glob_regex"]
+__all__ = ["PgChangeRepo", "PgCoordinationRepo", "PgMemoryRepo", "PgSchemaRepo", "glob_regex"]
 
 _ROW = f"SELECT {_COLUMNS}, id FROM memory_store WHERE namespace = ? AND key = ?"
 
@@ -169,3 +172,63 @@ class PgSchemaRepo(SchemaRepo):
     SQL_PUT = SchemaRepo.SQL_PUT.replace(
         "ON CONFLICT (namespace)", "ON CONFLICT (tenant, namespace)"
     )
+
+
+class PgCoordinationRepo(CoordinationRepo):
+    """Shared state and events on PostgreSQL. Compare-and-set is one atomic statement (an
+    ``UPDATE ... WHERE version = expected``, or an insert that must not find the key), so two
+    writers with the same expected version cannot both win, under any isolation level."""
+
+    def shared_set(
+        self, key: str, value: Any, by: str | None, expected: int | None, now: float
+    ) -> SharedState:
+        text = dumps(value)
+        if expected is None:
+            row = self.db.run(
+                "INSERT INTO shared_state (key, value, updated_by, version, updated_at) "
+                "VALUES (?, ?, ?, 1, ?) ON CONFLICT (tenant, key) DO UPDATE SET "
+                "value = excluded.value, updated_by = excluded.updated_by, "
+                "version = shared_state.version + 1, updated_at = excluded.updated_at "
+                "RETURNING version",
+                (key, text, by, now),
+            ).fetchone()
+        elif expected == 0:
+            row = self.db.run(
+                "INSERT INTO shared_state (key, value, updated_by, version, updated_at) "
+                "VALUES (?, ?, ?, 1, ?) ON CONFLICT (tenant, key) DO NOTHING RETURNING version",
+                (key, text, by, now),
+            ).fetchone()
+        else:
+            row = self.db.run(
+                "UPDATE shared_state SET value = ?, updated_by = ?, version = version + 1, "
+                "updated_at = ? WHERE key = ? AND version = ? RETURNING version",
+                (text, by, now, key, expected),
+            ).fetchone()
+        if row is None:
+            current = self.shared_get(key)
+            actual = 0 if current is None else current.version
+            raise ConflictError(
+                f"shared state {key!r} is at version {actual}, not {expected}: "
+                "another writer got there first; read it again and retry",
+                expected=expected,
+                actual=actual,
+            )
+        return SharedState(key, value, int(row[0]), by, now)
+
+    def event_insert(self, type_: str, source: str, data: Any, now: float) -> Event:
+        row = self.db.run(
+            "INSERT INTO events (type, source, data, timestamp) VALUES (?, ?, ?, ?) RETURNING id",
+            (type_, source, dumps(data, "event data"), now),
+        ).fetchone()
+        return Event(int(row[0]), type_, source, data, now)
+
+    def event_list(
+        self, type_: str | None, source: str | None, since: float | None, after_id: int, limit: int
+    ) -> list[Event]:
+        return self._all(
+            "SELECT id, type, source, data, timestamp FROM events WHERE id > ?4 "
+            "AND (?1::text IS NULL OR type = ?1) AND (?2::text IS NULL OR source = ?2) "
+            "AND (?3::double precision IS NULL OR timestamp >= ?3) ORDER BY id LIMIT ?5",
+            (type_, source, since, after_id, limit),
+            lambda r: Event(int(r[0]), r[1], r[2], loads_or_none(r[3]), float(r[4])),
+        )

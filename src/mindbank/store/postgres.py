@@ -160,12 +160,39 @@ _P2 = (
     "GRANT SELECT, INSERT, UPDATE, DELETE ON embeddings TO mindbank_tenant",
 )
 
+_P3 = (
+    """CREATE TABLE shared_state (
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        updated_by TEXT,
+        version INTEGER NOT NULL DEFAULT 1,
+        updated_at DOUBLE PRECISION NOT NULL,
+        tenant TEXT NOT NULL DEFAULT current_user,
+        PRIMARY KEY (tenant, key)
+    )""",
+    *_rls("shared_state"),
+    """CREATE TABLE events (
+        id BIGSERIAL PRIMARY KEY,
+        type TEXT NOT NULL,
+        source TEXT NOT NULL,
+        data TEXT,
+        timestamp DOUBLE PRECISION NOT NULL,
+        tenant TEXT NOT NULL DEFAULT current_user
+    )""",
+    "CREATE INDEX events_type_time ON events (tenant, type, timestamp)",
+    *_rls("events"),
+    "GRANT SELECT, INSERT, UPDATE, DELETE ON shared_state, events TO mindbank_tenant",
+    "GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO mindbank_tenant",
+)
+
 PG_MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (1, "memory, change log, cursors, schemas, tenants with row-level security", _P1),
     (2, "vectors (pgvector)", _P2),
+    (3, "shared state (compare-and-set) and events", _P3),
 )
 """PostgreSQL migrations, in order. Append only."""
 
+_NUMBERED = re.compile(r"\?(\d+)")
 _LOCK = 0x4D424E4B  # advisory lock id ("MBNK") held while migrating
 HNSW_DIMS = 384
 """Vector length of the per-tenant HNSW index (the default embedder's, all-MiniLM-L6-v2)."""
@@ -232,14 +259,22 @@ class PgDatabase:
     def _translate(self, sql: str) -> str:
         out = self._sql.get(sql)
         if out is None:
-            out = self._sql[sql] = sql.replace("%", "%%").replace("?", "%s")
+            out = sql.replace("%", "%%")
+            if _NUMBERED.search(out):  # SQLite's ?N: the N-th parameter, usable twice
+                out = _NUMBERED.sub(lambda m: f"%(p{m.group(1)})s", out)
+            else:
+                out = out.replace("?", "%s")
+            self._sql[sql] = out
         return out
 
     def run(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
-        """Run one statement (``?`` parameters); mindbank's errors for the server's."""
+        """Run one statement (``?`` or ``?N`` parameters); mindbank's errors for the server's."""
         psycopg = _psycopg()
+        text = self._translate(sql)
+        if "%(p" in text and not isinstance(params, dict):
+            params = {f"p{i}": v for i, v in enumerate(params, start=1)}
         try:
-            return self.conn.execute(self._translate(sql), params or None)
+            return self.conn.execute(text, params or None)
         except psycopg.Error as exc:
             raise _translate(exc, self.path) from exc
 
