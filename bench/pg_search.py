@@ -16,15 +16,14 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import tempfile
 import time
-import warnings
 
 import numpy as np
 
 import mindbank
 from mindbank.store.pg_vectors import PgVectorRepo, vector_literal
 from mindbank.store.postgres import HNSW_DIMS, PgDatabase, create_tenant
+from pg_server import pg_server
 
 _CENTERS: dict[int, np.ndarray] = {}
 
@@ -52,14 +51,7 @@ def main() -> None:
     parser.add_argument("--data", choices=["clustered", "random"], default="clustered")
     args = parser.parse_args()
     n, dims = args.entries, HNSW_DIMS
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import pgserver
-
-        srv = pgserver.get_server(tempfile.mkdtemp(prefix="mindbank-bench-pg-"),
-                                  cleanup_mode="stop")  # fmt: skip
-    try:
-        admin = srv.get_uri()
+    with pg_server() as admin:
         mindbank.open(admin).close()
         name = f"bench_{os.getpid()}"
         url = admin.replace("postgres:@", f"{name}:{create_tenant(admin, name)}@")
@@ -120,10 +112,6 @@ def main() -> None:
               f"({len(recall)} queries); the index is x{ratio:.1f} faster at p50")  # fmt: skip
         print("plan uses the tenant's HNSW index:", f"embeddings_hnsw_{name}" in plan)
         db.close()
-    finally:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            srv.cleanup()
 
 
 if __name__ == "__main__":

@@ -17,11 +17,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import mindbank
 from mindbank.store.postgres import create_tenant
+from pg_server import pg_server
 
 AGENTS = 8
 OPS = 500
@@ -74,14 +74,7 @@ def report(label: str, wall: float, stores: list[float], reads: list[float]) -> 
 def main() -> None:
     print(f"{AGENTS} agent processes x {OPS} operations (store / retrieve alternating), "
           f"{os.cpu_count()} CPUs")  # fmt: skip
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import pgserver
-
-        srv = pgserver.get_server(tempfile.mkdtemp(prefix="mindbank-bench-pg-"),
-                                  cleanup_mode="stop")  # fmt: skip
-    try:
-        admin = srv.get_uri()
+    with pg_server() as admin:
         mindbank.open(admin).close()
         token = create_tenant(admin, f"bench_{os.getpid()}")
         url = admin.replace("postgres:@", f"bench_{os.getpid()}:{token}@")
@@ -90,10 +83,6 @@ def main() -> None:
         s = report("SQLite file", *run(sqlite_path))
         p = report("PostgreSQL", *run(url))
         print(f"PostgreSQL / SQLite throughput: x{p / s:.2f}")
-    finally:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            srv.cleanup()
 
 
 if __name__ == "__main__":

@@ -143,6 +143,9 @@ class MemoryRepo:
     SQL_UPSERT_RETURNING = _SQL_UPSERT_RETURNING
     SQL_IMPORT = _SQL_IMPORT
     SQL_FLUSH = _SQL_FLUSH
+    SQL_GLOB = "key GLOB ?"
+    SQL_TAG = "EXISTS (SELECT 1 FROM json_each(memory_store.tags) WHERE json_each.value = ?)"
+    NO_LIMIT: int | None = -1
 
     def __init__(self, db: Database):
         self.db = db
@@ -354,6 +357,12 @@ class MemoryRepo:
             rows[ident] = row  # now the most recently used
         except sqlite3.Error as exc:
             raise translate_error(exc, self.db.path) from exc
+        return self._live_entry(row, key, namespace, now, count_access)
+
+    def _live_entry(
+        self, row: Sequence[Any], key: str, namespace: str, now: float, count_access: bool
+    ) -> Entry | None:
+        """The entry of a row just read (None if expired), its access counted if asked."""
         if row[10] is not None and row[10] <= now:  # expired: invisible at once
             return None
         if not count_access:
@@ -413,14 +422,17 @@ class MemoryRepo:
                 clauses.append("key >= ? AND key < ?")
                 params += [prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)]
             if prefix != pattern:
-                clauses.append("key GLOB ?")
-                params.append(pattern)
+                clauses.append(self.SQL_GLOB)
+                params.append(self._glob(pattern))
         for tag in tags:
-            clauses.append(
-                "EXISTS (SELECT 1 FROM json_each(memory_store.tags) WHERE json_each.value = ?)"
-            )
+            clauses.append(self.SQL_TAG)
             params.append(tag)
         return " AND ".join(clauses), params
+
+    @staticmethod
+    def _glob(pattern: str) -> str:
+        """The GLOB pattern as ``SQL_GLOB`` takes it."""
+        return pattern
 
     def list(
         self,
@@ -437,7 +449,7 @@ class MemoryRepo:
         order = "key" if namespace is not None else "key, namespace"
         sql = f"SELECT {_COLUMNS} FROM memory_store WHERE {where} ORDER BY {order}"
         sql += " LIMIT ? OFFSET ?"
-        params += [-1 if limit is None else limit, offset]
+        params += [self.NO_LIMIT if limit is None else limit, offset]
         try:
             rows = self.db.execute(sql, params).fetchall()
         except sqlite3.Error as exc:

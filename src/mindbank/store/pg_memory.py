@@ -20,13 +20,10 @@ from mindbank.store.codec import dumps, loads_or_none
 from mindbank.store.coordination import CoordinationRepo
 from mindbank.store.memory import (
     _COLUMNS,
-    _LIVE,
     _SQL_FLUSH,
     _SQL_IMPORT,
     _SQL_UPSERT,
     MemoryRepo,
-    _entry,
-    glob_prefix,
 )
 from mindbank.store.schemas import SchemaRepo
 
@@ -79,66 +76,19 @@ class PgMemoryRepo(MemoryRepo):
         last = {(p[ns], p[key]): p for p in params}  # the end state of repeated keys
         self.db.executemany(sql, list(last.values()))
 
+    SQL_GLOB = "key ~ ?"
+    SQL_TAG = "jsonb_exists(tags::jsonb, ?)"
+    NO_LIMIT = None  # LIMIT NULL: all
+
+    @staticmethod
+    def _glob(pattern: str) -> str:
+        return glob_regex(pattern)
+
     def get(
         self, key: str, namespace: str, now: float, *, count_access: bool = True
     ) -> Entry | None:
         row = self.db.execute(_ROW, (namespace, key)).fetchone()
-        if row is None or (row[10] is not None and row[10] <= now):
-            return None
-        if not count_access:
-            return _entry(row)
-        slot = self._pending.get((namespace, key))
-        if slot is None:
-            if not self._pending:
-                self._pending_since = now
-            self._pending[(namespace, key)] = slot = [0, now, row[11]]
-        slot[0] += 1
-        slot[1] = now
-        entry = _entry(row, int(slot[0]), now)
-        settings = self.db.settings
-        if (
-            len(self._pending) >= settings.access_flush_every
-            or now - self._pending_since >= settings.access_flush_seconds
-        ):
-            self.flush_access()
-        return entry
-
-    def _where(
-        self, namespace: str | None, pattern: str | None, tags: Sequence[str], now: float
-    ) -> tuple[str, list[Any]]:
-        clauses = [_LIVE]
-        params: list[Any] = [now]
-        if namespace is not None:
-            clauses.append("namespace = ?")
-            params.append(namespace)
-        if pattern:
-            prefix = glob_prefix(pattern)
-            if prefix:
-                clauses.append("key >= ? AND key < ?")
-                params += [prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)]
-            if prefix != pattern:
-                clauses.append("key ~ ?")
-                params.append(glob_regex(pattern))
-        for tag in tags:
-            clauses.append("jsonb_exists(tags::jsonb, ?)")
-            params.append(tag)
-        return " AND ".join(clauses), params
-
-    def list(
-        self,
-        namespace: str | None,
-        pattern: str | None,
-        tags: Sequence[str],
-        limit: int | None,
-        offset: int,
-        now: float,
-    ) -> list[Entry]:
-        self.flush_access()
-        where, params = self._where(namespace, pattern, tags, now)
-        order = "key" if namespace is not None else "key, namespace"
-        sql = f"SELECT {_COLUMNS} FROM memory_store WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?"
-        params += [limit, offset]  # LIMIT NULL: all
-        return [_entry(r) for r in self.db.execute(sql, params).fetchall()]
+        return None if row is None else self._live_entry(row, key, namespace, now, count_access)
 
 
 class PgChangeRepo(ChangeRepo):
