@@ -208,12 +208,18 @@ def test_tenants_cannot_cross(pg_admin: str, tmp_path: Path) -> None:
 def test_what_is_not_on_postgres_yet_is_refused(pg_admin: str) -> None:
     url = tenant_url(pg_admin, _tenant("t"))
     with mindbank.open(url, settings=mindbank.Settings(embed=False)) as mb:
-        for call in (lambda: mb.neural, lambda: mb.bank, lambda: mb.stats(),
+        mb.store("k", "v", namespace="n")
+        stats = mb.stats()
+        assert stats.namespaces == {"n": 1} and stats.tables["memory_store"] == 1
+        assert stats.schema_version == 3 and stats.file_bytes > 0
+        for call in (lambda: mb.neural, lambda: mb.bank, lambda: mb.check(),
                      lambda: mb.sessions.create(), lambda: mb.verify()):  # fmt: skip
             with pytest.raises(BackendError, match="not available on PostgreSQL yet"):
                 call()
-    r = run_mindbank("memory", "stats", "--db", url)
+    r = run_mindbank("db", "check", "--db", url)
     assert r.returncode == 1 and "not available on PostgreSQL yet" in r.stderr
+    r = run_mindbank("db", "status", "--json", "--db", url)
+    assert r.returncode == 0 and json.loads(r.stdout)["entries"] == 1
 
 
 WRITER = """

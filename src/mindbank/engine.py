@@ -1070,9 +1070,12 @@ class MindBank:
         return maintenance.backup(self._db, Path(path), overwrite=overwrite)
 
     def stats(self) -> Stats:
-        """File sizes, rows per table, live entries per namespace."""
-        self._sqlite_only("stats")
+        """File sizes, rows per table, live entries per namespace (on PostgreSQL: the
+        database's size on the server and this tenant's rows)."""
         self._memory.flush_access()
+        if self._pg:
+            stats: Stats = self._db.stats(self._clock())  # type: ignore[attr-defined]
+            return stats
         from mindbank.store import maintenance
 
         stats = maintenance.stats(self._db, self._clock())

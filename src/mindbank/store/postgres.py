@@ -356,6 +356,33 @@ class PgDatabase:
                 applied.append(version)
         return applied
 
+    def stats(self, now: float) -> Any:
+        """The database's size on the server, this role's rows per table (row-level security
+        counts only the tenant's), live entries per namespace."""
+        from mindbank.records import Stats
+
+        tables = [
+            r[0]
+            for r in self.run(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
+            )
+        ]
+        counts = {t: int(self.run(f'SELECT count(*) FROM "{t}"').fetchone()[0]) for t in tables}
+        namespaces = {
+            r[0]: int(r[1])
+            for r in self.run(
+                "SELECT namespace, count(*) FROM memory_store WHERE expires_at IS NULL OR "
+                "expires_at > ? GROUP BY namespace ORDER BY namespace",
+                (now,),
+            )
+        }
+        expired = self.run(
+            "SELECT count(*) FROM memory_store WHERE expires_at <= ?", (now,)
+        ).fetchone()[0]
+        size = self.run("SELECT pg_database_size(current_database())").fetchone()[0]
+        version = max((m.version for m in self.migration_status() if m.applied_at), default=0)
+        return Stats(str(self.path), int(size), 0, version, counts, namespaces, int(expired))
+
     def migration_status(self) -> list[Any]:
         """Every known migration and when it was applied."""
         from mindbank.records import MigrationInfo
