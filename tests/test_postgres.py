@@ -383,3 +383,21 @@ def test_compare_and_set_loses_no_update_under_concurrency(pg_admin: str) -> Non
     with mindbank.open(url, settings=mindbank.Settings(embed=False)) as mb:
         state = mb.shared.get("counter")
         assert state is not None and state.value == 200 and state.version == 200
+
+
+def test_pruning_the_change_log_on_postgres_is_a_gap(pg_admin: str, clock: FakeClock) -> None:
+    from mindbank import ChangeLogGapError
+
+    url = tenant_url(pg_admin, _tenant("g"))
+    settings = mindbank.Settings(embed=False, change_log_days=1)
+    with mindbank.open(url, clock=clock, settings=settings) as mb:
+        for i in range(5):
+            mb.store(f"k{i}", "v")
+        head = mb.change_head()
+        # the server stamps changes with its own clock, which is before the fake one's day
+        assert mb.cleanup().changes == 4  # never the newest
+        with pytest.raises(ChangeLogGapError, match="pruned"):
+            mb.changes(since=0)
+        assert [c.seq for c in mb.changes(since=head - 1)] == [head]
+        mb.store("late", "v")
+        assert [c.key for c in mb.changes(since=head)] == ["late"]
