@@ -653,10 +653,8 @@ class MindBank:
     @cached_property
     def _schemas(self) -> NamespaceSchemas:
         from mindbank.memory.schemas import NamespaceSchemas
-        from mindbank.store.pg_memory import PgSchemaRepo
-        from mindbank.store.schemas import SchemaRepo
 
-        repo = PgSchemaRepo(self._db) if self._pg else SchemaRepo(self._db)
+        repo = self._schema_repo()
         return NamespaceSchemas(repo.version, repo.all)
 
     def _upgraded(self, entry: Entry) -> Entry:
@@ -1261,9 +1259,11 @@ class MindBank:
             file_bytes_after=file_after, seconds=_time.perf_counter() - start,
         )  # fmt: skip
 
-    def _top10(self, query: str, semantic: bool) -> tuple[builtins.list[int], builtins.list[int]]:
-        """Entry keys of the semantic and keyword top 10 (no feedback, no impressions)."""
-        out: builtins.list[builtins.list[int]] = []
+    def _top10(
+        self, query: str, semantic: bool
+    ) -> tuple[builtins.list[tuple[str, str]], builtins.list[tuple[str, str]]]:
+        """(namespace, key) of the semantic and keyword top 10 (no feedback, no impressions)."""
+        out: builtins.list[builtins.list[tuple[str, str]]] = []
         for mode in ("semantic", "keyword"):
             if mode == "semantic" and not semantic:
                 out.append([])
@@ -1272,7 +1272,7 @@ class MindBank:
                 query, k=10, mode=mode, namespace=None, tags=(), min_score=None, mmr=None,
                 since=None, until=None,
             )  # fmt: skip
-            out.append([hash((h.entry.namespace, h.entry.key)) for h in hits])
+            out.append([(h.entry.namespace, h.entry.key) for h in hits])
         return out[0], out[1]
 
     def vacuum(self) -> tuple[int, int]:
@@ -1436,7 +1436,8 @@ def copy(source: PathLike, target: PathLike, *, settings: Settings | None = None
             n = src.export(dump)
             if n:
                 dst.import_(dump)
-        for info in src.schemas():
+        schemas = src.schemas()
+        for info in schemas:
             dst.set_schema(info.namespace, {"definitions": dict(info.definitions)},
                            name=info.name, strict=info.strict)  # fmt: skip
         vectors = _copy_vectors(src, dst)
@@ -1453,7 +1454,7 @@ def copy(source: PathLike, target: PathLike, *, settings: Settings | None = None
                 f"the copy differs from {src.path}: {dst.count()} of {n} entries, checksums "
                 f"{sums[1][:12]} vs {sums[0][:12]}"
             )
-        return CopyReport(str(src.path), str(dst.path), n, vectors, len(src.schemas()), changes,
+        return CopyReport(str(src.path), str(dst.path), n, vectors, len(schemas), changes,
                           sums[0], time.perf_counter() - start)  # fmt: skip
 
 
@@ -1499,10 +1500,7 @@ def _copy_vectors(src: MindBank, dst: MindBank) -> int:
     if not vecs:
         return 0
     ids = {
-        (e.namespace, e.key): i
-        for i, e in dst._memory.by_ids(
-            [int(r[0]) for r in dst._db.run("SELECT id FROM memory_store").fetchall()]
-        ).items()
+        (r[0], r[1]): int(r[2]) for r in dst._db.run("SELECT namespace, key, id FROM memory_store")
     }
     out = [(ids[(ns, key)], emb, h, v) for ns, key, emb, h, v in vecs if (ns, key) in ids]
     with dst._db.transaction():

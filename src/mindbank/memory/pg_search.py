@@ -22,7 +22,7 @@ import numpy as np
 
 from mindbank.errors import ValidationError
 from mindbank.memory.cache import LRUCache
-from mindbank.memory.semantic import MODES, content_hash, embedding_text
+from mindbank.memory.semantic import MODES, Prepared, prepare_vectors
 from mindbank.records import SearchHit
 from mindbank.store.memory import EntryRow, MemoryRepo
 from mindbank.store.pg_vectors import PgVectorRepo
@@ -53,34 +53,20 @@ class PgSearch:
         """Whether entries of this namespace are embedded."""
         return self._settings.embed and namespace not in self._settings.no_embed_namespaces
 
-    def prepare(self, rows: Sequence[EntryRow]) -> list[tuple[str, Any] | None]:
-        """``(content hash, vector)`` for rows that want one (identical text embedded once)."""
-        out: list[tuple[str, Any] | None] = [None] * len(rows)
-        todo: dict[str, list[int]] = {}
-        texts: dict[str, str] = {}
+    def prepare(self, rows: Sequence[EntryRow]) -> list[Prepared | None]:
+        """Vectors for rows that want one (identical text embedded once), before the write."""
         embedder = self._embedder()
-        for i, row in enumerate(rows):
-            if not self.wants(row.namespace):
-                continue
-            text = embedding_text(row.value, row.value_type)
-            h = content_hash(text)
-            known = self._repo.vector_for_hash(h, embedder.identity)
-            if known is not None:
-                out[i] = (h, known)
-            else:
-                todo.setdefault(h, []).append(i)
-                texts[h] = text
-        if todo:
-            hashes = list(todo)
-            for h, vec in zip(hashes, embedder.embed([texts[h] for h in hashes]), strict=True):
-                for i in todo[h]:
-                    out[i] = (h, vec)
-        return out
+        return prepare_vectors(
+            rows,
+            self.wants,
+            lambda h: self._repo.vector_for_hash(h, embedder.identity),
+            embedder.embed,
+        )
 
-    def write(self, items: Sequence[tuple[int, tuple[str, Any] | None]]) -> None:
+    def write(self, items: Sequence[tuple[int, Prepared | None]]) -> None:
         """Store the vectors of ``(entry id, prepared)`` (inside the entries' transaction)."""
         identity = self._embedder().identity
-        rows = [(i, identity, p[0], p[1]) for i, p in items if p is not None]
+        rows = [(i, identity, p.content_hash, p.vector) for i, p in items if p is not None]
         if rows:
             self._repo.put(rows)
 

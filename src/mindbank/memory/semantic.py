@@ -33,7 +33,7 @@ if TYPE_CHECKING:  # numpy and the index load with the first vector search, not 
     from mindbank.embedders.base import Embedder, Vectors
     from mindbank.vectors.index import VectorIndex
 
-__all__ = ["MODES", "Prepared", "SemanticMemory", "embedding_text"]
+__all__ = ["MODES", "Prepared", "SemanticMemory", "embedding_text", "prepare_vectors"]
 
 MODES = ("hybrid", "semantic", "keyword")
 _COMPLETE_KEY = "vectors_complete_at"
@@ -69,6 +69,37 @@ class Prepared:
 
     content_hash: str
     vector: Vectors
+
+
+def prepare_vectors(
+    rows: Sequence[EntryRow],
+    wants: Callable[[str], bool],
+    known: Callable[[str], Any],
+    embed: Callable[[list[str]], Any],
+) -> list[Prepared | None]:
+    """Vectors for the rows whose namespace ``wants`` one: a stored vector of identical text
+    (``known(content hash)``) when there is one, else computed, each distinct text once, in one
+    ``embed`` call. Runs before the write transaction, so the model never holds a lock."""
+    out: list[Prepared | None] = [None] * len(rows)
+    todo: dict[str, list[int]] = {}
+    texts: dict[str, str] = {}
+    for i, row in enumerate(rows):
+        if not wants(row.namespace):
+            continue
+        text = embedding_text(row.value, row.value_type)
+        h = content_hash(text)
+        vec = known(h)
+        if vec is not None:
+            out[i] = Prepared(h, vec)
+        else:
+            todo.setdefault(h, []).append(i)
+            texts[h] = text
+    if todo:
+        hashes = list(todo)
+        for h, vec in zip(hashes, embed([texts[h] for h in hashes]), strict=True):
+            for i in todo[h]:
+                out[i] = Prepared(h, vec)
+    return out
 
 
 class SemanticMemory:
@@ -126,30 +157,19 @@ class SemanticMemory:
 
         Runs before the write transaction, so the model never holds the database lock.
         """
-        out: list[Prepared | None] = [None] * len(rows)
-        todo: dict[str, list[int]] = {}
-        texts: dict[str, str] = {}
-        for i, row in enumerate(rows):
-            if not self.wants(row.namespace):
-                continue
-            text = embedding_text(row.value, row.value_type)
-            h = content_hash(text)
-            known = self._repo.vector_for_hash(h, self.embedder.identity)
-            if known is not None:
-                import numpy as np
+        import numpy as np
 
-                out[i] = Prepared(h, np.frombuffer(known, dtype="<f4"))
-            else:
-                todo.setdefault(h, []).append(i)
-                texts[h] = text
-        if todo:
+        identity = self.embedder.identity
+
+        def known(h: str) -> Vectors | None:
+            blob = self._repo.vector_for_hash(h, identity)
+            return None if blob is None else np.frombuffer(blob, dtype="<f4")
+
+        def embed(texts: list[str]) -> Vectors:
             self.check_identity()
-            hashes = list(todo)
-            vecs = self.embedder.embed([texts[h] for h in hashes])
-            for h, vec in zip(hashes, vecs, strict=True):
-                for i in todo[h]:
-                    out[i] = Prepared(h, vec)
-        return out
+            return self.embedder.embed(texts)
+
+        return prepare_vectors(rows, self.wants, known, embed)
 
     def mark(self) -> tuple[int, int]:
         """The change counters, read inside a write transaction before its first write."""

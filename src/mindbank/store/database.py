@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from mindbank.config import Settings
 from mindbank.errors import (
     DatabaseLockedError,
+    MindbankError,
     NotADatabaseError,
     SchemaError,
     StoreError,
@@ -53,12 +54,63 @@ def translate_error(exc: sqlite3.Error, path: str | Path = "") -> StoreError:
     return StoreError(f"{msg}{where}")
 
 
-class Database:
+class Transactions:
+    """Transactions with nested savepoints, for both databases (SQLite and PostgreSQL).
+
+    A subclass has ``conn`` (the driver's connection), ``run`` (a statement, its errors
+    translated into mindbank's), ``_depth`` (0 outside), ``BEGIN`` and ``_abandon``.
+    """
+
+    BEGIN = "BEGIN"
+    conn: Any
+    _depth: int
+
+    def run(self, sql: str, params: Any = ()) -> Any:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _abandon(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    @property
+    def in_transaction(self) -> bool:
+        """True inside ``transaction()``."""
+        return self._depth > 0
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """A transaction; nested calls are savepoints that roll back on their own."""
+        depth = self._depth
+        name = f"mb_sp{depth}"
+        self.run(self.BEGIN if depth == 0 else f"SAVEPOINT {name}")
+        self._depth = depth + 1
+        try:
+            yield
+        except BaseException:
+            self._depth = depth
+            if depth == 0:
+                self.conn.execute("ROLLBACK")
+            else:
+                self.conn.execute(f"ROLLBACK TO {name}")
+                self.conn.execute(f"RELEASE {name}")
+            raise
+        self._depth = depth
+        try:
+            self.run("COMMIT" if depth == 0 else f"RELEASE {name}")
+        except MindbankError:
+            if depth == 0:
+                self._abandon()
+            raise
+
+
+class Database(Transactions):
     """A migrated connection to one mindbank SQLite file.
 
     ``execute`` is the connection's own method unless a slow-query threshold is set, so the
     hot paths pay nothing for the hook when it is off.
     """
+
+    BEGIN = "BEGIN IMMEDIATE"  # a writer takes the lock at once, not at its first write
+    conn: sqlite3.Connection
 
     def __init__(
         self,
@@ -262,38 +314,10 @@ class Database:
             self._report_slow(sql, ms)
         return cur
 
-    @property
-    def in_transaction(self) -> bool:
-        """True inside ``transaction()``."""
-        return self._depth > 0
-
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[None]:
-        """A transaction; nested calls are savepoints that roll back on their own."""
-        depth = self._depth
-        name = f"mb_sp{depth}"
-        try:
-            self.execute("BEGIN IMMEDIATE" if depth == 0 else f"SAVEPOINT {name}")
-        except sqlite3.Error as exc:
-            raise translate_error(exc, self.path) from exc
-        self._depth = depth + 1
-        try:
-            yield
-        except BaseException:
-            self._depth = depth
-            if depth == 0:
-                self.conn.execute("ROLLBACK")
-            else:
-                self.conn.execute(f"ROLLBACK TO {name}")
-                self.conn.execute(f"RELEASE {name}")
-            raise
-        self._depth = depth
-        try:
-            self.execute("COMMIT" if depth == 0 else f"RELEASE {name}")
-        except sqlite3.Error as exc:
-            if depth == 0 and self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
-            raise translate_error(exc, self.path) from exc
+    def _abandon(self) -> None:
+        """After a failed COMMIT: roll back what is still open."""
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
 
     def close(self) -> None:
         """Close the connection (idempotent)."""

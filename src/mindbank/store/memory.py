@@ -348,12 +348,10 @@ class MemoryRepo:
                 row = self.db.execute(_SQL_ROW, ident).fetchone()
                 if row is None:
                     return None
-                self._rows_bytes += len(row[0]) + len(row[1]) + len(row[2]) + len(row[4]) + len(
-                    row[5]
-                ) + 200  # fmt: skip
-                if self._rows_bytes > self.db.settings.working_memory_bytes:
-                    while rows and self._rows_bytes > self.db.settings.working_memory_bytes:
-                        self._rows_bytes -= _row_bytes(rows.pop(next(iter(rows))))
+                self._rows_bytes += _row_bytes(row)
+                limit = self.db.settings.working_memory_bytes
+                while rows and self._rows_bytes > limit:  # least recently used first
+                    self._rows_bytes -= _row_bytes(rows.pop(next(iter(rows))))
             rows[ident] = row  # now the most recently used
         except sqlite3.Error as exc:
             raise translate_error(exc, self.db.path) from exc

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from mindbank.store.vectors import query_words
+from mindbank.store.vectors import entry_filters, query_words
 
 __all__ = ["EF_SEARCH", "PgVectorRepo", "vector_literal"]
 
@@ -56,21 +56,7 @@ class PgVectorRepo:
         namespace: str | None, tags: Sequence[str], now: float, since: float | None,
         until: float | None,
     ) -> tuple[str, list[Any]]:  # fmt: skip
-        clauses = ["(m.expires_at IS NULL OR m.expires_at > ?)"]
-        params: list[Any] = [now]
-        if namespace is not None:
-            clauses.append("m.namespace = ?")
-            params.append(namespace)
-        for tag in tags:
-            clauses.append("jsonb_exists(m.tags::jsonb, ?)")
-            params.append(tag)
-        if since is not None:
-            clauses.append("m.updated_at >= ?")
-            params.append(since)
-        if until is not None:
-            clauses.append("m.updated_at <= ?")
-            params.append(until)
-        return " AND ".join(clauses), params
+        return entry_filters(namespace, tags, now, since, until, "jsonb_exists(m.tags::jsonb, ?)")
 
     def _hnsw(self, dims: int) -> bool:
         """Whether this tenant has an HNSW index for vectors of this length."""

@@ -19,7 +19,7 @@ import hashlib
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from mindbank.config import Settings
@@ -30,6 +30,7 @@ from mindbank.errors import (
     StoreError,
     ValidationError,
 )
+from mindbank.store.database import Transactions
 
 __all__ = ["HNSW_DIMS", "PG_MIGRATIONS", "PgDatabase", "create_tenant", "drop_tenant", "is_url"]
 
@@ -218,7 +219,7 @@ class _Codec:
         return value
 
 
-class PgDatabase:
+class PgDatabase(Transactions):
     """A connection to a mindbank database on PostgreSQL (as one role: a tenant, or the
     admin)."""
 
@@ -290,36 +291,10 @@ class PgDatabase:
             raise _translate(exc, self.path) from exc
         return cur
 
-    @property
-    def in_transaction(self) -> bool:
-        """True inside ``transaction()``."""
-        return self._depth > 0
-
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[None]:
-        """A transaction; nested calls are savepoints that roll back on their own."""
-        depth = self._depth
-        name = f"mb_sp{depth}"
-        self.run("BEGIN" if depth == 0 else f"SAVEPOINT {name}")
-        self._depth = depth + 1
-        try:
-            yield
-        except BaseException:
-            self._depth = depth
-            if depth == 0:
-                self.conn.execute("ROLLBACK")
-            else:
-                self.conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
-                self.conn.execute(f"RELEASE SAVEPOINT {name}")
-            raise
-        self._depth = depth
-        try:
-            self.run("COMMIT" if depth == 0 else f"RELEASE SAVEPOINT {name}")
-        except StoreError:
-            if depth == 0:
-                with contextlib.suppress(Exception):
-                    self.conn.execute("ROLLBACK")
-            raise
+    def _abandon(self) -> None:
+        """After a failed COMMIT: roll back what may still be open."""
+        with contextlib.suppress(Exception):
+            self.conn.execute("ROLLBACK")
 
     def close(self) -> None:
         """Close the connection (idempotent)."""

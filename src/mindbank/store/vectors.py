@@ -19,9 +19,39 @@ if TYPE_CHECKING:  # numpy loads with the first vector search, not with a keywor
     import numpy as np
     import numpy.typing as npt
 
-__all__ = ["Mirror", "VectorRepo", "fts_query", "query_words"]
+__all__ = ["TAG_SQLITE", "Mirror", "VectorRepo", "entry_filters", "fts_query", "query_words"]
 
 _LIVE = "(m.expires_at IS NULL OR m.expires_at > ?)"
+TAG_SQLITE = "EXISTS (SELECT 1 FROM json_each(m.tags) WHERE json_each.value = ?)"
+
+
+def entry_filters(
+    namespace: str | None,
+    tags: Sequence[str],
+    now: float,
+    since: float | None,
+    until: float | None,
+    tag_clause: str = TAG_SQLITE,
+) -> tuple[str, list[Any]]:
+    """The WHERE clause (over ``memory_store m``) and parameters of search filters: live, in
+    the namespace, carrying every tag (``tag_clause`` tests one), updated within the window."""
+    clauses = [_LIVE]
+    params: list[Any] = [now]
+    if namespace is not None:
+        clauses.append("m.namespace = ?")
+        params.append(namespace)
+    for tag in tags:
+        clauses.append(tag_clause)
+        params.append(tag)
+    if since is not None:
+        clauses.append("m.updated_at >= ?")
+        params.append(since)
+    if until is not None:
+        clauses.append("m.updated_at <= ?")
+        params.append(until)
+    return " AND ".join(clauses), params
+
+
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 # Function words match almost every entry and only add noise to BM25; they are left out of
 # keyword queries (the index keeps them, so a query of nothing else still finds exact text).
@@ -233,21 +263,7 @@ class VectorRepo:
         since: float | None,
         until: float | None,
     ) -> tuple[str, list[Any]]:
-        clauses = [_LIVE]
-        params: list[Any] = [now]
-        if namespace is not None:
-            clauses.append("m.namespace = ?")
-            params.append(namespace)
-        for tag in tags:
-            clauses.append("EXISTS (SELECT 1 FROM json_each(m.tags) WHERE json_each.value = ?)")
-            params.append(tag)
-        if since is not None:
-            clauses.append("m.updated_at >= ?")
-            params.append(since)
-        if until is not None:
-            clauses.append("m.updated_at <= ?")
-            params.append(until)
-        return " AND ".join(clauses), params
+        return entry_filters(namespace, tags, now, since, until)
 
     def allowed_ids(
         self,
