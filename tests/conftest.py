@@ -1,12 +1,17 @@
-"""Shared fixtures: real SQLite files under tmp_path, a controllable clock, a CLI runner."""
+"""Shared fixtures: real SQLite files under tmp_path, a controllable clock, a CLI runner, a real
+PostgreSQL server and ``backend_mb``: the same API on each backend."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
+import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -64,3 +69,63 @@ def run_mindbank(
         cwd=cwd,
         timeout=120,
     )
+
+
+# -- PostgreSQL: a real server for the session (pgserver: PostgreSQL 16 + pgvector) -----
+
+_names = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """A PostgreSQL server for the session; its superuser URL."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR
+        import pgserver
+
+        srv = pgserver.get_server(tempfile.mkdtemp(prefix="mindbank-pg-"), cleanup_mode="stop")
+    yield srv.get_uri()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        srv.cleanup()
+
+
+@pytest.fixture
+def pg_admin(pg_server: str) -> Iterator[str]:
+    """A fresh, migrated database; its admin URL."""
+    import psycopg
+
+    name = f"mb_{os.getpid()}_{next(_names)}"
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    url = pg_server.replace("/postgres?", f"/{name}?")
+    mindbank.open(url).close()  # migrate
+    yield url
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+def tenant_url(admin: str, name: str) -> str:
+    """Create a tenant; the URL its agents open."""
+    from mindbank.store.postgres import create_tenant
+
+    token = create_tenant(admin, name)
+    return admin.replace("postgres:@", f"{name}:{token}@")
+
+
+def _tenant(prefix: str) -> str:
+    return f"{prefix}_{os.getpid()}_{next(_names)}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend_mb(
+    request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock
+) -> Iterator[mindbank.MindBank]:
+    """The same API on each backend (on PostgreSQL, opened as a tenant)."""
+    settings = mindbank.Settings(embed=False)
+    if request.param == "sqlite":
+        target: Any = tmp_path / "m.db"
+    else:
+        target = tenant_url(request.getfixturevalue("pg_admin"), _tenant("t"))
+    with mindbank.open(target, clock=clock, settings=settings) as mb:
+        yield mb

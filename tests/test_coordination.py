@@ -1,4 +1,5 @@
-"""Sessions, agents, tasks, shared state, events, metrics, workflows, topology, consensus."""
+"""Sessions, agents, tasks, shared state, events, metrics, workflows, topology, consensus: on
+both backends (SQLite and PostgreSQL, as a tenant)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,12 @@ import pytest
 from mindbank import ConflictError, MindBank, NotFoundError, ValidationError
 
 from .conftest import FakeClock
+
+
+@pytest.fixture
+def mb(backend_mb: MindBank) -> MindBank:
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return backend_mb
 
 
 def test_sessions_create_resume_update_expire(mb: MindBank, clock: FakeClock) -> None:

@@ -205,6 +205,8 @@ class Settings:
         actor: who this process's writes are by, in the change log (env ``MINDBANK_ACTOR``;
             default ``host:pid``).
         change_log_days: how long the change log keeps changes (``cleanup`` prunes older ones).
+        pool_size: on PostgreSQL, the most connections one open database holds (env
+            ``MINDBANK_POOL_SIZE``): threads share them, a transaction keeps one to its end.
     """
 
     busy_timeout: float = 5.0
@@ -228,6 +230,7 @@ class Settings:
     witness_strict: bool = False
     actor: str = ""
     change_log_days: float = 7.0
+    pool_size: int = 4
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -250,6 +253,8 @@ class Settings:
             kwargs["working_memory_bytes"] = int(
                 _positive_float("MINDBANK_WORKING_MEMORY_MB", v) * 1024 * 1024
             )
+        if v := env.get("MINDBANK_POOL_SIZE"):
+            kwargs["pool_size"] = int(_positive_float("MINDBANK_POOL_SIZE", v))
         if v := env.get("MINDBANK_ACTOR"):
             kwargs["actor"] = v
         if v := env.get("MINDBANK_WITNESS_STRICT"):
@@ -282,6 +287,8 @@ class Settings:
             raise ValidationError("query_cache_size and query_cache_ttl must be >= 0")
         if self.access_flush_seconds < 0 or self.access_flush_every < 1:
             raise ValidationError("access_flush_seconds must be >= 0 and access_flush_every >= 1")
+        if self.pool_size < 1:
+            raise ValidationError(f"pool_size must be >= 1, got {self.pool_size}")
         if self.change_log_days < 0:
             raise ValidationError(f"change_log_days must be >= 0, got {self.change_log_days}")
 

@@ -214,7 +214,7 @@ class MindBank:
 
     @cached_property
     def _coordination(self) -> CoordinationRepo:
-        if self._pg:  # shared state and events only, so far (the properties say)
+        if self._pg:
             from mindbank.store.pg_memory import PgCoordinationRepo
 
             return PgCoordinationRepo(self._db)
@@ -225,7 +225,6 @@ class MindBank:
     @cached_property
     def sessions(self) -> coordination.Sessions:
         """Sessions: create, resume, update, expire."""
-        self._sqlite_only("sessions")
         from mindbank.memory.coordination import Sessions
 
         return Sessions(self._coordination, self._clock)
@@ -233,7 +232,6 @@ class MindBank:
     @cached_property
     def agents(self) -> coordination.Agents:
         """The agent registry and per-agent memory."""
-        self._sqlite_only("the agent registry")
         from mindbank.memory.coordination import Agents
 
         return Agents(self._coordination, self._clock)
@@ -241,7 +239,6 @@ class MindBank:
     @cached_property
     def tasks(self) -> coordination.Tasks:
         """Tasks with status, priority, dependencies and result."""
-        self._sqlite_only("tasks")
         from mindbank.memory.coordination import Tasks
 
         return Tasks(self._coordination, self._clock)
@@ -263,7 +260,6 @@ class MindBank:
     @cached_property
     def metrics(self) -> coordination.Metrics:
         """Performance metrics: record and aggregate over a window."""
-        self._sqlite_only("performance metrics")
         from mindbank.memory.coordination import Metrics
 
         return Metrics(self._coordination, self._clock)
@@ -271,7 +267,6 @@ class MindBank:
     @cached_property
     def workflows(self) -> coordination.Workflows:
         """Workflow checkpoints."""
-        self._sqlite_only("workflow state")
         from mindbank.memory.coordination import Workflows
 
         return Workflows(self._coordination, self._clock)
@@ -279,7 +274,6 @@ class MindBank:
     @cached_property
     def topology(self) -> coordination.Topologies:
         """Swarm topology versions."""
-        self._sqlite_only("swarm topology")
         from mindbank.memory.coordination import Topologies
 
         return Topologies(self._coordination, self._clock)
@@ -287,7 +281,6 @@ class MindBank:
     @cached_property
     def consensus(self) -> coordination.ConsensusLog:
         """Proposals, acceptances and quorum."""
-        self._sqlite_only("consensus state")
         from mindbank.memory.coordination import ConsensusLog
 
         return ConsensusLog(self._coordination, self._clock)
@@ -719,10 +712,9 @@ class MindBank:
             return repo.delete(namespace)
 
     def _schema_repo(self) -> SchemaRepo:
-        from mindbank.store.pg_memory import PgSchemaRepo
         from mindbank.store.schemas import SchemaRepo
 
-        return PgSchemaRepo(self._db) if self._pg else SchemaRepo(self._db)
+        return SchemaRepo(self._db)
 
     def check_schema(self, namespace: str) -> builtins.list[tuple[str, str]]:
         """``(key, why)`` of the live entries of a namespace that do not match its schema
@@ -804,7 +796,7 @@ class MindBank:
         now = self._clock()
         with self._db.transaction():
             entries = self._memory.delete_expired(now)
-            sessions = 0 if self._pg else self._coordination.sessions_delete_expired(now)
+            sessions = self._coordination.sessions_delete_expired(now)
             changes = self._changes_repo().prune(now - self._db.settings.change_log_days * 86400)
         return CleanupReport(entries=entries, sessions=sessions, changes=changes)
 

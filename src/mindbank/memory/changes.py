@@ -106,16 +106,18 @@ class Subscription:
 
         db: Any = PgDatabase(str(self._path), self._settings, migrate=False, clock=self._clock)
         try:
-            db.conn.execute("LISTEN mindbank_changes")
-            repo = PgChangeRepo(db)
-            self._drain(db, repo)
-            self._caught_up.set()
-            while not self._stop.is_set():
-                told = False
-                for _ in db.conn.notifies(timeout=self._interval, stop_after=1):
-                    told = True
-                if told:
-                    self._drain(db, repo)
+            with db.connection() as conn:  # LISTEN holds its connection
+                conn.execute("LISTEN mindbank_changes")
+                repo = PgChangeRepo(db)
+                self._drain(db, repo)
+                self._caught_up.set()
+                while not self._stop.is_set():
+                    told = False
+                    for _ in conn.notifies(timeout=self._interval, stop_after=1):
+                        told = True
+                    if told:
+                        self._drain(db, repo)
+                conn.execute("UNLISTEN *")
         except BaseException as exc:  # kept for the owner: a thread has no one else to tell
             self.error = exc
             self._caught_up.set()

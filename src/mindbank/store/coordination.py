@@ -92,7 +92,9 @@ class CoordinationRepo:
             if old is not None and (old[0] is None or old[0] > now):
                 raise ConflictError(f"session {sid!r} already exists")
             self.db.execute(
-                "INSERT OR REPLACE INTO sessions VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO sessions VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                "data = excluded.data, created_at = excluded.created_at, "
+                "last_accessed = excluded.last_accessed, expires_at = excluded.expires_at",
                 (sid, dumps(data, "session data"), now, now, expires),
             )
         return Session(sid, data, now, now, expires)
@@ -192,8 +194,8 @@ class CoordinationRepo:
     def agent_list(self, swarm: str | None, type_: str | None) -> list[Agent]:
         """Agents, optionally of one swarm and/or type."""
         return self._all(
-            "SELECT * FROM agents WHERE (?1 IS NULL OR swarm_id = ?1) "
-            "AND (?2 IS NULL OR type = ?2) ORDER BY id",
+            "SELECT * FROM agents WHERE (swarm_id = ?1 OR ?1 IS NULL) "
+            "AND (type = ?2 OR ?2 IS NULL) ORDER BY id",
             (swarm, type_),
             _agent,
         )
@@ -221,7 +223,7 @@ class CoordinationRepo:
         """One key (or all keys) of an agent's memory."""
         return self._all(
             "SELECT agent_id, key, value, created_at, updated_at FROM agent_memory "
-            "WHERE agent_id = ?1 AND (?2 IS NULL OR key = ?2) ORDER BY key",
+            "WHERE agent_id = ?1 AND (key = ?2 OR ?2 IS NULL) ORDER BY key",
             (aid, key),
             lambda r: AgentMemory(r[0], r[1], loads(r[2]), r[3], r[4]),
         )
@@ -271,8 +273,8 @@ class CoordinationRepo:
     def task_list(self, status: str | None, assigned: str | None) -> list[Task]:
         """Tasks, highest priority first, then oldest first."""
         return self._all(
-            f"SELECT {_TASK_COLS} FROM tasks WHERE (?1 IS NULL OR status = ?1) "
-            "AND (?2 IS NULL OR assigned_to = ?2) ORDER BY CASE priority WHEN 'critical' THEN 0 "
+            f"SELECT {_TASK_COLS} FROM tasks WHERE (status = ?1 OR ?1 IS NULL) "
+            "AND (assigned_to = ?2 OR ?2 IS NULL) ORDER BY CASE priority WHEN 'critical' THEN 0 "
             "WHEN 'high' THEN 1 WHEN 'medium' THEN 2 ELSE 3 END, created_at, id",
             (status, assigned),
             _task,
@@ -323,11 +325,12 @@ class CoordinationRepo:
     def event_insert(self, type_: str, source: str, data: Any, now: float) -> Event:
         """Append an event."""
         with self._errors():
-            cur = self.db.execute(
-                "INSERT INTO events (type, source, data, timestamp) VALUES (?, ?, ?, ?)",
+            row = self.db.execute(
+                "INSERT INTO events (type, source, data, timestamp) VALUES (?, ?, ?, ?) "
+                "RETURNING id",
                 (type_, source, dumps(data, "event data"), now),
-            )
-        return Event(int(cur.lastrowid or 0), type_, source, data, now)
+            ).fetchone()
+        return Event(int(row[0]), type_, source, data, now)
 
     def event_list(
         self, type_: str | None, source: str | None, since: float | None, after_id: int, limit: int
@@ -335,8 +338,8 @@ class CoordinationRepo:
         """Events in order of id, filtered."""
         return self._all(
             "SELECT id, type, source, data, timestamp FROM events WHERE id > ?4 "
-            "AND (?1 IS NULL OR type = ?1) AND (?2 IS NULL OR source = ?2) "
-            "AND (?3 IS NULL OR timestamp >= ?3) ORDER BY id LIMIT ?5",
+            "AND (type = ?1 OR ?1 IS NULL) AND (source = ?2 OR ?2 IS NULL) "
+            "AND (timestamp >= ?3 OR ?3 IS NULL) ORDER BY id LIMIT ?5",
             (type_, source, since, after_id, limit),
             lambda r: Event(r[0], r[1], r[2], loads_or_none(r[3]), r[4]),
         )
@@ -356,9 +359,9 @@ class CoordinationRepo:
         """The metric's values in the window, ascending."""
         with self._errors():
             rows = self.db.execute(
-                "SELECT value FROM performance_metrics WHERE metric_name = ? "
-                "AND (? IS NULL OR timestamp >= ?) AND timestamp <= ? ORDER BY value",
-                (name, since, since, until),
+                "SELECT value FROM performance_metrics WHERE metric_name = ?1 "
+                "AND (timestamp >= ?2 OR ?2 IS NULL) AND timestamp <= ?3 ORDER BY value",
+                (name, since, until),
             ).fetchall()
         return [r[0] for r in rows]
 
@@ -397,7 +400,7 @@ class CoordinationRepo:
     def workflow_list(self, state: str | None) -> list[WorkflowState]:
         """Workflows, most recently updated first."""
         return self._all(
-            "SELECT * FROM workflow_state WHERE (?1 IS NULL OR state = ?1) "
+            "SELECT * FROM workflow_state WHERE (state = ?1 OR ?1 IS NULL) "
             "ORDER BY updated_at DESC, id",
             (state,),
             lambda r: WorkflowState(r[0], r[1], r[2], loads_or_none(r[3]), r[4], r[5]),
@@ -410,14 +413,12 @@ class CoordinationRepo:
     ) -> Topology:
         """Save a new version of a swarm's topology."""
         with self._errors():
-            cur = self.db.execute(
+            row = self.db.execute(
                 "INSERT INTO swarm_topology (swarm_id, topology_type, nodes, edges, metadata, "
-                "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                "created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
                 (swarm, ttype, dumps(nodes), dumps(edges), dumps(meta), now),
-            )
-        return Topology(
-            int(cur.lastrowid or 0), swarm, ttype, tuple(nodes), tuple(edges), meta, now
-        )
+            ).fetchone()
+        return Topology(int(row[0]), swarm, ttype, tuple(nodes), tuple(edges), meta, now)
 
     def topology_history(self, swarm: str, limit: int) -> list[Topology]:
         """A swarm's topology versions, newest first."""

@@ -81,7 +81,12 @@ class Transactions:
         """A transaction; nested calls are savepoints that roll back on their own."""
         depth = self._depth
         name = f"mb_sp{depth}"
-        self.run(self.BEGIN if depth == 0 else f"SAVEPOINT {name}")
+        try:
+            self.run(self.BEGIN if depth == 0 else f"SAVEPOINT {name}")
+        except MindbankError:
+            if depth == 0:  # a BEGIN that began and then failed (a lock not granted)
+                self._abandon()
+            raise
         self._depth = depth + 1
         try:
             yield

@@ -14,20 +14,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from mindbank.errors import ConflictError
-from mindbank.records import Entry, Event, SharedState
+from mindbank.records import Entry, SharedState
 from mindbank.store.changes import ChangeRepo
-from mindbank.store.codec import dumps, loads_or_none
+from mindbank.store.codec import dumps
 from mindbank.store.coordination import CoordinationRepo
-from mindbank.store.memory import (
-    _COLUMNS,
-    _SQL_FLUSH,
-    _SQL_IMPORT,
-    _SQL_UPSERT,
-    MemoryRepo,
-)
-from mindbank.store.schemas import SchemaRepo
+from mindbank.store.memory import _COLUMNS, _SQL_FLUSH, MemoryRepo
 
-__all__ = ["PgChangeRepo", "PgCoordinationRepo", "PgMemoryRepo", "PgSchemaRepo", "glob_regex"]
+__all__ = ["PgChangeRepo", "PgCoordinationRepo", "PgMemoryRepo", "glob_regex"]
 
 _ROW = f"SELECT {_COLUMNS}, id FROM memory_store WHERE namespace = ? AND key = ?"
 
@@ -61,13 +54,6 @@ def glob_regex(pattern: str) -> str:
 class PgMemoryRepo(MemoryRepo):
     """``memory_store`` on PostgreSQL."""
 
-    SQL_UPSERT = _SQL_UPSERT.replace(
-        "ON CONFLICT (namespace, key)", "ON CONFLICT (tenant, namespace, key)"
-    )
-    SQL_UPSERT_RETURNING = SQL_UPSERT + " RETURNING created_at, accessed_at, access_count, id"
-    SQL_IMPORT = _SQL_IMPORT.replace(
-        "ON CONFLICT (namespace, key)", "ON CONFLICT (tenant, namespace, key)"
-    )
     SQL_FLUSH = _SQL_FLUSH.replace(
         "max(coalesce(accessed_at, 0), ?)", "GREATEST(coalesce(accessed_at, 0), ?)"
     )
@@ -95,9 +81,6 @@ class PgChangeRepo(ChangeRepo):
     """The change log on PostgreSQL: one sequence for every tenant, so a tenant's numbers have
     gaps; where pruning reached is kept as a cursor named ``__pruned__``."""
 
-    SQL_SET_CURSOR = ChangeRepo.SQL_SET_CURSOR.replace(
-        "ON CONFLICT (name)", "ON CONFLICT (tenant, name)"
-    )
     PRUNED = "__pruned__"
 
     def pruned_upto(self) -> int:
@@ -116,14 +99,6 @@ class PgChangeRepo(ChangeRepo):
         return n
 
 
-class PgSchemaRepo(SchemaRepo):
-    """Namespace schemas on PostgreSQL (one per tenant and namespace)."""
-
-    SQL_PUT = SchemaRepo.SQL_PUT.replace(
-        "ON CONFLICT (namespace)", "ON CONFLICT (tenant, namespace)"
-    )
-
-
 class PgCoordinationRepo(CoordinationRepo):
     """Shared state and events on PostgreSQL. Compare-and-set is one atomic statement (an
     ``UPDATE ... WHERE version = expected``, or an insert that must not find the key), so two
@@ -136,7 +111,7 @@ class PgCoordinationRepo(CoordinationRepo):
         if expected is None:
             row = self.db.run(
                 "INSERT INTO shared_state (key, value, updated_by, version, updated_at) "
-                "VALUES (?, ?, ?, 1, ?) ON CONFLICT (tenant, key) DO UPDATE SET "
+                "VALUES (?, ?, ?, 1, ?) ON CONFLICT (key) DO UPDATE SET "
                 "value = excluded.value, updated_by = excluded.updated_by, "
                 "version = shared_state.version + 1, updated_at = excluded.updated_at "
                 "RETURNING version",
@@ -145,7 +120,7 @@ class PgCoordinationRepo(CoordinationRepo):
         elif expected == 0:
             row = self.db.run(
                 "INSERT INTO shared_state (key, value, updated_by, version, updated_at) "
-                "VALUES (?, ?, ?, 1, ?) ON CONFLICT (tenant, key) DO NOTHING RETURNING version",
+                "VALUES (?, ?, ?, 1, ?) ON CONFLICT (key) DO NOTHING RETURNING version",
                 (key, text, by, now),
             ).fetchone()
         else:
@@ -164,21 +139,3 @@ class PgCoordinationRepo(CoordinationRepo):
                 actual=actual,
             )
         return SharedState(key, value, int(row[0]), by, now)
-
-    def event_insert(self, type_: str, source: str, data: Any, now: float) -> Event:
-        row = self.db.run(
-            "INSERT INTO events (type, source, data, timestamp) VALUES (?, ?, ?, ?) RETURNING id",
-            (type_, source, dumps(data, "event data"), now),
-        ).fetchone()
-        return Event(int(row[0]), type_, source, data, now)
-
-    def event_list(
-        self, type_: str | None, source: str | None, since: float | None, after_id: int, limit: int
-    ) -> list[Event]:
-        return self._all(
-            "SELECT id, type, source, data, timestamp FROM events WHERE id > ?4 "
-            "AND (?1::text IS NULL OR type = ?1) AND (?2::text IS NULL OR source = ?2) "
-            "AND (?3::double precision IS NULL OR timestamp >= ?3) ORDER BY id LIMIT ?5",
-            (type_, source, since, after_id, limit),
-            lambda r: Event(int(r[0]), r[1], r[2], loads_or_none(r[3]), float(r[4])),
-        )

@@ -18,8 +18,9 @@ import contextlib
 import hashlib
 import re
 import secrets
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from mindbank.config import Settings
@@ -48,6 +49,17 @@ def _rls(table: str) -> tuple[str, ...]:
         "WITH CHECK (tenant = current_user)",
     )
 
+
+COORDINATION = (
+    "sessions",
+    "agents",
+    "tasks",
+    "agent_memory",
+    "performance_metrics",
+    "workflow_state",
+    "swarm_topology",
+    "consensus_state",
+)
 
 _P1 = (
     """CREATE TABLE memory_store (
@@ -186,14 +198,136 @@ _P3 = (
     "GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO mindbank_tenant",
 )
 
+_P4 = (
+    """CREATE TABLE sessions (
+        id TEXT NOT NULL,
+        data TEXT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        last_accessed DOUBLE PRECISION NOT NULL,
+        expires_at DOUBLE PRECISION,
+        tenant TEXT NOT NULL DEFAULT current_user,
+        PRIMARY KEY (tenant, id)
+    )""",
+    """CREATE TABLE agents (
+        id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        capabilities TEXT NOT NULL DEFAULT '[]',
+        state TEXT NOT NULL DEFAULT '{}',
+        swarm_id TEXT,
+        created_at DOUBLE PRECISION NOT NULL,
+        last_active DOUBLE PRECISION NOT NULL,
+        tenant TEXT NOT NULL DEFAULT current_user,
+        PRIMARY KEY (tenant, id)
+    )""",
+    "CREATE INDEX agents_swarm ON agents (tenant, swarm_id)",
+    """CREATE TABLE tasks (
+        id TEXT NOT NULL,
+        description TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending'
+            CHECK (status IN ('pending', 'in_progress', 'completed', 'failed', 'cancelled')),
+        priority TEXT NOT NULL DEFAULT 'medium'
+            CHECK (priority IN ('low', 'medium', 'high', 'critical')),
+        assigned_to TEXT,
+        dependencies TEXT NOT NULL DEFAULT '[]',
+        result TEXT,
+        created_at DOUBLE PRECISION NOT NULL,
+        updated_at DOUBLE PRECISION NOT NULL,
+        completed_at DOUBLE PRECISION,
+        tenant TEXT NOT NULL DEFAULT current_user,
+        PRIMARY KEY (tenant, id)
+    )""",
+    "CREATE INDEX tasks_status ON tasks (tenant, status, priority)",
+    """CREATE TABLE agent_memory (
+        id BIGSERIAL PRIMARY KEY,
+        agent_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        updated_at DOUBLE PRECISION NOT NULL,
+        tenant TEXT NOT NULL DEFAULT current_user,
+        UNIQUE (tenant, agent_id, key),
+        FOREIGN KEY (tenant, agent_id) REFERENCES agents (tenant, id) ON DELETE CASCADE
+    )""",
+    """CREATE TABLE performance_metrics (
+        id BIGSERIAL PRIMARY KEY,
+        metric_name TEXT NOT NULL,
+        value DOUBLE PRECISION NOT NULL,
+        tags TEXT NOT NULL DEFAULT '{}',
+        timestamp DOUBLE PRECISION NOT NULL,
+        tenant TEXT NOT NULL DEFAULT current_user
+    )""",
+    "CREATE INDEX performance_metrics_name_time ON performance_metrics "
+    "(tenant, metric_name, timestamp)",
+    """CREATE TABLE workflow_state (
+        id TEXT NOT NULL,
+        workflow_type TEXT NOT NULL,
+        state TEXT NOT NULL,
+        checkpoint_data TEXT,
+        created_at DOUBLE PRECISION NOT NULL,
+        updated_at DOUBLE PRECISION NOT NULL,
+        tenant TEXT NOT NULL DEFAULT current_user,
+        PRIMARY KEY (tenant, id)
+    )""",
+    """CREATE TABLE swarm_topology (
+        id BIGSERIAL PRIMARY KEY,
+        swarm_id TEXT NOT NULL,
+        topology_type TEXT NOT NULL,
+        nodes TEXT NOT NULL,
+        edges TEXT NOT NULL DEFAULT '[]',
+        metadata TEXT NOT NULL DEFAULT '{}',
+        created_at DOUBLE PRECISION NOT NULL,
+        tenant TEXT NOT NULL DEFAULT current_user
+    )""",
+    "CREATE INDEX swarm_topology_swarm ON swarm_topology (tenant, swarm_id, id)",
+    """CREATE TABLE consensus_state (
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        version INTEGER NOT NULL DEFAULT 1,
+        proposer TEXT NOT NULL,
+        voters TEXT NOT NULL DEFAULT '[]',
+        acceptors TEXT NOT NULL DEFAULT '[]',
+        quorum INTEGER NOT NULL,
+        timestamp DOUBLE PRECISION NOT NULL,
+        tenant TEXT NOT NULL DEFAULT current_user,
+        PRIMARY KEY (tenant, key)
+    )""",
+    *(statement for table in COORDINATION for statement in _rls(table)),
+    # Every unique key of a tenant's table begins with the tenant (statements name the rest)
+    "CREATE UNIQUE INDEX embeddings_tenant_entry ON embeddings (tenant, entry_id)",
+    # The change log without the global counter: a row every tenant's writer updated, so one
+    # tenant's open transaction held up every other tenant's writes. (Nothing reads it here:
+    # there is no cache across requests on PostgreSQL.)
+    """CREATE OR REPLACE FUNCTION mindbank_log_change() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+        who TEXT := coalesce(nullif(current_setting('mindbank.actor', true), ''), current_user);
+        now_s DOUBLE PRECISION := extract(epoch FROM clock_timestamp());
+    BEGIN
+        IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND (OLD.namespace, OLD.key)
+                                IS DISTINCT FROM (NEW.namespace, NEW.key)) THEN
+            INSERT INTO change_log (namespace, key, op, actor, at, tenant)
+            VALUES (OLD.namespace, OLD.key, 'delete', who, now_s, OLD.tenant);
+        END IF;
+        IF TG_OP <> 'DELETE' THEN
+            INSERT INTO change_log (namespace, key, op, actor, at, tenant)
+            VALUES (NEW.namespace, NEW.key, 'store', who, now_s, NEW.tenant);
+        END IF;
+        PERFORM pg_notify('mindbank_changes', coalesce(NEW.tenant, OLD.tenant));
+        RETURN NULL;
+    END $$""",
+    f"GRANT SELECT, INSERT, UPDATE, DELETE ON {', '.join(COORDINATION)} TO mindbank_tenant",
+    "GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO mindbank_tenant",
+)
+
 PG_MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (1, "memory, change log, cursors, schemas, tenants with row-level security", _P1),
     (2, "vectors (pgvector)", _P2),
     (3, "shared state (compare-and-set) and events", _P3),
+    (4, "sessions, agents, tasks, agent memory, metrics, workflows, topology, consensus", _P4),
 )
 """PostgreSQL migrations, in order. Append only."""
 
 _NUMBERED = re.compile(r"\?(\d+)")
+_CONFLICT = re.compile(r"ON CONFLICT \((?!tenant\b)")
 _LOCK = 0x4D424E4B  # advisory lock id ("MBNK") held while migrating
 HNSW_DIMS = 384
 """Vector length of the per-tenant HNSW index (the default embedder's, all-MiniLM-L6-v2)."""
@@ -201,6 +335,14 @@ HNSW_DIMS = 384
 
 def _sha(statements: Sequence[str]) -> str:
     return hashlib.sha256("\n;\n".join(statements).encode("utf-8")).hexdigest()
+
+
+def _pool_module() -> Any:
+    try:
+        import psycopg_pool
+    except ImportError:
+        raise StoreError("PostgreSQL needs the pg extra: pip install 'mindbank[pg]'") from None
+    return psycopg_pool
 
 
 def _psycopg() -> Any:
@@ -225,6 +367,10 @@ class PgDatabase(Transactions):
 
     dialect = "postgres"
     witnessed = False
+    # A transaction holds its tenant's write lock from its start, as SQLite's BEGIN IMMEDIATE
+    # holds the file's: a read-modify-write inside it can never lose another's update. Other
+    # tenants are not held up; single statements outside a transaction take no lock.
+    BEGIN = f"BEGIN; SELECT pg_advisory_xact_lock({_LOCK}, hashtext(current_user))"
 
     def __init__(
         self,
@@ -240,20 +386,89 @@ class PgDatabase(Transactions):
         self.url = url
         self.path = _Display(url)
         self.codec = _Codec()
-        self._depth = 0
+        self._local = threading.local()
         self._sql: dict[str, str] = {}
+        # One connection first: its error is the one to show (a pool only times out), and it
+        # migrates while the pool opens its own connections in the background.
         try:
-            self.conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
+            first = psycopg.connect(url, autocommit=True, connect_timeout=10)
         except psycopg.Error as exc:
             raise StoreError(f"cannot connect to {self.path}: {str(exc).strip()}") from None
-        self.role = str(self.conn.execute("SELECT current_user").fetchone()[0])
+        self.role = str(first.execute("SELECT current_user").fetchone()[0])
         self.actor = self.settings.actor or self.role
-        self.conn.execute("SELECT set_config('mindbank.actor', %s, false)", (self.actor,))
-        ms = int(self.settings.busy_timeout * 1000)
-        self.conn.execute(f"SET lock_timeout = {ms}")
-        if migrate:
-            self.migrate()
-        self._check_schema()
+        self._pool = _pool_module().ConnectionPool(
+            url,
+            min_size=1,
+            max_size=self.settings.pool_size,
+            kwargs={"autocommit": True, "connect_timeout": 10},
+            configure=self._configure,
+            timeout=30.0,
+            name=f"mindbank:{self.role}",
+            open=False,
+        )
+        self._pool.open(wait=False)
+        try:
+            self._configure(first)
+            self._local.conn = first
+            if migrate:
+                self.migrate()
+            self._check_schema()
+        except BaseException:
+            self._pool.close()
+            raise
+        finally:
+            self._local.conn = None
+            first.close()
+
+    def _configure(self, conn: Any) -> None:
+        """Every connection of the pool: who writes (for the change log) and how long to wait
+        for a lock."""
+        conn.execute("SELECT set_config('mindbank.actor', %s, false)", (self.actor,))
+        conn.execute(f"SET lock_timeout = {int(self.settings.busy_timeout * 1000)}")
+
+    # -- connections: a pool; a thread's transaction keeps one connection to its end ----------
+
+    @property
+    def conn(self) -> Any:
+        """The connection of this thread's transaction (or ``connection()`` block)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            raise StoreError("no connection is held: use transaction() or connection()")
+        return conn
+
+    @property
+    def _depth(self) -> int:
+        return int(getattr(self._local, "depth", 0))
+
+    @_depth.setter
+    def _depth(self, value: int) -> None:
+        self._local.depth = value
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[Any]:
+        """Hold one connection of the pool for this thread until the block ends (a
+        transaction does; so does a listener)."""
+        held = getattr(self._local, "conn", None)
+        if held is not None:
+            yield held
+            return
+        with self._pool.connection() as conn:
+            self._local.conn = conn
+            try:
+                yield conn
+            finally:
+                self._local.conn = None
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """A transaction on one connection of the pool; nested calls are savepoints."""
+        with self.connection(), super().transaction():
+            yield
+
+    @property
+    def pool_stats(self) -> dict[str, int]:
+        """The pool's counters (size, available, waiting, requests ...)."""
+        return dict(self._pool.get_stats())
 
     # -- SQL ---------------------------------------------------------------------------------
 
@@ -261,6 +476,8 @@ class PgDatabase(Transactions):
         out = self._sql.get(sql)
         if out is None:
             out = sql.replace("%", "%%")
+            # Every unique key of a tenant's table begins with its tenant.
+            out = _CONFLICT.sub("ON CONFLICT (tenant, ", out)
             if _NUMBERED.search(out):  # SQLite's ?N: the N-th parameter, usable twice
                 out = _NUMBERED.sub(lambda m: f"%(p{m.group(1)})s", out)
             else:
@@ -269,46 +486,58 @@ class PgDatabase(Transactions):
         return out
 
     def run(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
-        """Run one statement (``?`` or ``?N`` parameters); mindbank's errors for the server's."""
+        """Run one statement (``?`` or ``?N`` parameters); mindbank's errors for the server's.
+        The rows are read before the connection goes back to the pool."""
         psycopg = _psycopg()
         text = self._translate(sql)
         if "%(p" in text and not isinstance(params, dict):
             params = {f"p{i}": v for i, v in enumerate(params, start=1)}
         try:
-            return self.conn.execute(text, params or None)
+            with self.connection() as conn:
+                return conn.execute(text, params or None)
         except psycopg.Error as exc:
             raise _translate(exc, self.path) from exc
 
     execute = run
 
+    def raw(self, sql: str) -> Any:
+        """Run SQL as written (no parameters, no translation: DDL, role statements)."""
+        psycopg = _psycopg()
+        try:
+            with self.connection() as conn:
+                return conn.execute(sql)
+        except psycopg.Error as exc:
+            raise _translate(exc, self.path) from exc
+
     def executemany(self, sql: str, rows: Any) -> Any:
         """One statement for many parameter rows."""
         psycopg = _psycopg()
-        cur = self.conn.cursor()
         try:
-            cur.executemany(self._translate(sql), list(rows))
+            with self.connection() as conn:
+                cur = conn.cursor()
+                cur.executemany(self._translate(sql), list(rows))
         except psycopg.Error as exc:
             raise _translate(exc, self.path) from exc
         return cur
 
     def _abandon(self) -> None:
-        """After a failed COMMIT: roll back what may still be open."""
+        """After a failed BEGIN or COMMIT: roll back what may still be open."""
         with contextlib.suppress(Exception):
             self.conn.execute("ROLLBACK")
 
     def close(self) -> None:
-        """Close the connection (idempotent)."""
+        """Close every connection of the pool (idempotent)."""
         with contextlib.suppress(Exception):
-            self.conn.close()
+            self._pool.close()
 
     # -- migrations --------------------------------------------------------------------------
 
     def migrate(self) -> list[int]:
         """Apply pending migrations (needs a role that may create tables; tenants cannot, and
         need not: they open an already migrated database)."""
-        exists = self.conn.execute("SELECT to_regclass('schema_migrations')").fetchone()[0]
+        exists = self.raw("SELECT to_regclass('schema_migrations')").fetchone()[0]
         if exists is not None:
-            done = {r[0] for r in self.conn.execute("SELECT version FROM schema_migrations")}
+            done = {r[0] for r in self.raw("SELECT version FROM schema_migrations")}
             if all(v in done for v, _, _ in PG_MIGRATIONS):
                 return []
         applied = []
@@ -323,7 +552,7 @@ class PgDatabase(Transactions):
                 if version in done:
                     continue
                 for statement in statements:
-                    self.conn.execute(statement)
+                    self.raw(statement)
                 self.run(
                     "INSERT INTO schema_migrations VALUES (?, ?, ?, ?)",
                     (version, name, _sha(statements), self.clock()),
@@ -363,12 +592,12 @@ class PgDatabase(Transactions):
         from mindbank.records import MigrationInfo
 
         applied = {int(r[0]): float(r[1]) for r in
-                   self.conn.execute("SELECT version, applied_at FROM schema_migrations")}  # fmt: skip
+                   self.raw("SELECT version, applied_at FROM schema_migrations")}  # fmt: skip
         return [MigrationInfo(v, name, _sha(st), applied.get(v)) for v, name, st in PG_MIGRATIONS]
 
     def _check_schema(self) -> None:
         try:
-            rows = self.conn.execute("SELECT version, sha256 FROM schema_migrations").fetchall()
+            rows = self.raw("SELECT version, sha256 FROM schema_migrations").fetchall()
         except Exception:
             raise SchemaError(
                 f"{self.path} has no mindbank schema: run `mindbank db migrate --db URL` with "
@@ -439,11 +668,11 @@ def create_tenant(admin_url: str, name: str) -> str:
         token = secrets.token_urlsafe(24)
         if db.run("SELECT 1 FROM pg_roles WHERE rolname = ?", (name,)).fetchone():
             raise ValidationError(f"tenant {name!r} exists")
-        db.conn.execute(f"CREATE ROLE {name} LOGIN PASSWORD '{token}' IN ROLE mindbank_tenant")
+        db.raw(f"CREATE ROLE {name} LOGIN PASSWORD '{token}' IN ROLE mindbank_tenant")
         # An approximate (HNSW) index over the tenant's own vectors of the default embedder's
         # length: row-level security filters after an index scan, so one index for all
         # tenants would leave a small tenant with too few neighbours.
-        db.conn.execute(
+        db.raw(
             f"CREATE INDEX embeddings_hnsw_{name} ON embeddings USING hnsw "
             f"((vector::vector({HNSW_DIMS})) vector_cosine_ops) "
             f"WHERE tenant = '{name}' AND vector_dims(vector) = {HNSW_DIMS}"
@@ -451,6 +680,17 @@ def create_tenant(admin_url: str, name: str) -> str:
         return token
     finally:
         db.close()
+
+
+def tenant_tables(db: PgDatabase) -> list[str]:
+    """Every table whose rows belong to tenants, tables that reference others first."""
+    rows = db.run(
+        "SELECT c.table_name, (SELECT count(*) FROM information_schema.table_constraints k "
+        "WHERE k.table_name = c.table_name AND k.constraint_type = 'FOREIGN KEY') "
+        "FROM information_schema.columns c WHERE c.table_schema = 'public' "
+        "AND c.column_name = 'tenant' ORDER BY 2 DESC, 1"
+    ).fetchall()
+    return [str(r[0]) for r in rows]
 
 
 def drop_tenant(admin_url: str, name: str) -> int:
@@ -463,10 +703,10 @@ def drop_tenant(admin_url: str, name: str) -> int:
             raise NotFoundError(f"no tenant {name!r}")
         with db.transaction():
             n = db.run("DELETE FROM memory_store WHERE tenant = ?", (name,)).rowcount
-            for table in ("change_log", "change_cursors", "namespace_schemas"):
-                db.run(f"DELETE FROM {table} WHERE tenant = ?", (name,))
-        db.conn.execute(f"DROP INDEX IF EXISTS embeddings_hnsw_{name}")
-        db.conn.execute(f"DROP ROLE {name}")
+            for table in tenant_tables(db):  # children first: a cascade finds nothing left
+                db.run(f'DELETE FROM "{table}" WHERE tenant = ?', (name,))
+        db.raw(f"DROP INDEX IF EXISTS embeddings_hnsw_{name}")
+        db.raw(f"DROP ROLE {name}")
         return int(n)
     finally:
         db.close()
