@@ -1,6 +1,6 @@
 """The ReasoningBank: items, verdicts, distillation, scored retrieval with MMR, the query cache,
-confidence learning, links and consolidation; against real SQLite files, real test runs and
-real subprocesses."""
+confidence learning, links and consolidation; against real SQLite files and a real PostgreSQL
+(every test that opens a database runs on both), real test runs and real subprocesses."""
 
 from __future__ import annotations
 
@@ -26,7 +26,15 @@ from mindbank.reasoning.distill import error_types
 from mindbank.reasoning.judge import from_tests
 from mindbank.store.reasoning import BANK_TABLES
 
-from .conftest import FakeClock, run_mindbank
+from .conftest import FakeClock, _tenant, run_mindbank, tenant_url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_path(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """A SQLite file, or a PostgreSQL database opened as a tenant (its URL)."""
+    if request.param == "sqlite":
+        return tmp_path / "memory.db"
+    return tenant_url(request.getfixturevalue("pg_admin"), _tenant("bank"))
 
 
 def _open(path: Path, clock: FakeClock, **bank: object) -> mindbank.MindBank:
@@ -581,8 +589,8 @@ def test_items_are_reembedded_for_a_new_embedder(db_path: Path, clock: FakeClock
 # -- the CLI --------------------------------------------------------------------------------
 
 
-def test_cli_reference_workflow(tmp_path: Path) -> None:
-    db = str(tmp_path / "cli.db")
+def test_cli_reference_workflow(db_path: Path | str) -> None:
+    db = str(db_path)
     for key, value, ns, conf in [
         ("api-framework", "Use Express.js for REST API with middleware pattern", "architecture", "0.90"),
         ("database-choice", "PostgreSQL for relational data with ACID guarantees", "architecture", "0.92"),
@@ -627,7 +635,7 @@ def test_cli_reference_workflow(tmp_path: Path) -> None:
 
 def test_mirror_caught_up_incrementally_equals_a_full_load(db_path: Path, clock: FakeClock) -> None:
     from mindbank.reasoning.mirror import BankMirror
-    from mindbank.store.reasoning import BankRepo
+    from mindbank.store.reasoning import bank_repo
 
     rng = np.random.default_rng(7)
     with _open(db_path, clock) as mb, _open(db_path, clock) as other:
@@ -653,7 +661,7 @@ def test_mirror_caught_up_incrementally_equals_a_full_load(db_path: Path, clock:
                 live = mb.bank._mirror
                 assert live is not None
                 full = BankMirror(live.identity, live.dims)
-                full.load(BankRepo(mb._db))
+                full.load(bank_repo(mb._db))
                 got = {live.ids[r]: r for r in live.rows()}
                 want = {full.ids[r]: r for r in full.rows()}
                 assert set(got) == set(want)

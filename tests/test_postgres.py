@@ -142,8 +142,18 @@ def test_tenants_cannot_cross(pg_admin: str, tmp_path: Path) -> None:
             assert not listed.is_error and listed.structured_content == {"total": 0, "entries": []}
             missing = await client.call_tool("memory_retrieve", {"key": "other", "namespace": "m"})
             assert missing.structured_content == {"found": False, "entry": None}
+            stored = await client.call_tool(
+                "pattern_store", {"key": "lesson", "value": "alice's lesson about caching"}
+            )
+            assert not stored.is_error, stored.content
+            found = await client.call_tool("pattern_search", {"query": "caching"})
+            assert [h["key"] for h in found.structured_content["hits"]] == ["lesson"]
 
     asyncio.run(scenario())
+    with mindbank.open(ub, settings=settings) as b:  # alice's ReasoningBank is hers
+        assert b.bank.list() == [] and b.bank.query("caching") == []
+        b.bank.store("lesson", "bob's own lesson")
+        assert [i.content for i in b.bank.list()] == ["bob's own lesson"]
     # dropping a tenant deletes its rows only, in every table
     for url in (ua, ub):
         with mindbank.open(url, settings=settings) as mb:
@@ -177,9 +187,8 @@ def test_what_is_not_on_postgres_yet_is_refused(pg_admin: str) -> None:
         mb.store("k", "v", namespace="n")
         stats = mb.stats()
         assert stats.namespaces == {"n": 1} and stats.tables["memory_store"] == 1
-        assert stats.schema_version == 4 and stats.file_bytes > 0
-        for call in (lambda: mb.neural, lambda: mb.bank, lambda: mb.check(),
-                     lambda: mb.verify()):  # fmt: skip
+        assert stats.schema_version == 5 and stats.file_bytes > 0
+        for call in (lambda: mb.neural, lambda: mb.check(), lambda: mb.verify()):
             with pytest.raises(BackendError, match="not available on PostgreSQL yet"):
                 call()
     r = run_mindbank("db", "check", "--db", url)
@@ -262,9 +271,36 @@ def test_copy_between_sqlite_and_postgres_both_ways(pg_admin: str, tmp_path: Pat
         mb.retrieve("plain")
         mb.set_schema("n", {"type": "object", "required": ["i"]})
         before = [h.entry.key for h in mb.search("exponential backoff", k=3)]
+        mb.agents.register("coder", "coder", capabilities=["python"])
+        mb.agents.remember("coder", "last", {"task": 7})
+        for n in range(3):
+            mb.events.log("step", "coder", {"n": n})
+        mb.shared.set("plan", {"v": 1})
+        mb.bank.store("pool-size", "Size the pool to the cores", confidence=0.9)
+        t = mb.bank.record_trajectory("Sort tuples by the second item", strategy="sorted-key",
+                                      verdict="success")  # fmt: skip
+        a, b = mb.bank.store("x", "first lesson"), mb.bank.store("y", "second lesson")
+        mb.bank.link(a.id, b.id, "related")
+        items = {i.key: i for i in mb.bank.list(limit=100)}
     url = tenant_url(pg_admin, _tenant("copy"))
     r = mindbank.copy(src, url)
     assert (r.entries, r.vectors, r.schemas) == (31, 31, 1) and r.changes == 31
+    assert r.tables["events"] == 3 and r.tables["task_trajectories"] == 1
+    assert r.tables["patterns"] == len(items) and r.tables["pattern_sources"] >= 1
+    assert r.tables["pattern_links"] == 1 and r.tables["agent_memory"] == 1
+    assert r.left_behind == {"search_impressions": 1}  # no place for it on PostgreSQL yet
+    with mindbank.open(url, embedder="hashing") as pg:
+        assert [e.data for e in pg.events.list()] == [{"n": 0}, {"n": 1}, {"n": 2}]
+        assert pg.agents.recall("coder", "last").value == {"task": 7}  # type: ignore[union-attr]
+        assert {i.key: i.confidence for i in pg.bank.list(limit=100)} == {
+            k: i.confidence for k, i in items.items()}  # fmt: skip
+        got = pg.bank.trajectories()[0]
+        assert got.task == "Sort tuples by the second item"
+        distilled = {i.id for i in t.items}
+        assert distilled and {i.id for i in pg.bank.list(limit=100) if got.id in i.sources} == (
+            distilled
+        )  # provenance follows the trajectory's new id
+        assert pg.bank.query("pool size for the cores")[0].item.key == "pool-size"
     with mindbank.open(url, embedder="hashing") as pg:
         assert pg.get("plain").access_count == 1  # type: ignore[union-attr]
         assert pg.schema("n") is not None
@@ -278,6 +314,7 @@ def test_copy_between_sqlite_and_postgres_both_ways(pg_admin: str, tmp_path: Pat
     assert r2.returncode == 0, r2.stderr
     doc = json.loads(r2.stdout)
     assert doc["entries"] == 31 and doc["vectors"] == 31 and doc["checksum"] == r.checksum
+    assert doc["tables"] == r.tables and doc["left_behind"] == {}
     with mindbank.open(back, embedder="hashing") as mb:
         assert mb.search("exponential backoff", k=3)[0].entry.key == before[0]
         assert mb.verify().ok

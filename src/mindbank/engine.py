@@ -160,7 +160,6 @@ class MindBank:
     @cached_property
     def bank(self) -> ReasoningBank:
         """The ReasoningBank: reasoning items learned from judged attempts."""
-        self._sqlite_only("the ReasoningBank")
         from mindbank.reasoning.bank import ReasoningBank
 
         return ReasoningBank(self._db, lambda: self.embedder, self._db.settings.bank, self._clock)
@@ -1395,8 +1394,12 @@ def restore(backup: PathLike, path: PathLike | None = None) -> None:
 
 def copy(source: PathLike, target: PathLike, *, settings: Settings | None = None) -> CopyReport:
     """Copy a whole memory between SQLite and PostgreSQL, in either direction: live entries
-    (with their access counts and times), their vectors as they are, namespace schemas and the
-    change log; then check that both sides hold the same entries (count and checksum).
+    (with their access counts and times), their vectors as they are, namespace schemas, the
+    change log, the coordination tables and the ReasoningBank (items, vectors, trajectories,
+    provenance, links); then check that both sides hold the same entries (count and checksum)
+    and the same rows in every other table copied. What the target has no place for yet (on
+    PostgreSQL: neural models, pipeline runs, feedback, the witness chain) is left where it is
+    and reported in ``left_behind``.
 
     Args:
         source: a SQLite file or a ``postgresql://`` URL.
@@ -1415,6 +1418,7 @@ def copy(source: PathLike, target: PathLike, *, settings: Settings | None = None
     import tempfile as _tempfile
 
     from mindbank.records import CopyReport
+    from mindbank.store import transfer
 
     start = time.perf_counter()
     base = settings if settings is not None else Settings.from_env()
@@ -1433,6 +1437,13 @@ def copy(source: PathLike, target: PathLike, *, settings: Settings | None = None
             dst.set_schema(info.namespace, {"definitions": dict(info.definitions)},
                            name=info.name, strict=info.strict)  # fmt: skip
         vectors = _copy_vectors(src, dst)
+        with dst._db.transaction():
+            tables = transfer.copy_tables(src._db, dst._db)
+        differ = transfer.verify_tables(src._db, dst._db)
+        if differ:
+            raise IntegrityCheckError(
+                f"the copy differs from {src.path} in {', '.join(differ)} (left for inspection)"
+            )
         sums = []
         for side in (src, dst):
             digest = hashlib.sha256()
@@ -1447,7 +1458,8 @@ def copy(source: PathLike, target: PathLike, *, settings: Settings | None = None
                 f"{sums[1][:12]} vs {sums[0][:12]}"
             )
         return CopyReport(str(src.path), str(dst.path), n, vectors, len(schemas), changes,
-                          sums[0], time.perf_counter() - start)  # fmt: skip
+                          sums[0], time.perf_counter() - start, tables,
+                          transfer.left_behind(src._db, dst._db))  # fmt: skip
 
 
 def _copy_changes(src: MindBank, dst: MindBank) -> int:

@@ -226,7 +226,8 @@ def tenant_drop(name: str, yes: bool, db: Any) -> None:
 @json_option
 def copy_(source: str, target: str, as_json: bool) -> None:
     """Copy a whole memory from SOURCE to TARGET (SQLite files or postgresql:// URLs, either
-    way): entries, vectors, schemas and the change log, then verify counts and checksums.
+    way): entries, vectors, schemas, the change log, coordination and the ReasoningBank, then
+    verify counts and checksums. What the target has no place for is named, not copied.
 
     \b
     Examples:
@@ -239,4 +240,10 @@ def copy_(source: str, target: str, as_json: bool) -> None:
         return
     click.echo(f"copied {r.entries} entries, {r.vectors} vectors, {r.schemas} schemas and "
                f"{r.changes} changes from {r.source} to {r.target} in {r.seconds:.2f} s")  # fmt: skip
-    click.echo(f"verified: the same {r.entries} entries on both sides (sha256 {r.checksum[:16]})")
+    rows = sum(r.tables.values())
+    click.echo(f"copied {rows} rows of {sum(1 for n in r.tables.values() if n)} other tables "
+               "(coordination, ReasoningBank)")  # fmt: skip
+    click.echo(f"verified: the same {r.entries} entries on both sides (sha256 {r.checksum[:16]})"
+               " and the same rows in every table copied")  # fmt: skip
+    for name, n in r.left_behind.items():
+        click.echo(f"left behind: {n} rows of {name} (no place for them in the target yet)")

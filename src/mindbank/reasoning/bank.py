@@ -45,7 +45,13 @@ from mindbank.records import (
 )
 from mindbank.store.codec import dumps
 from mindbank.store.database import Database
-from mindbank.store.reasoning import BANK_TABLES, BankRepo, ItemRow, TrajectoryRow, decode_data
+from mindbank.store.reasoning import (
+    BANK_TABLES,
+    ItemRow,
+    TrajectoryRow,
+    bank_repo,
+    decode_data,
+)
 
 if TYPE_CHECKING:  # numpy and the in-memory items load with the first query
     from mindbank.embedders.base import Embedder, Vectors
@@ -112,7 +118,7 @@ class ReasoningBank:
         clock: Callable[[], float],
     ):
         self._db = db
-        self._repo = BankRepo(db)
+        self._repo = bank_repo(db)
         self._embedder_fn = embedder
         self.settings = settings
         self._clock = clock
@@ -826,7 +832,7 @@ class ReasoningBank:
             total_embeddings=c["embeddings"],
             total_trajectories=c["trajectories"],
             total_links=c["links"],
-            storage_backend="SQLite",
+            storage_backend=self._repo.BACKEND,
             database_path=str(self._db.path),
             embedder=self._embedder_identity(),
             by_status=c["by_status"],
@@ -849,7 +855,7 @@ class ReasoningBank:
         """Which ReasoningBank tables exist (all of them, once migrated)."""
         existing = self._repo.existing_tables()
         return TablesCheck(
-            backend="SQLite",
+            backend=self._repo.BACKEND,
             existing_tables=tuple(existing),
             missing_tables=tuple(t for t in BANK_TABLES if t not in existing),
         )

@@ -369,6 +369,9 @@ class CopyReport(Record):
         changes: change-log records copied (the copy's own writes are logged after them).
         checksum: SHA-256 of every entry in export form, sorted: equal on both sides.
         seconds: how long it took.
+        tables: rows copied per other table (coordination, the ReasoningBank); each verified
+            equal on both sides (count and SHA-256 of its rows, serial ids aside).
+        left_behind: rows per source table the target has no place for (not copied).
     """
 
     source: str
@@ -379,3 +382,5 @@ class CopyReport(Record):
     changes: int
     checksum: str
     seconds: float
+    tables: Mapping[str, int] = field(default_factory=dict)
+    left_behind: Mapping[str, int] = field(default_factory=dict)

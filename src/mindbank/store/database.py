@@ -324,6 +324,11 @@ class Database(Transactions):
         if self.conn.in_transaction:
             self.conn.execute("ROLLBACK")
 
+    def table_names(self) -> list[str]:
+        """The database's tables, by name."""
+        rows = self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY 1")
+        return [r[0] for r in rows]
+
     def close(self) -> None:
         """Close the connection (idempotent)."""
         with contextlib.suppress(sqlite3.ProgrammingError):

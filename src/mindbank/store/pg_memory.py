@@ -19,8 +19,9 @@ from mindbank.store.changes import ChangeRepo
 from mindbank.store.codec import dumps
 from mindbank.store.coordination import CoordinationRepo
 from mindbank.store.memory import _COLUMNS, _SQL_FLUSH, MemoryRepo
+from mindbank.store.reasoning import BankRepo
 
-__all__ = ["PgChangeRepo", "PgCoordinationRepo", "PgMemoryRepo", "glob_regex"]
+__all__ = ["PgBankRepo", "PgChangeRepo", "PgCoordinationRepo", "PgMemoryRepo", "glob_regex"]
 
 _ROW = f"SELECT {_COLUMNS}, id FROM memory_store WHERE namespace = ? AND key = ?"
 
@@ -139,3 +140,11 @@ class PgCoordinationRepo(CoordinationRepo):
                 actual=actual,
             )
         return SharedState(key, value, int(row[0]), by, now)
+
+
+class PgBankRepo(BankRepo):
+    """The ReasoningBank's tables on PostgreSQL: JSON fields by ``->>``, ``GREATEST``."""
+
+    SQL_FIELD = "(pattern_data::jsonb ->> '{name}')"
+    SQL_LATER = "GREATEST({a}, {b})"
+    BACKEND = "PostgreSQL"

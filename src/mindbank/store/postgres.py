@@ -318,11 +318,137 @@ _P4 = (
     "GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO mindbank_tenant",
 )
 
+BANK = (
+    "patterns",
+    "pattern_embeddings",
+    "task_trajectories",
+    "pattern_sources",
+    "pattern_links",
+    "bank_log",
+)
+
+_P5 = (
+    # The ReasoningBank. ``rowid`` is insertion order, as SQLite's implicit one.
+    """CREATE TABLE patterns (
+        id TEXT NOT NULL,
+        type TEXT NOT NULL,
+        pattern_data TEXT NOT NULL,
+        confidence DOUBLE PRECISION NOT NULL DEFAULT 0.0,
+        usage_count INTEGER NOT NULL DEFAULT 0,
+        created_at DOUBLE PRECISION NOT NULL,
+        last_used DOUBLE PRECISION,
+        namespace TEXT NOT NULL DEFAULT 'default',
+        key TEXT,
+        status TEXT NOT NULL DEFAULT 'active'
+            CHECK (status IN ('active', 'superseded', 'archived')),
+        superseded_by TEXT,
+        success_count INTEGER NOT NULL DEFAULT 0,
+        failure_count INTEGER NOT NULL DEFAULT 0,
+        updated_at DOUBLE PRECISION,
+        origin TEXT NOT NULL DEFAULT 'stored',
+        rowid BIGSERIAL,
+        tenant TEXT NOT NULL DEFAULT current_user,
+        PRIMARY KEY (tenant, id)
+    )""",
+    "CREATE UNIQUE INDEX patterns_namespace_key ON patterns (tenant, namespace, key) "
+    "WHERE key IS NOT NULL",
+    "CREATE INDEX patterns_namespace_status ON patterns (tenant, namespace, status)",
+    "CREATE INDEX patterns_rowid ON patterns (tenant, rowid)",
+    """CREATE TABLE pattern_embeddings (
+        id TEXT NOT NULL,
+        kind TEXT NOT NULL DEFAULT 'content' CHECK (kind IN ('content', 'task')),
+        model TEXT NOT NULL,
+        dims INTEGER NOT NULL,
+        vector BYTEA NOT NULL,
+        tenant TEXT NOT NULL DEFAULT current_user,
+        PRIMARY KEY (tenant, id, kind),
+        FOREIGN KEY (tenant, id) REFERENCES patterns (tenant, id) ON DELETE CASCADE
+    )""",
+    """CREATE TABLE task_trajectories (
+        id BIGSERIAL PRIMARY KEY,
+        task_id TEXT NOT NULL,
+        pattern_id TEXT,
+        namespace TEXT NOT NULL DEFAULT 'default',
+        task TEXT NOT NULL,
+        kind TEXT,
+        strategy TEXT,
+        agent TEXT,
+        steps TEXT NOT NULL DEFAULT '[]',
+        outcome TEXT NOT NULL DEFAULT '{}',
+        success INTEGER,
+        verdict TEXT NOT NULL DEFAULT 'unknown'
+            CHECK (verdict IN ('success', 'failure', 'unknown')),
+        verdict_source TEXT NOT NULL DEFAULT 'none'
+            CHECK (verdict_source IN ('tests', 'caller', 'judge', 'none')),
+        verdict_detail TEXT NOT NULL DEFAULT '{}',
+        used_patterns TEXT NOT NULL DEFAULT '[]',
+        duration DOUBLE PRECISION,
+        timestamp DOUBLE PRECISION NOT NULL,
+        distilled_at DOUBLE PRECISION,
+        tenant TEXT NOT NULL DEFAULT current_user,
+        UNIQUE (tenant, id)
+    )""",
+    "CREATE INDEX task_trajectories_task ON task_trajectories (tenant, task_id)",
+    "CREATE INDEX task_trajectories_namespace_time ON task_trajectories "
+    "(tenant, namespace, timestamp)",
+    """CREATE TABLE pattern_sources (
+        pattern_id TEXT NOT NULL,
+        trajectory_id BIGINT NOT NULL,
+        tenant TEXT NOT NULL DEFAULT current_user,
+        PRIMARY KEY (tenant, pattern_id, trajectory_id),
+        FOREIGN KEY (tenant, pattern_id) REFERENCES patterns (tenant, id) ON DELETE CASCADE,
+        FOREIGN KEY (tenant, trajectory_id) REFERENCES task_trajectories (tenant, id)
+            ON DELETE CASCADE
+    )""",
+    "CREATE INDEX pattern_sources_trajectory ON pattern_sources (tenant, trajectory_id)",
+    """CREATE TABLE pattern_links (
+        id BIGSERIAL PRIMARY KEY,
+        source_pattern_id TEXT NOT NULL,
+        target_pattern_id TEXT NOT NULL,
+        link_type TEXT NOT NULL
+            CHECK (link_type IN ('related', 'prerequisite', 'contradicts', 'supersedes')),
+        strength DOUBLE PRECISION NOT NULL DEFAULT 0.5 CHECK (strength >= 0 AND strength <= 1),
+        created_at DOUBLE PRECISION NOT NULL,
+        tenant TEXT NOT NULL DEFAULT current_user,
+        UNIQUE (tenant, source_pattern_id, target_pattern_id, link_type),
+        FOREIGN KEY (tenant, source_pattern_id) REFERENCES patterns (tenant, id)
+            ON DELETE CASCADE,
+        FOREIGN KEY (tenant, target_pattern_id) REFERENCES patterns (tenant, id)
+            ON DELETE CASCADE
+    )""",
+    "CREATE INDEX pattern_links_target ON pattern_links (tenant, target_pattern_id)",
+    # bank_log: which item changed (its row or a vector), in order; a process holding the
+    # items in memory catches up from it.
+    """CREATE TABLE bank_log (
+        seq BIGSERIAL PRIMARY KEY,
+        pattern_id TEXT NOT NULL,
+        tenant TEXT NOT NULL DEFAULT current_user
+    )""",
+    "CREATE INDEX bank_log_tenant ON bank_log (tenant, seq)",
+    """CREATE FUNCTION mindbank_bank_log() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP = 'DELETE' THEN
+            INSERT INTO bank_log (pattern_id, tenant) VALUES (OLD.id, OLD.tenant);
+        ELSE
+            INSERT INTO bank_log (pattern_id, tenant) VALUES (NEW.id, NEW.tenant);
+        END IF;
+        RETURN NULL;
+    END $$""",
+    "CREATE TRIGGER patterns_log AFTER INSERT OR UPDATE OR DELETE ON patterns "
+    "FOR EACH ROW EXECUTE FUNCTION mindbank_bank_log()",
+    "CREATE TRIGGER pattern_embeddings_log AFTER INSERT OR UPDATE OR DELETE ON "
+    "pattern_embeddings FOR EACH ROW EXECUTE FUNCTION mindbank_bank_log()",
+    *(statement for table in BANK for statement in _rls(table)),
+    f"GRANT SELECT, INSERT, UPDATE, DELETE ON {', '.join(BANK)} TO mindbank_tenant",
+    "GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO mindbank_tenant",
+)
+
 PG_MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (1, "memory, change log, cursors, schemas, tenants with row-level security", _P1),
     (2, "vectors (pgvector)", _P2),
     (3, "shared state (compare-and-set) and events", _P3),
     (4, "sessions, agents, tasks, agent memory, metrics, workflows, topology, consensus", _P4),
+    (5, "the ReasoningBank: items, vectors, trajectories, provenance, links, log", _P5),
 )
 """PostgreSQL migrations, in order. Append only."""
 
@@ -560,18 +686,20 @@ class PgDatabase(Transactions):
                 applied.append(version)
         return applied
 
+    def table_names(self) -> list[str]:
+        """The database's tables, by name."""
+        rows = self.run("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")
+        return [str(r[0]) for r in rows]
+
     def stats(self, now: float) -> Any:
         """The database's size on the server, this role's rows per table (row-level security
         counts only the tenant's), live entries per namespace."""
         from mindbank.records import Stats
 
-        tables = [
-            r[0]
-            for r in self.run(
-                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
-            )
-        ]
-        counts = {t: int(self.run(f'SELECT count(*) FROM "{t}"').fetchone()[0]) for t in tables}
+        counts = {
+            t: int(self.run(f'SELECT count(*) FROM "{t}"').fetchone()[0])
+            for t in self.table_names()
+        }
         namespaces = {
             r[0]: int(r[1])
             for r in self.run(
@@ -703,7 +831,9 @@ def drop_tenant(admin_url: str, name: str) -> int:
             raise NotFoundError(f"no tenant {name!r}")
         with db.transaction():
             n = db.run("DELETE FROM memory_store WHERE tenant = ?", (name,)).rowcount
-            for table in tenant_tables(db):  # children first: a cascade finds nothing left
+            # children first (a cascade finds nothing left); twice, for the log rows the
+            # first pass's delete triggers wrote
+            for table in tenant_tables(db) * 2:
                 db.run(f'DELETE FROM "{table}" WHERE tenant = ?', (name,))
         db.raw(f"DROP INDEX IF EXISTS embeddings_hnsw_{name}")
         db.raw(f"DROP ROLE {name}")

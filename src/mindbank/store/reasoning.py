@@ -20,7 +20,15 @@ from mindbank.records import Item, Trajectory, Verdict
 from mindbank.store.codec import dumps, loads, loads_or_none
 from mindbank.store.database import Database, translate_error
 
-__all__ = ["BANK_TABLES", "BankRepo", "ItemMeta", "ItemRow", "TrajectoryRow", "decode_data"]
+__all__ = [
+    "BANK_TABLES",
+    "BankRepo",
+    "bank_repo",
+    "ItemMeta",
+    "ItemRow",
+    "TrajectoryRow",
+    "decode_data",
+]
 
 BANK_TABLES = (
     "patterns",
@@ -140,10 +148,20 @@ def _trajectory(r: Sequence[Any]) -> Trajectory:
 
 
 class BankRepo:
-    """Reads and writes the ReasoningBank tables of one :class:`Database`."""
+    """Reads and writes the ReasoningBank tables of one :class:`Database` (the SQL is portable:
+    :class:`~mindbank.store.pg_memory.PgBankRepo` overrides the few expressions that are not).
+    """
+
+    # a JSON field of pattern_data; the later of two values
+    SQL_FIELD = "json_extract(pattern_data, '$.{name}')"
+    SQL_LATER = "MAX({a}, {b})"
+    BACKEND = "SQLite"
 
     def __init__(self, db: Database):
         self.db = db
+        self._active_at = self.SQL_LATER.format(
+            a="COALESCE(last_used, 0)", b="COALESCE(updated_at, created_at)"
+        )
 
     def _in(self, sql: str, ids: Sequence[str], before: Sequence[Any] = ()) -> Iterator[Any]:
         """Rows of ``sql`` (which has ``{marks}`` where the ids go) for many ids, in chunks
@@ -186,7 +204,7 @@ class BankRepo:
 
     def existing_tables(self) -> list[str]:
         """Which of :data:`BANK_TABLES` exist."""
-        names = {r[0] for r in self.db.run("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        names = set(self.db.table_names())
         return [t for t in BANK_TABLES if t in names]
 
     # -- items -------------------------------------------------------------------------------
@@ -331,9 +349,9 @@ class BankRepo:
     def item_meta(self, ids: Sequence[str] | None = None) -> list[ItemMeta]:
         """The scoring facts of these items (all items when None), in insertion order."""
         sql = (
-            "SELECT id, namespace, status, json_extract(pattern_data, '$.strategy'), "
-            "json_extract(pattern_data, '$.outcome'), confidence, "
-            "MAX(COALESCE(last_used, 0), COALESCE(updated_at, created_at)) FROM patterns"
+            f"SELECT id, namespace, status, {self.SQL_FIELD.format(name='strategy')}, "
+            f"{self.SQL_FIELD.format(name='outcome')}, confidence, {self._active_at} "
+            "FROM patterns"
         )
         if ids is None:
             return [ItemMeta(*r) for r in self.db.run(sql + " ORDER BY rowid")]
@@ -345,10 +363,11 @@ class BankRepo:
         """Add a trajectory; returns its id."""
         v = row.verdict
         success = None if v.label == "unknown" else int(v.label == "success")
-        cur = self.db.run(
+        row_id = self.db.run(
             "INSERT INTO task_trajectories (task_id, namespace, task, kind, strategy, agent, "
             "steps, outcome, success, verdict, verdict_source, verdict_detail, used_patterns, "
-            "duration, timestamp) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "duration, timestamp) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "RETURNING id",
             (
                 row.task_id,
                 row.namespace,
@@ -366,8 +385,8 @@ class BankRepo:
                 row.duration,
                 now,
             ),
-        )
-        return int(cur.lastrowid or 0)
+        ).fetchone()[0]
+        return int(row_id)
 
     def trajectory(self, trajectory_id: int) -> Trajectory:
         """One trajectory.
@@ -414,7 +433,8 @@ class BankRepo:
     def add_sources(self, item_id: str, trajectory_ids: Iterable[int]) -> None:
         """Record that an item came from these trajectories."""
         self._many(
-            "INSERT OR IGNORE INTO pattern_sources (pattern_id, trajectory_id) VALUES (?, ?)",
+            "INSERT INTO pattern_sources (pattern_id, trajectory_id) VALUES (?, ?) "
+            "ON CONFLICT DO NOTHING",
             [(item_id, t) for t in trajectory_ids],
         )
 
@@ -441,12 +461,12 @@ class BankRepo:
         if row is not None:
             self.db.run("UPDATE pattern_links SET strength = ? WHERE id = ?", (strength, row[0]))
             return int(row[0]), False
-        cur = self.db.run(
+        created = self.db.run(
             "INSERT INTO pattern_links (source_pattern_id, target_pattern_id, link_type, "
-            "strength, created_at) VALUES (?, ?, ?, ?, ?)",
+            "strength, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
             (source, target, type_, strength, now),
-        )
-        return int(cur.lastrowid or 0), True
+        ).fetchone()
+        return int(created[0]), True
 
     def has_link(self, a: str, b: str, type_: str) -> bool:
         """Whether a link of this type joins a and b, in either direction."""
@@ -499,8 +519,9 @@ class BankRepo:
             (confidence, now, *away, *away, *away, *away, into, into),
         )
         self.db.run(
-            f"INSERT OR IGNORE INTO pattern_sources (pattern_id, trajectory_id) SELECT ?, "
-            f"trajectory_id FROM pattern_sources WHERE pattern_id IN ({marks})",
+            f"INSERT INTO pattern_sources (pattern_id, trajectory_id) SELECT ?, "
+            f"trajectory_id FROM pattern_sources WHERE pattern_id IN ({marks}) "
+            "ON CONFLICT DO NOTHING",
             (into, *away),
         )
         self.db.run(
@@ -523,8 +544,7 @@ class BankRepo:
             r[0]
             for r in self.db.run(
                 "SELECT id FROM patterns WHERE status = 'active' AND usage_count <= ? AND "
-                "confidence < ? AND MAX(COALESCE(last_used, 0), COALESCE(updated_at, "
-                "created_at)) < ? ORDER BY rowid",
+                f"confidence < ? AND {self._active_at} < ? ORDER BY rowid",
                 (max_uses, below, idle_before),
             )
         ]
@@ -560,6 +580,15 @@ class BankRepo:
             "verdicts": verdicts,
             "undistilled": undistilled,
         }
+
+
+def bank_repo(db: Database) -> BankRepo:
+    """The bank's repository for this database's backend."""
+    if getattr(db, "dialect", "sqlite") == "postgres":
+        from mindbank.store.pg_memory import PgBankRepo
+
+        return PgBankRepo(db)
+    return BankRepo(db)
 
 
 def decode_data(text: str) -> dict[str, Any]:
