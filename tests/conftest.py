@@ -129,3 +129,16 @@ def backend_mb(
         target = tenant_url(request.getfixturevalue("pg_admin"), _tenant("t"))
     with mindbank.open(target, clock=clock, settings=settings) as mb:
         yield mb
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def both_db(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path | str:
+    """A SQLite file, or a fresh PostgreSQL database opened as a tenant (its URL): a module
+    runs its tests on both backends with ``def db_path(both_db): return both_db``. With
+    PostgreSQL, the local files (the pipeline's) go under ``MINDBANK_HOME`` in tmp_path."""
+    if request.param == "sqlite":
+        return tmp_path / "memory.db"
+    monkeypatch.setenv("MINDBANK_HOME", str(tmp_path / "home"))
+    return tenant_url(request.getfixturevalue("pg_admin"), _tenant("t"))

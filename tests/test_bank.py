@@ -26,15 +26,13 @@ from mindbank.reasoning.distill import error_types
 from mindbank.reasoning.judge import from_tests
 from mindbank.store.reasoning import BANK_TABLES
 
-from .conftest import FakeClock, _tenant, run_mindbank, tenant_url
+from .conftest import FakeClock, run_mindbank
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def db_path(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
-    """A SQLite file, or a PostgreSQL database opened as a tenant (its URL)."""
-    if request.param == "sqlite":
-        return tmp_path / "memory.db"
-    return tenant_url(request.getfixturevalue("pg_admin"), _tenant("bank"))
+@pytest.fixture
+def db_path(both_db: Path | str) -> Path | str:
+    """Every test that opens a database runs on SQLite and on PostgreSQL."""
+    return both_db
 
 
 def _open(path: Path, clock: FakeClock, **bank: object) -> mindbank.MindBank:

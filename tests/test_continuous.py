@@ -7,18 +7,33 @@ from __future__ import annotations
 import json
 import math
 import random
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+import mindbank
 from mindbank import MindBank, ValidationError
 from mindbank.neural.features import Featurizer, merge_specs
 from mindbank.reasoning.mining import wilson
 from mindbank.store.pipeline import PipelineRepo
 
-from .conftest import run_mindbank
+from .conftest import FakeClock, run_mindbank
+
+
+@pytest.fixture
+def db_path(both_db: Path | str) -> Path | str:
+    """The tests that open a database run on SQLite and on PostgreSQL."""
+    return both_db
+
+
+@pytest.fixture
+def mb(db_path: Path | str, clock: FakeClock) -> Iterator[MindBank]:
+    with mindbank.open(db_path, clock=clock) as bank:
+        yield bank
+
 
 KINDS = ["parse", "sort", "search", "math", "io", "text"]
 CONFIG = {

@@ -18,6 +18,12 @@ from mindbank.neural.network import Network, parse_config
 from .conftest import FakeClock, run_mindbank
 
 
+@pytest.fixture
+def db_path(both_db: Path | str) -> Path | str:
+    """Every test that opens a database runs on SQLite and on PostgreSQL."""
+    return both_db
+
+
 def _config(head: str = "softmax", epochs: int = 40, **training: Any) -> dict[str, Any]:
     return {
         "modelId": "outcome",
@@ -303,8 +309,10 @@ def test_cli(tmp_path: Path) -> None:
     assert r.returncode == 1
 
 
-def test_model_versions_are_witnessed(db_path: Path, clock: FakeClock) -> None:
+def test_model_versions_are_witnessed(tmp_path: Path, clock: FakeClock) -> None:
     import sqlite3
+
+    db_path = tmp_path / "memory.db"  # the witness chain is SQLite's (not on PostgreSQL yet)
 
     with mindbank.open(db_path, clock=clock) as mb:
         mb.neural.train(_config(epochs=2), _records(100), target="outcome")

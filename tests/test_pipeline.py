@@ -26,6 +26,12 @@ MEAN = Task(
 )  # fmt: skip
 
 
+@pytest.fixture
+def db_path(both_db: Path | str) -> Path | str:
+    """The tests that open a database run on SQLite and on PostgreSQL."""
+    return both_db
+
+
 def test_strategies_change_real_behaviour() -> None:
     balanced = run_one(MEAN, Strategy("balanced"), lint=False)
     aggressive = run_one(MEAN, Strategy("aggressive"), lint=False)
@@ -197,7 +203,8 @@ def test_builtin_bank_runs_for_real() -> None:
 
 
 @pytest.mark.slow
-def test_every_builtin_reference_solution_passes(db_path: Path, clock: FakeClock) -> None:
+def test_every_builtin_reference_solution_passes(tmp_path: Path, clock: FakeClock) -> None:
+    db_path = tmp_path / "memory.db"
     from mindbank.pipeline.builtin_tasks import builtin
 
     with mindbank.open(db_path, clock=clock) as mb:

@@ -28,6 +28,7 @@ from mindbank import (
 from mindbank.store.postgres import drop_tenant
 
 from .conftest import FakeClock, _tenant, run_mindbank, tenant_url
+from .test_neural import _config, _records
 
 
 def test_entries(backend_mb: MindBank, clock: FakeClock, tmp_path: Path) -> None:
@@ -187,8 +188,8 @@ def test_what_is_not_on_postgres_yet_is_refused(pg_admin: str) -> None:
         mb.store("k", "v", namespace="n")
         stats = mb.stats()
         assert stats.namespaces == {"n": 1} and stats.tables["memory_store"] == 1
-        assert stats.schema_version == 5 and stats.file_bytes > 0
-        for call in (lambda: mb.neural, lambda: mb.check(), lambda: mb.verify()):
+        assert stats.schema_version == 6 and stats.file_bytes > 0
+        for call in (lambda: mb.compress(), lambda: mb.check(), lambda: mb.verify()):
             with pytest.raises(BackendError, match="not available on PostgreSQL yet"):
                 call()
     r = run_mindbank("db", "check", "--db", url)
@@ -282,12 +283,17 @@ def test_copy_between_sqlite_and_postgres_both_ways(pg_admin: str, tmp_path: Pat
         a, b = mb.bank.store("x", "first lesson"), mb.bank.store("y", "second lesson")
         mb.bank.link(a.id, b.id, "related")
         items = {i.key: i for i in mb.bank.list(limit=100)}
+        mb.neural.train(_config(epochs=3), _records(120), target="outcome")
+        mb.neural.train(_config(epochs=2), _records(120, seed=1), target="outcome")
+        probe = _records(5, seed=9)
+        predicted = mb.neural.predict_batch("outcome", probe)
     url = tenant_url(pg_admin, _tenant("copy"))
     r = mindbank.copy(src, url)
     assert (r.entries, r.vectors, r.schemas) == (31, 31, 1) and r.changes == 31
     assert r.tables["events"] == 3 and r.tables["task_trajectories"] == 1
     assert r.tables["patterns"] == len(items) and r.tables["pattern_sources"] >= 1
     assert r.tables["pattern_links"] == 1 and r.tables["agent_memory"] == 1
+    assert r.tables["neural_models"] == 2 and r.tables["training_history"] == 5
     assert r.left_behind == {"search_impressions": 1}  # no place for it on PostgreSQL yet
     with mindbank.open(url, embedder="hashing") as pg:
         assert [e.data for e in pg.events.list()] == [{"n": 0}, {"n": 1}, {"n": 2}]
@@ -301,6 +307,9 @@ def test_copy_between_sqlite_and_postgres_both_ways(pg_admin: str, tmp_path: Pat
             distilled
         )  # provenance follows the trajectory's new id
         assert pg.bank.query("pool size for the cores")[0].item.key == "pool-size"
+        assert [v.version for v in pg.neural.versions("outcome")] == [1, 2]
+        assert len(pg.neural.history("outcome", 1)) == 3
+        assert pg.neural.predict_batch("outcome", probe) == predicted
     with mindbank.open(url, embedder="hashing") as pg:
         assert pg.get("plain").access_count == 1  # type: ignore[union-attr]
         assert pg.schema("n") is not None

@@ -167,7 +167,6 @@ class MindBank:
     @cached_property
     def neural(self) -> NeuralModels:
         """Neural models: train on your records, predict, version, export, quantize."""
-        self._sqlite_only("neural models")
         from mindbank.neural.registry import NeuralModels
 
         spec = self._embedder_spec
@@ -188,7 +187,6 @@ class MindBank:
         """The training pipeline: run tasks under strategies, learn which works. Every run is
         also recorded as a ReasoningBank trajectory (namespace ``pipeline``), judged by its
         tests."""
-        self._sqlite_only("the training pipeline")
         from mindbank.pipeline.pipeline import Pipeline
 
         def record(result: Any, task: Any) -> None:
@@ -209,7 +207,12 @@ class MindBank:
                 distil=False,
             )  # fmt: skip
 
-        return Pipeline(self._db, self._clock, self._db.path.parent / "pipeline", record)
+        if self._pg:  # the pipeline's files (its log, the profiles) stay on this machine
+            env = {k: v for k, v in os.environ.items() if k != "MINDBANK_DB"}
+            folder = find_db_path(env=env).parent / "pipeline"
+        else:
+            folder = self._db.path.parent / "pipeline"
+        return Pipeline(self._db, self._clock, folder, record)
 
     @cached_property
     def _coordination(self) -> CoordinationRepo:

@@ -52,12 +52,13 @@ class NeuralRepo:
         ).fetchone()
         version = int(row[0] or 0) + 1
         self.db.run("UPDATE neural_models SET current = 0 WHERE name = ? AND current = 1", (name,))
-        cur = self.db.run(
-            "INSERT INTO neural_models (name, version, description, header, weights, sha256, "
-            "quantized, current, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)",
-            (name, version, description, dumps(header), weights, sha256, quantized, now),
+        model_id = int(
+            self.db.run(
+                "INSERT INTO neural_models (name, version, description, header, weights, sha256, "
+                "quantized, current, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?) RETURNING id",
+                (name, version, description, dumps(header), weights, sha256, quantized, now),
+            ).fetchone()[0]
         )
-        model_id = int(cur.lastrowid or 0)
         self.db.executemany(
             "INSERT INTO training_history VALUES (?, ?, ?, ?, ?, ?)",
             [(model_id, e.epoch, e.train_loss, e.val_loss, e.val_accuracy, e.learning_rate)
@@ -193,12 +194,12 @@ class NeuralRepo:
         now: float,
     ) -> int:
         """Store one labelled operation; returns its id."""
-        cur = self.db.run(
+        row = self.db.run(
             "INSERT INTO pattern_memory (operation, pattern, outcome, embedder, vector, "
-            "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            "created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
             (operation, pattern, outcome, embedder, vector, now),
-        )
-        return int(cur.lastrowid or 0)
+        ).fetchone()
+        return int(row[0])
 
     def examples(self, embedder: str) -> list[tuple[str, str, str | None, bytes]]:
         """``(operation, pattern, outcome, vector)`` of every example of this embedder."""

@@ -443,12 +443,104 @@ _P5 = (
     "GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO mindbank_tenant",
 )
 
+NEURAL = (
+    "neural_models",
+    "training_history",
+    "pattern_memory",
+    "model_updates",
+    "pipeline_runs",
+)
+
+_P6 = (
+    # Neural models: every version (weights as .npz bytes), its training history, the labelled
+    # operations of cognitive pattern memory and the log of updates.
+    """CREATE TABLE neural_models (
+        id BIGSERIAL PRIMARY KEY,
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        header TEXT NOT NULL,
+        weights BYTEA NOT NULL,
+        sha256 TEXT NOT NULL,
+        quantized TEXT,
+        current INTEGER NOT NULL DEFAULT 0,
+        created_at DOUBLE PRECISION NOT NULL,
+        last_used DOUBLE PRECISION,
+        tenant TEXT NOT NULL DEFAULT current_user,
+        UNIQUE (tenant, id),
+        UNIQUE (tenant, name, version)
+    )""",
+    "CREATE UNIQUE INDEX neural_models_current ON neural_models (tenant, name) WHERE current = 1",
+    """CREATE TABLE training_history (
+        model_id BIGINT NOT NULL,
+        epoch INTEGER NOT NULL,
+        train_loss DOUBLE PRECISION NOT NULL,
+        val_loss DOUBLE PRECISION,
+        val_accuracy DOUBLE PRECISION,
+        learning_rate DOUBLE PRECISION NOT NULL,
+        tenant TEXT NOT NULL DEFAULT current_user,
+        PRIMARY KEY (tenant, model_id, epoch),
+        FOREIGN KEY (tenant, model_id) REFERENCES neural_models (tenant, id) ON DELETE CASCADE
+    )""",
+    """CREATE TABLE pattern_memory (
+        id BIGSERIAL PRIMARY KEY,
+        operation TEXT NOT NULL,
+        pattern TEXT NOT NULL CHECK (pattern IN ('convergent', 'divergent', 'lateral',
+                                                 'systems', 'critical', 'adaptive')),
+        outcome TEXT CHECK (outcome IN ('success', 'failure')),
+        embedder TEXT NOT NULL,
+        vector BYTEA NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        tenant TEXT NOT NULL DEFAULT current_user
+    )""",
+    "CREATE INDEX pattern_memory_embedder ON pattern_memory (tenant, embedder)",
+    """CREATE TABLE model_updates (
+        id BIGSERIAL PRIMARY KEY,
+        name TEXT NOT NULL,
+        mode TEXT NOT NULL CHECK (mode IN ('incremental', 'online', 'transfer', 'federated')),
+        from_version INTEGER,
+        to_version INTEGER,
+        records INTEGER NOT NULL,
+        held_out INTEGER NOT NULL,
+        before DOUBLE PRECISION,
+        after DOUBLE PRECISION,
+        kept INTEGER NOT NULL,
+        detail TEXT NOT NULL DEFAULT '{}',
+        at DOUBLE PRECISION NOT NULL,
+        tenant TEXT NOT NULL DEFAULT current_user
+    )""",
+    "CREATE INDEX model_updates_name ON model_updates (tenant, name, id)",
+    # The training pipeline's runs: one row per task x strategy execution, as measured.
+    """CREATE TABLE pipeline_runs (
+        id BIGSERIAL PRIMARY KEY,
+        task_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        strategy TEXT NOT NULL,
+        passed INTEGER NOT NULL,
+        failed INTEGER NOT NULL,
+        errors INTEGER NOT NULL,
+        lint INTEGER,
+        seconds DOUBLE PRECISION NOT NULL,
+        status TEXT NOT NULL
+            CHECK (status IN ('passed', 'failed', 'error', 'timeout', 'crashed')),
+        reason TEXT NOT NULL DEFAULT '',
+        score DOUBLE PRECISION NOT NULL,
+        at DOUBLE PRECISION NOT NULL,
+        tenant TEXT NOT NULL DEFAULT current_user
+    )""",
+    "CREATE INDEX pipeline_runs_strategy ON pipeline_runs (tenant, strategy, kind, id)",
+    *(statement for table in NEURAL for statement in _rls(table)),
+    f"GRANT SELECT, INSERT, UPDATE, DELETE ON {', '.join(NEURAL)} TO mindbank_tenant",
+    "GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO mindbank_tenant",
+)
+
 PG_MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (1, "memory, change log, cursors, schemas, tenants with row-level security", _P1),
     (2, "vectors (pgvector)", _P2),
     (3, "shared state (compare-and-set) and events", _P3),
     (4, "sessions, agents, tasks, agent memory, metrics, workflows, topology, consensus", _P4),
     (5, "the ReasoningBank: items, vectors, trajectories, provenance, links, log", _P5),
+    (6, "neural models (versions, history, pattern memory, updates); pipeline runs", _P6),
 )
 """PostgreSQL migrations, in order. Append only."""
 

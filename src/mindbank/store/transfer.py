@@ -18,24 +18,31 @@ from mindbank.errors import ValidationError
 
 __all__ = ["COPIED", "columns", "copy_tables", "left_behind", "table_digest", "verify_tables"]
 
-# (table, its serial id column numbered again by the target, or None)
-COPIED: tuple[tuple[str, str | None], ...] = (
-    ("sessions", None),
-    ("agents", None),
-    ("agent_memory", "id"),
-    ("tasks", None),
-    ("shared_state", None),
-    ("events", "id"),
-    ("performance_metrics", "id"),
-    ("workflow_state", None),
-    ("swarm_topology", "id"),
-    ("consensus_state", None),
-    ("patterns", None),
-    ("pattern_embeddings", None),
-    ("task_trajectories", "id"),
-    ("pattern_sources", None),
-    ("pattern_links", "id"),
+# (table, its serial id column numbered again by the target or None, its columns that hold
+# another table's serial id), in an order where a table comes after those it refers to.
+COPIED: tuple[tuple[str, str | None, tuple[tuple[str, str], ...]], ...] = (
+    ("sessions", None, ()),
+    ("agents", None, ()),
+    ("agent_memory", "id", ()),
+    ("tasks", None, ()),
+    ("shared_state", None, ()),
+    ("events", "id", ()),
+    ("performance_metrics", "id", ()),
+    ("workflow_state", None, ()),
+    ("swarm_topology", "id", ()),
+    ("consensus_state", None, ()),
+    ("patterns", None, ()),
+    ("pattern_embeddings", None, ()),
+    ("task_trajectories", "id", ()),
+    ("pattern_sources", None, (("trajectory_id", "task_trajectories"),)),
+    ("pattern_links", "id", ()),
+    ("pipeline_runs", "id", ()),
+    ("neural_models", "id", ()),
+    ("training_history", None, (("model_id", "neural_models"),)),
+    ("pattern_memory", "id", ()),
+    ("model_updates", "id", ()),
 )
+_REFERRED = {other for _, _, refs in COPIED for _, other in refs} | {"pipeline_runs"}
 _OWN = ("tenant", "rowid")
 # Tables a copy re-creates by itself or that only index others (not data to move).
 _DERIVED = {
@@ -71,34 +78,58 @@ def _count(db: Any, table: str) -> int:
 
 
 def copy_tables(src: Any, dst: Any) -> dict[str, int]:
-    """Copy every row of :data:`COPIED` (inside the caller's transaction on ``dst``); returns
-    rows per table.
+    """Copy every row of :data:`COPIED` that both sides have a table for (inside the caller's
+    transaction on ``dst``); returns rows per table.
 
     Raises:
         ValidationError: the target already has rows in one of them.
     """
-    full = [t for t, _ in COPIED if _count(dst, t)]
+    tables = _both(src, dst)
+    full = [t for t, _, _ in tables if _count(dst, t)]
     if full:
         raise ValidationError(f"{dst.path} already holds rows in {', '.join(full)}")
     copied: dict[str, int] = {}
-    trajectory_ids: dict[int, int] = {}
-    for table, serial in COPIED:
+    new_ids: dict[str, dict[int, int]] = {}
+    for table, serial, refs in tables:
         cols = _shared(src, dst, table, serial)
         read = f"SELECT {', '.join(cols)}{', ' + serial if serial else ''} FROM {table}"
-        rows = src.run(read + f" ORDER BY {_order(table, serial)}").fetchall()
-        insert = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
-        if table == "task_trajectories":
+        rows = [list(r) for r in src.run(read + f" ORDER BY {_order(table, serial)}")]
+        for column, other in refs:
+            at, ids = cols.index(column), new_ids[other]
             for r in rows:
-                new = dst.run(insert + " RETURNING id", r[:-1]).fetchone()[0]
-                trajectory_ids[int(r[-1])] = int(new)
-        else:
-            if table == "pattern_sources":
-                at = cols.index("trajectory_id")
-                rows = [(*r[:at], trajectory_ids[int(r[at])], *r[at + 1 :]) for r in rows]
-            if rows:
-                dst.executemany(insert, [r[: len(cols)] for r in rows])
+                r[at] = ids[int(r[at])]
+        if table == "neural_models" and "pipeline_runs" in new_ids:
+            at = cols.index("header")
+            for r in rows:
+                r[at] = _renumber_watermark(r[at], new_ids["pipeline_runs"])
+        insert = f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+        if serial is not None and table in _REFERRED:
+            ids = new_ids[table] = {}
+            for r in rows:  # the new id of each row is needed: one by one
+                ids[int(r[-1])] = int(
+                    dst.run(insert + f" RETURNING {serial}", r[:-1]).fetchone()[0]
+                )
+        elif rows:
+            dst.executemany(insert, [r[: len(cols)] for r in rows])
         copied[table] = len(rows)
     return copied
+
+
+def _both(src: Any, dst: Any) -> list[tuple[str, str | None, tuple[tuple[str, str], ...]]]:
+    have = set(src.table_names()) & set(dst.table_names())
+    return [t for t in COPIED if t[0] in have]
+
+
+def _renumber_watermark(header: str, ids: dict[int, int]) -> str:
+    """A model's pipeline watermark (the last run it learned from) in the target's ids."""
+    doc = json.loads(header)
+    marks = (doc.get("metrics") or {}).get("watermarks") or {}
+    old = marks.get("pipeline_runs")
+    if isinstance(old, int) and ids:
+        seen = [o for o in ids if o <= old]
+        marks["pipeline_runs"] = ids[max(seen)] if seen else 0
+        return json.dumps(doc, separators=(",", ":"))
+    return header
 
 
 def _plain(value: Any) -> Any:
@@ -123,8 +154,9 @@ def table_digest(db: Any, table: str, cols: Sequence[str]) -> str:
 def verify_tables(src: Any, dst: Any) -> list[str]:
     """The tables of :data:`COPIED` whose rows differ between the sides (ids aside)."""
     differ = []
-    for table, serial in COPIED:
-        cols = [c for c in _shared(src, dst, table, serial) if c != "trajectory_id"]
+    for table, serial, refs in _both(src, dst):
+        skip = {c for c, _ in refs} | ({"header"} if table == "neural_models" else set())
+        cols = [c for c in _shared(src, dst, table, serial) if c not in skip]
         if _count(src, table) != _count(dst, table) or (
             table_digest(src, table, cols) != table_digest(dst, table, cols)
         ):
@@ -135,7 +167,7 @@ def verify_tables(src: Any, dst: Any) -> list[str]:
 def left_behind(src: Any, dst: Any) -> dict[str, int]:
     """Tables with rows in the source that the target has no place for (rows per table)."""
     theirs = set(dst.table_names())
-    copied = {t for t, _ in COPIED}
+    copied = {t for t, _, _ in COPIED}
     out = {}
     for table in src.table_names():
         if table in theirs or table in copied or table in _DERIVED or "fts" in table:
