@@ -142,3 +142,16 @@ def both_db(
         return tmp_path / "memory.db"
     monkeypatch.setenv("MINDBANK_HOME", str(tmp_path / "home"))
     return tenant_url(request.getfixturevalue("pg_admin"), _tenant("t"))
+
+
+def raw_rows(db: Path | str, sql: str) -> list[tuple[Any, ...]]:
+    """Rows of ``sql`` read behind mindbank's back (sqlite3, or psycopg as the tenant)."""
+    if isinstance(db, str) and db.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(db) as conn:
+            return [tuple(r) for r in conn.execute(sql)]
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        return [tuple(r) for r in conn.execute(sql)]

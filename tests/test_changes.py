@@ -13,9 +13,15 @@ from pathlib import Path
 import pytest
 
 import mindbank
-from mindbank import Change, ChangeLogGapError, MindBank
+from mindbank import Change, ChangeLogGapError
 
 from .conftest import FakeClock, run_mindbank
+
+
+@pytest.fixture
+def db_path(both_db: Path | str) -> Path | str:
+    """Every test that opens a database runs on SQLite and on PostgreSQL."""
+    return both_db
 
 
 def _ops(changes: list[Change]) -> list[tuple[str, str, str]]:
@@ -49,7 +55,10 @@ def test_every_write_is_logged_with_who_and_when(
         ]  # fmt: skip
         assert [c.seq for c in changes] == list(range(1, 9))
         assert {c.actor for c in changes} == {"agent-1"}
-        assert changes[0].at == 1_800_000_000.0 and changes[1].at == 1_800_000_001.0
+        if isinstance(db_path, Path):  # SQLite stamps changes with mindbank's clock
+            assert changes[0].at == 1_800_000_000.0 and changes[1].at == 1_800_000_001.0
+        else:  # PostgreSQL with the server's: one clock for every machine
+            assert all(time.time() - 60 < c.at <= time.time() for c in changes)
         assert _ops(mb.changes(since=6, namespace="n")) == [
             ("delete", "n", "b"),
             ("store", "n", "b"),
@@ -57,7 +66,8 @@ def test_every_write_is_logged_with_who_and_when(
         assert mb.change_head() == 8
 
 
-def test_compressing_is_not_a_change(mb: MindBank, clock: FakeClock) -> None:
+def test_compressing_is_not_a_change(tmp_path: Path, clock: FakeClock) -> None:
+    mb = mindbank.open(tmp_path / "m.db", clock=clock)  # compression is SQLite's
     words = "retry backoff timeout cache token parse schema commit rollback migrate deploy"
     mb.store_many({"key": f"k{i}", "value": f"{words} {i} " * 4} for i in range(60))
     head = mb.change_head()
@@ -66,6 +76,7 @@ def test_compressing_is_not_a_change(mb: MindBank, clock: FakeClock) -> None:
     assert mb.change_head() == head
     mb.store("k1", "plain again")
     assert _ops(mb.changes(since=head)) == [("store", "default", "k1")]
+    mb.close()
 
 
 WRITER = """
@@ -136,11 +147,11 @@ def _wait(cond: object, timeout: float = 5.0) -> None:
 
 
 def test_a_pruned_range_is_a_gap_not_a_silent_skip(db_path: Path, clock: FakeClock) -> None:
-    settings = mindbank.Settings(change_log_days=1, embed=False)
+    settings = mindbank.Settings(change_log_days=0, embed=False)
     with mindbank.open(db_path, clock=clock, settings=settings) as mb:
         for i in range(5):
             mb.store(f"k{i}", "v")
-        clock.advance(2 * 86400)
+        clock.advance(2 * 86400)  # (PostgreSQL ages changes by the server's clock)
         mb.store("late", "v")
         assert mb.cleanup().changes == 5
         with pytest.raises(ChangeLogGapError, match="pruned"):

@@ -32,7 +32,19 @@ def invoke(db_path: Path):  # type: ignore[no-untyped-def]
     return run
 
 
-def test_store_retrieve_list_delete(invoke, db_path: Path) -> None:  # type: ignore[no-untyped-def]
+@pytest.fixture
+def invoke_any(both_db: Path | str):  # type: ignore[no-untyped-def]
+    """The CLI on SQLite and on PostgreSQL (``MINDBANK_DB`` a URL)."""
+    runner = CliRunner()
+
+    def run(*args: str, input: str | None = None) -> Result:
+        return runner.invoke(cli, [*args], input=input, env={"MINDBANK_DB": str(both_db)})
+
+    return run
+
+
+def test_store_retrieve_list_delete(invoke_any, both_db: Path | str) -> None:  # type: ignore[no-untyped-def]
+    invoke, db_path = invoke_any, both_db
     r = invoke("memory", "store", "api-design", "Use REST", "-n", "architecture", "-t", "api",
                "-m", '{"by": "architect"}', "--ttl", "1h")  # fmt: skip
     assert r.exit_code == 0, r.output
@@ -65,7 +77,8 @@ def test_store_retrieve_list_delete(invoke, db_path: Path) -> None:  # type: ign
         assert [e.key for e in mb.list()] == ["api-design"]
 
 
-def test_value_from_stdin(invoke) -> None:  # type: ignore[no-untyped-def]
+def test_value_from_stdin(invoke_any) -> None:  # type: ignore[no-untyped-def]
+    invoke = invoke_any
     r = invoke("memory", "store", "log", "-", input="line one\nline two\n")
     assert r.exit_code == 0
     assert invoke("memory", "retrieve", "log").output == "line one\nline two\n\n"
@@ -99,7 +112,8 @@ def test_errors_are_one_line_and_exit_1(
     assert after == before
 
 
-def test_clear_export_import_cleanup(invoke, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_clear_export_import_cleanup(invoke_any, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    invoke = invoke_any
     for i in range(3):
         invoke("memory", "store", f"k{i}", f"v{i}", "-n", "tmp")
     invoke("memory", "store", "keep", "x", "-n", "main")

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ENV = {"MINDBANK_EMBEDDER": "hashing", "PATH": os.environ.get("PATH", "")}
 
 
-def _stdio(db: Path) -> StdioServerParameters:
+def _stdio(db: Path | str) -> StdioServerParameters:
     return StdioServerParameters(
         command=sys.executable, args=["-m", "mindbank", "mcp", "serve", "--db", str(db)], env=ENV
     )
@@ -119,8 +119,8 @@ def test_every_tool_over_stdio(tmp_path: Path) -> None:
         assert entry.access_count == 1
 
 
-def test_bank_tools_over_stdio(tmp_path: Path) -> None:
-    db = tmp_path / "m.db"
+def test_bank_tools_over_stdio(both_db: Path | str) -> None:
+    db = both_db
 
     async def scenario() -> None:
         async with Client(_stdio(db)) as client:
@@ -156,8 +156,8 @@ def test_bank_tools_over_stdio(tmp_path: Path) -> None:
         assert mb.bank.status().total_trajectories == 1
 
 
-def test_neural_tools_over_stdio(tmp_path: Path) -> None:
-    db = tmp_path / "m.db"
+def test_neural_tools_over_stdio(both_db: Path | str) -> None:
+    db = both_db
     records = [{"x": float(i % 10), "kind": "a" if i % 2 else "b",
                 "outcome": "ok" if i % 10 > 4 else "bad"} for i in range(200)]  # fmt: skip
     config = {

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import mindbank
 from mindbank import MindBank, NotFoundError, ValidationError
 
-from .conftest import FakeClock
+from .conftest import FakeClock, raw_rows
 
 
-def _rows(path: Path) -> list[tuple[str, str, str]]:
-    with sqlite3.connect(path) as conn:
-        return conn.execute(
-            "SELECT namespace, key, value FROM memory_store ORDER BY namespace, key"
-        ).fetchall()
+@pytest.fixture
+def db_path(both_db: Path | str) -> Path | str:
+    """Every test that opens a database runs on SQLite and on PostgreSQL."""
+    return both_db
+
+
+def _rows(db: Path | str) -> list[tuple[Any, ...]]:
+    return raw_rows(db, "SELECT namespace, key, value FROM memory_store ORDER BY namespace, key")
 
 
 def test_store_and_retrieve_round_trip_every_json_type(mb: MindBank) -> None:
@@ -89,15 +92,14 @@ def test_access_counts_are_persisted(db_path: Path, clock: FakeClock) -> None:
         assert entry is not None and entry.access_count == 5
 
 
-def test_access_buffer_flushes_on_time(db_path: Path, clock: FakeClock) -> None:
+def test_access_buffer_flushes_on_time(db_path: Path | str, clock: FakeClock) -> None:
     settings = mindbank.Settings(access_flush_seconds=1.0)
     with mindbank.open(db_path, clock=clock, settings=settings) as mb:
         mb.store("k", "v")
         mb.retrieve("k")
         clock.advance(2)
         mb.retrieve("k")  # past the interval: written now, not at close
-        with sqlite3.connect(db_path) as other:
-            assert other.execute("SELECT access_count FROM memory_store").fetchone()[0] == 2
+        assert raw_rows(db_path, "SELECT access_count FROM memory_store") == [(2,)]
 
 
 def test_ttl_expiry_is_immediate_and_cleanup_counts(mb: MindBank, clock: FakeClock) -> None:

@@ -486,15 +486,61 @@ def test_pruning_the_change_log_on_postgres_is_a_gap(pg_admin: str, clock: FakeC
     from mindbank import ChangeLogGapError
 
     url = tenant_url(pg_admin, _tenant("g"))
-    settings = mindbank.Settings(embed=False, change_log_days=1)
+    settings = mindbank.Settings(embed=False, change_log_days=0)
     with mindbank.open(url, clock=clock, settings=settings) as mb:
         for i in range(5):
             mb.store(f"k{i}", "v")
         head = mb.change_head()
-        # the server stamps changes with its own clock, which is before the fake one's day
-        assert mb.cleanup().changes == 4  # never the newest
+        clock.advance(30 * 86400)  # ages are the server's: the client's clock changes nothing
+        assert mb.cleanup().changes == 4  # keep none (but never the newest)
         with pytest.raises(ChangeLogGapError, match="pruned"):
             mb.changes(since=0)
         assert [c.seq for c in mb.changes(since=head - 1)] == [head]
         mb.store("late", "v")
         assert [c.key for c in mb.changes(since=head)] == ["late"]
+
+
+@pytest.mark.slow
+def test_ten_http_clients_of_one_server_lose_nothing_on_postgres(pg_admin: str) -> None:
+    """One MCP server (its tools run on threads: the pool's connections) and ten clients."""
+    from mcp import Client
+
+    from .test_mcp import ENV, _call, _free_port
+
+    url = tenant_url(pg_admin, _tenant("http"))
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mindbank", "mcp", "serve", "--http", "--port", str(port),
+         "--db", url],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **ENV},
+    )  # fmt: skip
+    try:
+        import socket
+
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+
+        async def agent(n: int) -> None:
+            async with Client(f"http://127.0.0.1:{port}/mcp") as client:
+                for i in range(20):
+                    await _call(client, "memory_store", {
+                        "key": f"a{n}-{i}", "value": f"agent {n} fact {i}", "namespace": f"agent{n}"})  # fmt: skip
+                    if i % 5 == 0:
+                        await _call(client, "memory_search", {"query": f"agent {n} fact"})
+                        await _call(client, "pattern_store", {"key": f"p{n}-{i}", "value": "x"})
+                found = await _call(client, "memory_list", {"namespace": f"agent{n}", "limit": 100})
+                assert found["total"] == 20
+
+        async def all_agents() -> None:
+            await asyncio.gather(*(agent(n) for n in range(10)))
+
+        asyncio.run(all_agents())
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+    with mindbank.open(url, settings=mindbank.Settings(embed=False)) as mb:
+        assert mb.count() == 200 and len(mb.bank.list(limit=100)) == 40

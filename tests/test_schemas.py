@@ -11,7 +11,7 @@ import pytest
 import mindbank
 from mindbank import MindBank, SchemaViolationError, ValidationError
 
-from .conftest import run_mindbank
+from .conftest import raw_rows, run_mindbank
 
 # The reference's schemas.definitions (advanced-memory-patterns.md), as written there.
 REFERENCE = {
@@ -48,6 +48,12 @@ REFERENCE = {
 }  # fmt: skip
 UUID = "123e4567-e89b-12d3-a456-426614174000"
 TASK = {"id": "t1", "title": "write docs", "status": "pending", "assignedTo": UUID}
+
+
+@pytest.fixture
+def db_path(both_db: Path | str) -> Path | str:
+    """Every test that opens a database runs on SQLite and on PostgreSQL."""
+    return both_db
 
 
 def test_values_are_checked_against_the_namespace_schema(mb: MindBank, tmp_path: Path) -> None:
@@ -109,7 +115,7 @@ def test_bad_schemas_are_refused(mb: MindBank) -> None:
     mb.store("x", "anything", namespace="n")
 
 
-def test_migrators_upgrade_old_formats_on_load(mb: MindBank) -> None:
+def test_migrators_upgrade_old_formats_on_load(mb: MindBank, db_path: Path | str) -> None:
     mb.store("t-old", {"id": "t9", "name": "legacy", "done": True}, namespace="tasks",
              tags=["keep"], metadata={"by": "v1"})  # fmt: skip
     mb.set_schema("tasks", REFERENCE, name="task")
@@ -122,7 +128,7 @@ def test_migrators_upgrade_old_formats_on_load(mb: MindBank) -> None:
     upgraded = {"id": "t9", "title": "legacy", "status": "completed"}
     assert mb.retrieve("t-old", namespace="tasks").value == upgraded  # type: ignore[union-attr]
     assert mb.list(namespace="tasks")[0].value == upgraded
-    stored = mb.query("SELECT value FROM memory_store WHERE key = 't-old'").rows[0][0]
+    stored = raw_rows(db_path, "SELECT value FROM memory_store WHERE key = 't-old'")[0][0]
     assert json.loads(stored)["name"] == "legacy"  # on load only, until migrated
     assert mb.migrate_values("tasks") == 1
     e = mb.get("t-old", namespace="tasks")

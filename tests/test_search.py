@@ -205,8 +205,9 @@ LESSONS = {
 
 
 @pytest.fixture
-def semantic_mb(tmp_path: Path, minilm: OnnxEmbedder) -> Iterator[MindBank]:
-    with mindbank.open(tmp_path / "m.db", embedder=minilm) as mb:
+def semantic_mb(both_db: Path | str, minilm: OnnxEmbedder) -> Iterator[MindBank]:
+    """The lessons, embedded with MiniLM, on SQLite and on PostgreSQL (pgvector)."""
+    with mindbank.open(both_db, embedder=minilm) as mb:
         mb.store_many(
             {"key": k, "value": v, "namespace": "lessons", "tags": ["db"] if "SQLite" in v else []}
             for k, v in LESSONS.items()
@@ -268,11 +269,12 @@ def test_mmr_diversifies(semantic_mb: MindBank) -> None:
     "kwargs",
     [{"k": 0}, {"mode": "fuzzy"}, {"mmr": 1.5}, {"namespace": ""}],
 )
-def test_bad_search_arguments(mb: MindBank, kwargs: dict[str, object]) -> None:
-    with pytest.raises(ValidationError):
-        mb.search("query", **kwargs)  # type: ignore[arg-type]
-    with pytest.raises(ValidationError):
-        mb.search("   ")
+def test_bad_search_arguments(both_db: Path | str, kwargs: dict[str, object]) -> None:
+    with mindbank.open(both_db) as mb:
+        with pytest.raises(ValidationError):
+            mb.search("query", **kwargs)  # type: ignore[arg-type]
+        with pytest.raises(ValidationError):
+            mb.search("   ")
 
 
 def test_filtered_top_k_is_exact(tmp_path: Path) -> None:

@@ -799,7 +799,7 @@ class MindBank:
         with self._db.transaction():
             entries = self._memory.delete_expired(now)
             sessions = self._coordination.sessions_delete_expired(now)
-            changes = self._changes_repo().prune(now - self._db.settings.change_log_days * 86400)
+            changes = self._changes_repo().prune(self._db.settings.change_log_days * 86400, now)
         return CleanupReport(entries=entries, sessions=sessions, changes=changes)
 
     # -- the change feed ---------------------------------------------------------------------

@@ -55,9 +55,10 @@ class ChangeRepo:
         """Move a named cursor (creating it)."""
         self.db.run(self.SQL_SET_CURSOR, (name, seq, now))
 
-    def prune(self, before: float) -> int:
-        """Delete changes made before ``before`` (never the newest, which keeps the numbering
-        going); returns how many."""
+    def prune(self, keep_seconds: float, now: float) -> int:
+        """Delete changes older than ``keep_seconds`` at ``now`` (never the newest, which keeps
+        the numbering going); returns how many."""
+        before = now - keep_seconds
         return int(
             self.db.run(
                 "DELETE FROM change_log WHERE at < ? AND seq < (SELECT max(seq) FROM change_log)",

@@ -87,7 +87,13 @@ class PgChangeRepo(ChangeRepo):
     def pruned_upto(self) -> int:
         return self.cursor(self.PRUNED) or 0
 
-    def prune(self, before: float) -> int:
+    def prune(self, keep_seconds: float, now: float) -> int:
+        """As on SQLite, but ages are the server's: the log's times are the server's clock (one
+        clock for every machine), so the cut is too (``now``, the caller's clock, is not used)."""
+        before = float(
+            self.db.run("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()[0]
+        )
+        before -= keep_seconds
         row = self.db.run(
             "SELECT max(seq) FROM change_log WHERE at < ? AND seq < (SELECT max(seq) FROM "
             "change_log)",
