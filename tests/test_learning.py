@@ -31,6 +31,12 @@ DOCS = [
 ]
 
 
+@pytest.fixture
+def db_path(both_db: Path | str) -> Path | str:
+    """Every test that opens a database runs on SQLite and on PostgreSQL."""
+    return both_db
+
+
 def _fill(mb: mindbank.MindBank) -> None:
     mb.store_many({"key": k, "value": v} for k, v in DOCS)
 
@@ -306,7 +312,10 @@ def test_entries_move_between_tiers(db_path: Path, clock: FakeClock) -> None:
         clock.advance(30 * DAY)
         report = mb.tiers(entries=True)
         assert report.semantic["cold"] == 6
-        assert report.working["rows"] >= 1 and report.working["limit_bytes"] == 50 * 1024 * 1024
+        # the working tier is SQLite's row cache (PostgreSQL has none: another machine's
+        # write could not invalidate it without a round trip, which is the read itself)
+        assert report.working["rows"] >= (1 if isinstance(db_path, Path) else 0)
+        assert report.working["limit_bytes"] == 50 * 1024 * 1024
         assert report.vector["entry_vectors"] == 6
         # episodic retention removes only what its rules say, and only when applied
         assert report.episodic["events"] >= 1 and report.episodic["would_remove"] >= 1
@@ -324,7 +333,7 @@ def test_working_memory_is_bounded_in_bytes(db_path: Path, clock: FakeClock) -> 
         for i in range(50):
             mb.retrieve(f"k{i}")
         rows, size = mb._memory.working_memory()
-        assert size <= 10_000 and 1 <= rows < 50
+        assert size <= 10_000 and (1 if isinstance(db_path, Path) else 0) <= rows < 50
         assert mb.retrieve("k49") is not None  # the most recent ones stay
     r = run_mindbank("memory", "tiers", "--list", "--json", "--db", str(db_path))
     assert r.returncode == 0, r.stderr

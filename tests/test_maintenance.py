@@ -112,7 +112,8 @@ def test_a_directory_is_refused(tmp_path: Path) -> None:
 # -- read-only queries ---------------------------------------------------------------------
 
 
-def test_query_reads(mb: MindBank) -> None:
+def test_query_reads(both_db: Path | str) -> None:
+    mb = mindbank.open(both_db)
     _fill(mb)
     result = mb.query(
         "SELECT namespace, count(*) AS n FROM memory_store GROUP BY namespace ORDER BY 1"
@@ -125,7 +126,9 @@ def test_query_reads(mb: MindBank) -> None:
     cte = mb.query("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 5) "
                    "SELECT sum(x) FROM c")  # fmt: skip
     assert cte.rows == ((15,),)
-    assert mb.query("PRAGMA table_info(memory_store)").rows
+    if isinstance(both_db, Path):
+        assert mb.query("PRAGMA table_info(memory_store)").rows
+    mb.close()
 
 
 @pytest.mark.parametrize(
@@ -300,7 +303,8 @@ def test_stats(mb: MindBank, clock: FakeClock) -> None:
     assert set(s.tables) >= REFERENCE_TABLES
 
 
-def test_analytics_window_and_hot_keys(mb: MindBank, clock: FakeClock) -> None:
+def test_analytics_window_and_hot_keys(both_db: Path | str, clock: FakeClock) -> None:
+    mb = mindbank.open(both_db, clock=clock)
     _fill(mb)
     clock.advance(86400 * 2)
     mb.store("fresh", "x", namespace="ops")
@@ -315,6 +319,7 @@ def test_analytics_window_and_hot_keys(mb: MindBank, clock: FakeClock) -> None:
     assert [(h.key, h.access_count) for h in report.hot_keys] == [("config", 3)]
     with pytest.raises(ValidationError):
         mb.analytics(window="soon")
+    mb.close()
 
 
 def test_check_optimize_vacuum(mb: MindBank) -> None:

@@ -188,14 +188,90 @@ def test_what_is_not_on_postgres_yet_is_refused(pg_admin: str) -> None:
         mb.store("k", "v", namespace="n")
         stats = mb.stats()
         assert stats.namespaces == {"n": 1} and stats.tables["memory_store"] == 1
-        assert stats.schema_version == 6 and stats.file_bytes > 0
-        for call in (lambda: mb.compress(), lambda: mb.check(), lambda: mb.verify()):
+        assert stats.schema_version == 7 and stats.file_bytes > 0
+        for call in (lambda: mb.compress(), lambda: mb.vacuum(), lambda: mb.verify()):
             with pytest.raises(BackendError, match="not available on PostgreSQL yet"):
                 call()
-    r = run_mindbank("db", "check", "--db", url)
+    r = run_mindbank("db", "vacuum", "--db", url)
     assert r.returncode == 1 and "not available on PostgreSQL yet" in r.stderr
     r = run_mindbank("db", "status", "--json", "--db", url)
     assert r.returncode == 0 and json.loads(r.stdout)["entries"] == 1
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "DELETE FROM memory_store",
+        "  /* sneaky */ UPDATE memory_store SET value = 'x'",
+        "WITH x AS (DELETE FROM memory_store RETURNING 1) SELECT count(*) FROM x",
+        "SELECT 1; DELETE FROM memory_store",
+        "SELECT 1; COMMIT; DELETE FROM memory_store",
+        "SELECT nextval('events_id_seq')",
+        "DROP TABLE memory_store",
+        "CREATE TEMP TABLE t (x int)",
+        "TRUNCATE memory_store",
+        "COPY memory_store FROM STDIN",
+        "DO $$ BEGIN DELETE FROM memory_store; END $$",
+        "SET ROLE postgres",
+    ],
+)
+def test_read_only_sql_refuses_every_write(pg_admin: str, sql: str) -> None:
+    from mindbank import ReadOnlyQueryError
+
+    url = tenant_url(pg_admin, _tenant("ro"))
+    with mindbank.open(url, settings=mindbank.Settings(embed=False)) as mb:
+        mb.store("keep", "me")
+        mb.events.log("e", "src")
+        with pytest.raises(ReadOnlyQueryError):
+            mb.query(sql)
+        assert [e.key for e in mb.list()] == ["keep"] and len(mb.events.list()) == 1
+        assert mb.query("SELECT key FROM memory_store WHERE key = ?", ["keep"]).rows == (("keep",),)
+        with mb.transaction():  # the pool's connection came back clean
+            mb.store("after", "ok")
+
+
+def test_check_backup_and_restore_on_postgres(pg_admin: str, tmp_path: Path) -> None:
+    url = tenant_url(pg_admin, _tenant("bk"))
+    with mindbank.open(url, embedder="hashing") as mb:
+        mb.store_many({"key": f"k{i}", "value": f"note {i}"} for i in range(20))
+        mb.bank.store("lesson", "keep backups")
+        assert mb.check().ok and mb.check().schema_version == 7
+        size = mb.backup(tmp_path / "b.db")
+        assert size == (tmp_path / "b.db").stat().st_size and not list(tmp_path.glob(".*"))
+        with pytest.raises(ValidationError, match="exists"):
+            mb.backup(tmp_path / "b.db")
+        mb.clear_namespace("default")
+        mb.store("new", "after the backup")
+    with mindbank.open(tmp_path / "b.db", embedder="hashing") as b:  # a plain SQLite memory
+        assert b.count() == 20 and b.check().ok and b.bank.list()[0].key == "lesson"
+    r = run_mindbank("memory", "restore", str(tmp_path / "b.db"), "--db", url, "--yes")
+    assert r.returncode == 0 and "restored the tenant's memory" in r.stdout, r.stderr
+    with mindbank.open(url, embedder="hashing") as mb:
+        assert mb.count() == 20 and mb.get("new") is None
+        assert [i.key for i in mb.bank.list()] == ["lesson"]
+        assert mb.search("note 7", k=1)[0].entry.key == "k7"
+    bad = tmp_path / "bad.db"
+    bad.write_text("not a database")
+    with pytest.raises(mindbank.NotADatabaseError):
+        mindbank.restore(bad, url)
+    with mindbank.open(url, embedder="hashing") as mb:
+        assert mb.count() == 20  # a refused restore changes nothing
+    r = run_mindbank("db", "check", "--db", url)
+    assert r.returncode == 0, r.stderr
+    admin = psycopg_connect(pg_admin)
+    try:  # a table without its guard is reported
+        admin.execute("ALTER TABLE events NO FORCE ROW LEVEL SECURITY")
+        with mindbank.open(url, embedder="hashing") as mb:
+            assert any("events" in p for p in mb.check().problems)
+    finally:
+        admin.execute("ALTER TABLE events FORCE ROW LEVEL SECURITY")
+        admin.close()
+
+
+def psycopg_connect(url: str) -> Any:
+    import psycopg
+
+    return psycopg.connect(url, autocommit=True)
 
 
 WRITER = """
@@ -294,7 +370,7 @@ def test_copy_between_sqlite_and_postgres_both_ways(pg_admin: str, tmp_path: Pat
     assert r.tables["patterns"] == len(items) and r.tables["pattern_sources"] >= 1
     assert r.tables["pattern_links"] == 1 and r.tables["agent_memory"] == 1
     assert r.tables["neural_models"] == 2 and r.tables["training_history"] == 5
-    assert r.left_behind == {"search_impressions": 1}  # no place for it on PostgreSQL yet
+    assert r.left_behind == {} and r.tables["search_impressions"] == 1
     with mindbank.open(url, embedder="hashing") as pg:
         assert [e.data for e in pg.events.list()] == [{"n": 0}, {"n": 1}, {"n": 2}]
         assert pg.agents.recall("coder", "last").value == {"task": 7}  # type: ignore[union-attr]
@@ -323,7 +399,8 @@ def test_copy_between_sqlite_and_postgres_both_ways(pg_admin: str, tmp_path: Pat
     assert r2.returncode == 0, r2.stderr
     doc = json.loads(r2.stdout)
     assert doc["entries"] == 31 and doc["vectors"] == 31 and doc["checksum"] == r.checksum
-    assert doc["tables"] == r.tables and doc["left_behind"] == {}
+    searched = {"search_impressions": 2}  # the searches on PostgreSQL above were remembered
+    assert doc["tables"] == {**r.tables, **searched} and doc["left_behind"] == {}
     with mindbank.open(back, embedder="hashing") as mb:
         assert mb.search("exponential backoff", k=3)[0].entry.key == before[0]
         assert mb.verify().ok
@@ -544,3 +621,27 @@ def test_ten_http_clients_of_one_server_lose_nothing_on_postgres(pg_admin: str) 
         proc.communicate(timeout=30)
     with mindbank.open(url, settings=mindbank.Settings(embed=False)) as mb:
         assert mb.count() == 200 and len(mb.bank.list(limit=100)) == 40
+
+
+def test_a_tenant_cannot_migrate_and_is_told_who_can(pg_admin: str) -> None:
+    from mindbank import SchemaError
+
+    url = tenant_url(pg_admin, _tenant("mig"))
+    admin = psycopg_connect(pg_admin)
+    try:
+        admin.execute("DELETE FROM schema_migrations WHERE version = 7")  # as if 7 were new
+        with pytest.raises(SchemaError, match=r"needs migrations \[7\].*db migrate"):
+            mindbank.open(url)
+        r = run_mindbank("memory", "list", "--db", url)
+        assert r.returncode == 1 and "needs migrations [7]" in r.stderr
+    finally:
+        admin.close()
+    from mindbank.store.postgres import PG_MIGRATIONS, _sha
+
+    with psycopg_connect(pg_admin) as conn:  # the record back, as migrate() wrote it
+        v, name, statements = PG_MIGRATIONS[6]
+        conn.execute(
+            "INSERT INTO schema_migrations VALUES (%s, %s, %s, 0)", (v, name, _sha(statements))
+        )
+    with mindbank.open(url) as mb:
+        assert mb.check().ok

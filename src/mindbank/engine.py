@@ -438,15 +438,13 @@ class MindBank:
         and if a recent search showed it, counts as using that search's result (feedback)."""
         entry = self._memory.get(key, namespace, self._clock())
         if entry is not None:
-            if not self._pg:  # no search, so no search feedback, on PostgreSQL yet
-                self._feedback.used(namespace, key)
+            self._feedback.used(namespace, key)
             if "_schemas" in self.__dict__ and self._schemas.migrators:
                 return self._upgraded(entry)
         return entry
 
     @cached_property
     def _feedback(self) -> FeedbackLoop:
-        self._sqlite_only("the feedback loop")
         from mindbank.learning.feedback import FeedbackLoop
 
         return FeedbackLoop(self._db, self._db.settings.learning, self._clock)
@@ -484,8 +482,13 @@ class MindBank:
         """Rebuild the memory graph: each entry linked to up to ``graph_neighbours`` others of
         cosine >= ``graph_similarity`` (found by LSH over the vector index, not by comparing
         all pairs) and to the entries used close to it in time; PageRank over it (damping
-        0.85), stored with each entry. Embeds entries that lack a vector first."""
-        self._sqlite_only("the memory graph")
+        0.85), stored with each entry. Embeds entries that lack a vector first (on SQLite; on
+        PostgreSQL the graph is over the entries that have one)."""
+        if self._pg:
+            from mindbank.store.pg_vectors import PgVectorRepo
+
+            ids, matrix = PgVectorRepo(self._db).live_matrix(self.embedder.identity, self._clock())
+            return self._feedback.build_graph(ids, matrix, {int(i) for i in ids})
         self._semantic.backfill()
         ids, matrix, _, _, _ = self._semantic.mirror.index().export()
         live = {int(i) for i in ids}
@@ -494,7 +497,6 @@ class MindBank:
     def graph(self, top: int = 10, neighbours: int = 5) -> builtins.list[GraphNode]:
         """The entries with the highest PageRank (as of the last :meth:`build_graph`), each
         with its heaviest neighbours."""
-        self._sqlite_only("the memory graph")
         check_limit(top, 0)
         return self._feedback.top(top, neighbours)
 
@@ -509,7 +511,6 @@ class MindBank:
         """Typo-tolerant lookup: entries whose key (or value, up to 200 characters) shares
         the most trigrams with ``text`` (Jaccard similarity, best first). ``"retyr-polcy"``
         finds ``retry-policy``."""
-        self._sqlite_only("fuzzy lookup")
         if not isinstance(text, str) or not text.strip():
             raise ValidationError("text must be a non-empty string")
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
@@ -523,14 +524,13 @@ class MindBank:
         """What sits in each memory tier, and (with ``entries``) where each entry sits and why:
         working (this process's LRU of rows read), episodic (events, with their retention
         rules), semantic (entries: hot, warm, cold by use and age), vector (embeddings)."""
-        self._sqlite_only("memory tiers")
         from mindbank.learning.rules import tier_of
         from mindbank.records import TierEntry, TierReport
-        from mindbank.store.feedback import FeedbackRepo
+        from mindbank.store.feedback import feedback_repo
 
         self._memory.flush_access()
         s = self._db.settings.learning
-        repo = FeedbackRepo(self._db)
+        repo = feedback_repo(self._db)
         now = self._clock()
         counts = {"hot": 0, "warm": 0, "cold": 0}
         listed = []
@@ -564,12 +564,11 @@ class MindBank:
         """Apply the episodic tier's retention rules (``episodic_max_events``,
         ``episodic_max_age``) to the events log; returns how many events were removed.
         Nothing else is removed: entries leave only by delete, TTL or cleanup."""
-        self._sqlite_only("retention rules")
-        from mindbank.store.feedback import FeedbackRepo
+        from mindbank.store.feedback import feedback_repo
 
         s = self._db.settings.learning
         with self._db.transaction():
-            return FeedbackRepo(self._db).prune_events(
+            return feedback_repo(self._db).prune_events(
                 s.episodic_max_events, self._clock() - s.episodic_max_age
             )
 
@@ -579,7 +578,6 @@ class MindBank:
         """Store the memories of a folder of JSON files (default ``$MINDBANK_CLAUDE_MEMORY``,
         else ``~/.claude/memory``) in ``namespace``; only changed ones are written. See
         :mod:`mindbank.bridge.claude` for the file format."""
-        self._sqlite_only("the memory folder bridge")
         from mindbank.bridge import claude
 
         check_namespace(namespace)
@@ -593,14 +591,13 @@ class MindBank:
     ) -> BridgeReport:
         """Write the entries of ``namespace`` back to the folder as JSON files (those that
         differ), and its ``MEMORY.md`` index ordered by memory-graph rank."""
-        self._sqlite_only("the memory folder bridge")
         from mindbank.bridge import claude
-        from mindbank.store.feedback import FeedbackRepo
+        from mindbank.store.feedback import feedback_repo
 
         check_namespace(namespace)
         path = Path(folder) if folder is not None else claude.default_folder()
         report = claude.export_folder(self, path, namespace)
-        ranks = {(ns, key): r for _, ns, key, r in FeedbackRepo(self._db).top_ranked(1_000_000)}
+        ranks = {(ns, key): r for _, ns, key, r in feedback_repo(self._db).top_ranked(1_000_000)}
         claude.write_index(path / "MEMORY.md", self.list(namespace=namespace, limit=None), ranks)
         return report
 
@@ -917,14 +914,10 @@ class MindBank:
             check_namespace(namespace)
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ValidationError(f"k must be a positive integer, got {k!r}")
-        if self._pg:  # no feedback re-ranking on PostgreSQL yet
-            return self._pg_search.search(
-                query, k=k, mode=mode, namespace=namespace, tags=check_tags(tags),
-                min_score=min_score, mmr=mmr, since=since, until=until,
-            )  # fmt: skip
         # With learned boosts, a wider pool is ranked, so a boosted entry can move up into k.
         rerank = mmr is None and self._feedback.learning()
-        hits = self._semantic.search(
+        searcher: Any = self._pg_search if self._pg else self._semantic
+        hits: builtins.list[SearchHit] = searcher.search(
             query,
             k=max(3 * k, 30) if rerank else k,
             mode=mode,
@@ -1039,8 +1032,9 @@ class MindBank:
         Raises:
             ReadOnlyQueryError: the statement writes or is invalid.
         """
-        self._sqlite_only("read-only SQL")
         self._memory.flush_access()
+        if self._pg:
+            return self._db.read_only_query(sql, params)  # type: ignore[attr-defined, no-any-return]
         if self._readonly is None:
             from mindbank.store import maintenance
 
@@ -1055,9 +1049,16 @@ class MindBank:
         Raises:
             ValidationError: ``path`` exists (and ``overwrite`` is false).
         """
-        self._sqlite_only("backup")
         self._memory.flush_access()
         from mindbank.store import maintenance
+
+        if self._pg:  # into a SQLite file, read in one snapshot
+            url = str(self._db.url)  # type: ignore[attr-defined]
+            return maintenance.backup_by_copy(
+                lambda out: copy(url, out, settings=self._db.settings),
+                Path(path),
+                overwrite=overwrite,
+            )
 
         return maintenance.backup(self._db, Path(path), overwrite=overwrite)
 
@@ -1086,7 +1087,6 @@ class MindBank:
 
     def analytics(self, *, window: str | float = "7d", top: int = 10) -> UsageReport:
         """Usage by namespace and the hottest keys over a window (``"1h"``, ``"7d"``, seconds)."""
-        self._sqlite_only("analytics")
         self._memory.flush_access()
         now = self._clock()
         from mindbank.store import maintenance
@@ -1095,11 +1095,13 @@ class MindBank:
 
     def check(self) -> CheckReport:
         """Run SQLite's integrity and foreign-key checks, verify the migrations and the
-        witness chain."""
-        self._sqlite_only("the integrity check")
+        witness chain. On PostgreSQL: the migrations, row-level security on every tenant
+        table and the tenant's vector index (the server keeps its own files sound)."""
         from mindbank.store import maintenance
 
         self._memory.flush_access()
+        if self._pg:
+            return self._db.check()  # type: ignore[attr-defined, no-any-return]
         return maintenance.check(self._db)
 
     def verify(self) -> WitnessReport:
@@ -1387,9 +1389,14 @@ def restore(backup: PathLike, path: PathLike | None = None) -> None:
         NotADatabaseError: the backup or the target is not a mindbank database.
         SchemaError: the backup is newer than this mindbank.
     """
-    target = Path(path) if path is not None else find_db_path()
     from mindbank.store import maintenance
+    from mindbank.store.postgres import is_url
 
+    if is_url(path):  # a tenant's memory on PostgreSQL, replaced in one transaction
+        maintenance.verify_backup(Path(backup))
+        _copy(backup, str(path), settings=None, replace=True)
+        return
+    target = Path(path) if path is not None else find_db_path()
     maintenance.restore(Path(backup), target)
     # Bring an older backup's schema up to date.
     Database(target, Settings.from_env()).close()
@@ -1398,11 +1405,14 @@ def restore(backup: PathLike, path: PathLike | None = None) -> None:
 def copy(source: PathLike, target: PathLike, *, settings: Settings | None = None) -> CopyReport:
     """Copy a whole memory between SQLite and PostgreSQL, in either direction: live entries
     (with their access counts and times), their vectors as they are, namespace schemas, the
-    change log, the coordination tables and the ReasoningBank (items, vectors, trajectories,
-    provenance, links); then check that both sides hold the same entries (count and checksum)
-    and the same rows in every other table copied. What the target has no place for yet (on
-    PostgreSQL: neural models, pipeline runs, feedback, the witness chain) is left where it is
-    and reported in ``left_behind``.
+    change log, the coordination tables, the ReasoningBank, neural models and pipeline runs;
+    then check that both sides hold the same entries (count and checksum) and the same rows in
+    every other table copied. What the target has no place for (on PostgreSQL: feedback, the
+    memory graph, the witness chain) is left where it is and reported in ``left_behind``.
+
+    The copy is one transaction on the target: if anything fails, or the two sides differ,
+    nothing is kept. A PostgreSQL source is read in one snapshot (consistent while others
+    write).
 
     Args:
         source: a SQLite file or a ``postgresql://`` URL.
@@ -1411,11 +1421,17 @@ def copy(source: PathLike, target: PathLike, *, settings: Settings | None = None
 
     Raises:
         ValidationError: the target already holds entries.
-        IntegrityCheckError: the two sides differ after the copy (the target is left as it is,
-            for inspection).
+        IntegrityCheckError: the two sides differ after the copy (nothing is kept).
         BackendError: a side cannot hold what the other has (e.g. vectors of another
             embedder's length).
     """
+    return _copy(source, target, settings=settings, replace=False)
+
+
+def _copy(
+    source: PathLike, target: PathLike, *, settings: Settings | None, replace: bool
+) -> CopyReport:
+    import contextlib
     import dataclasses as _dc
     import hashlib
     import tempfile as _tempfile
@@ -1426,7 +1442,14 @@ def copy(source: PathLike, target: PathLike, *, settings: Settings | None = None
     start = time.perf_counter()
     base = settings if settings is not None else Settings.from_env()
     quiet = _dc.replace(base, embed=False)
-    with open(source, settings=quiet) as src, open(target, settings=quiet) as dst:
+    with (
+        open(source, settings=quiet) as src,
+        open(target, settings=quiet) as dst,
+        src._db.snapshot() if src._pg else contextlib.nullcontext(),  # type: ignore[attr-defined]
+        dst._db.transaction(),
+    ):
+        if replace:
+            transfer.clear(dst._db)
         if dst.count() or dst._memory.has_namespace("default"):
             raise ValidationError(f"{dst.path} already holds entries; copy into an empty memory")
         changes = _copy_changes(src, dst)
@@ -1440,12 +1463,11 @@ def copy(source: PathLike, target: PathLike, *, settings: Settings | None = None
             dst.set_schema(info.namespace, {"definitions": dict(info.definitions)},
                            name=info.name, strict=info.strict)  # fmt: skip
         vectors = _copy_vectors(src, dst)
-        with dst._db.transaction():
-            tables = transfer.copy_tables(src._db, dst._db)
-        differ = transfer.verify_tables(src._db, dst._db)
+        tables = transfer.copy_tables(src._db, dst._db)
+        differ = transfer.verify_tables(src._db, dst._db, tables)
         if differ:
             raise IntegrityCheckError(
-                f"the copy differs from {src.path} in {', '.join(differ)} (left for inspection)"
+                f"the copy differs from {src.path} in {', '.join(differ)} (nothing was kept)"
             )
         sums = []
         for side in (src, dst):
@@ -1458,11 +1480,11 @@ def copy(source: PathLike, target: PathLike, *, settings: Settings | None = None
         if sums[0] != sums[1] or dst.count() != n:
             raise IntegrityCheckError(
                 f"the copy differs from {src.path}: {dst.count()} of {n} entries, checksums "
-                f"{sums[1][:12]} vs {sums[0][:12]}"
+                f"{sums[1][:12]} vs {sums[0][:12]} (nothing was kept)"
             )
-        return CopyReport(str(src.path), str(dst.path), n, vectors, len(schemas), changes,
-                          sums[0], time.perf_counter() - start, tables,
-                          transfer.left_behind(src._db, dst._db))  # fmt: skip
+        left = transfer.left_behind(src._db, dst._db)
+    return CopyReport(str(src.path), str(dst.path), n, vectors, len(schemas), changes,
+                      sums[0], time.perf_counter() - start, tables, left)  # fmt: skip
 
 
 def _copy_changes(src: MindBank, dst: MindBank) -> int:

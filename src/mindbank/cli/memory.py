@@ -522,17 +522,21 @@ def backup(path: Path, overwrite: bool, db: Path | None, as_json: bool) -> None:
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 @db_option
 def restore(backup_path: Path, yes: bool, db: Path | None) -> None:
-    """Replace the database with BACKUP (verified first).
+    """Replace the database with BACKUP (verified first). On PostgreSQL, the tenant's whole
+    memory is replaced in one transaction.
 
     \b
-    Example:
+    Examples:
       mindbank memory restore ~/backups/memory-2026-11-01.db --yes
+      mindbank memory restore memory.db --db postgresql://alice:TOKEN@db.example/mindbank --yes
     """
     target = db if db is not None else mindbank.find_db_path()
-    if not yes and target.exists() and not click.confirm(f"replace {target} with {backup_path}?"):
+    shown = target if isinstance(target, Path) else "the tenant's memory"
+    present = not isinstance(target, Path) or target.exists()
+    if not yes and present and not click.confirm(f"replace {shown} with {backup_path}?"):
         fail("cancelled")
     mindbank.restore(backup_path, target)
-    click.echo(f"restored {target} from {backup_path}")
+    click.echo(f"restored {shown} from {backup_path}")
 
 
 @memory.command()

@@ -25,7 +25,7 @@ from mindbank.learning.fuzzy import FuzzyCache
 from mindbank.learning.rules import learn_boost
 from mindbank.records import EntryScore, FuzzyHit, GraphNode, GraphReport, SearchHit
 from mindbank.store.database import Database
-from mindbank.store.feedback import FeedbackRepo
+from mindbank.store.feedback import feedback_repo
 
 if TYPE_CHECKING:  # numpy loads only to build the graph: the retrieve and search paths skip it
     import numpy as np
@@ -38,7 +38,7 @@ class FeedbackLoop:
 
     def __init__(self, db: Database, settings: LearningSettings, clock: Callable[[], float]):
         self._db = db
-        self._repo = FeedbackRepo(db)
+        self._repo = feedback_repo(db)
         self.settings = settings
         self._clock = clock
         self._armed_until = -math.inf

@@ -7,11 +7,14 @@ from collections.abc import Sequence
 from mindbank.store.codec import dumps, loads
 from mindbank.store.database import Database
 
-__all__ = ["FeedbackRepo"]
+__all__ = ["FeedbackRepo", "feedback_repo"]
 
 
 class FeedbackRepo:
-    """Reads and writes the feedback tables of one :class:`Database`."""
+    """Reads and writes the feedback tables of one :class:`Database` (portable SQL; the
+    PostgreSQL repository overrides what differs)."""
+
+    SQL_PLAIN = "mb_plain(value)"  # a value as text (decompressed)
 
     def __init__(self, db: Database):
         self.db = db
@@ -87,7 +90,7 @@ class FeedbackRepo:
         self.db.run(
             "INSERT INTO entry_scores (entry_id, boost, uses, skips, updated_at) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (entry_id) DO UPDATE SET boost = excluded.boost, "
-            "uses = uses + excluded.uses, skips = skips + excluded.skips, "
+            "uses = entry_scores.uses + excluded.uses, skips = entry_scores.skips + excluded.skips, "
             "updated_at = excluded.updated_at",
             (entry_id, boost, int(source != "skipped"), int(source == "skipped"), now),
         )
@@ -177,7 +180,7 @@ class FeedbackRepo:
     def live_texts(self, now: float) -> list[tuple[str, str, str]]:
         """``(namespace, key, value)`` of every live entry."""
         return self.db.run(
-            "SELECT namespace, key, mb_plain(value) FROM memory_store "
+            f"SELECT namespace, key, {self.SQL_PLAIN} FROM memory_store "
             "WHERE expires_at IS NULL OR expires_at > ?",
             (now,),
         ).fetchall()
@@ -220,3 +223,12 @@ class FeedbackRepo:
         a = self.db.run("SELECT count(*) FROM embeddings").fetchone()[0]
         b = self.db.run("SELECT count(*) FROM pattern_embeddings").fetchone()[0]
         return int(a), int(b)
+
+
+def feedback_repo(db: Database) -> FeedbackRepo:
+    """The feedback repository for this database's backend."""
+    if getattr(db, "dialect", "sqlite") == "postgres":
+        from mindbank.store.pg_memory import PgFeedbackRepo
+
+        return PgFeedbackRepo(db)
+    return FeedbackRepo(db)

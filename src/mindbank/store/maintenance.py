@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -125,27 +126,32 @@ def stats(db: Database, now: float) -> Stats:
 
 def analytics(db: Database, since: float, now: float, top: int) -> UsageReport:
     """Usage by namespace over the window, and the most-accessed keys touched in it."""
-    live = "(expires_at IS NULL OR expires_at > :now)"
+    live = "(expires_at > ?1 OR expires_at IS NULL)"
+    size = (
+        "octet_length(value)"
+        if getattr(db, "dialect", "sqlite") == "postgres"
+        else "length(CAST(value AS BLOB))"
+    )
     try:
         rows = db.execute(
-            "SELECT namespace, count(*), sum(length(CAST(value AS BLOB))), sum(access_count), "
-            "sum(created_at >= :since), sum(updated_at >= :since), "
-            "sum(coalesce(accessed_at >= :since, 0)) "
+            f"SELECT namespace, count(*), sum({size}), sum(access_count), "
+            "count(*) FILTER (WHERE created_at >= ?2), count(*) FILTER (WHERE updated_at >= ?2), "
+            "count(*) FILTER (WHERE accessed_at >= ?2) "
             f"FROM memory_store WHERE {live} GROUP BY namespace ORDER BY namespace",
-            {"now": now, "since": since},
+            (now, since),
         ).fetchall()
         hot = db.execute(
             "SELECT key, namespace, access_count, accessed_at FROM memory_store "
-            f"WHERE accessed_at >= :since AND {live} "
-            "ORDER BY access_count DESC, accessed_at DESC LIMIT :top",
-            {"now": now, "since": since, "top": top},
+            f"WHERE accessed_at >= ?2 AND {live} "
+            "ORDER BY access_count DESC, accessed_at DESC LIMIT ?3",
+            (now, since, top),
         ).fetchall()
     except sqlite3.Error as exc:
         raise translate_error(exc, db.path) from exc
     return UsageReport(
         since=since,
         until=now,
-        namespaces=tuple(NamespaceUsage(*r) for r in rows),
+        namespaces=tuple(NamespaceUsage(r[0], *(int(v or 0) for v in r[1:])) for r in rows),
         hot_keys=tuple(HotKey(*r) for r in hot),
     )
 
@@ -229,6 +235,29 @@ def backup(db: Database, target: Path, *, overwrite: bool = False) -> int:
         _copy(db.conn, target)
     except sqlite3.Error as exc:
         raise translate_error(exc, target) from exc
+    return target.stat().st_size
+
+
+def backup_by_copy(copy: Callable[[str], object], target: Path, *, overwrite: bool) -> int:
+    """A backup made by ``copy(path)`` into a new SQLite file (from PostgreSQL), renamed onto
+    ``target`` when complete; returns its size in bytes."""
+    if target.exists():
+        if not overwrite:
+            raise ValidationError(f"{target} exists; choose another path or overwrite it")
+        verify_backup(target)  # never overwrite something that is not a mindbank database
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.{os.getpid()}.tmp"
+    try:
+        copy(str(tmp))
+        conn = sqlite3.connect(tmp)
+        try:
+            conn.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
+        finally:
+            conn.close()
+        os.replace(tmp, target)
+    finally:
+        for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+            leftover.unlink(missing_ok=True)
     return target.stat().st_size
 
 

@@ -18,10 +18,18 @@ from mindbank.records import Entry, SharedState
 from mindbank.store.changes import ChangeRepo
 from mindbank.store.codec import dumps
 from mindbank.store.coordination import CoordinationRepo
+from mindbank.store.feedback import FeedbackRepo
 from mindbank.store.memory import _COLUMNS, _SQL_FLUSH, MemoryRepo
 from mindbank.store.reasoning import BankRepo
 
-__all__ = ["PgBankRepo", "PgChangeRepo", "PgCoordinationRepo", "PgMemoryRepo", "glob_regex"]
+__all__ = [
+    "PgBankRepo",
+    "PgChangeRepo",
+    "PgCoordinationRepo",
+    "PgFeedbackRepo",
+    "PgMemoryRepo",
+    "glob_regex",
+]
 
 _ROW = f"SELECT {_COLUMNS}, id FROM memory_store WHERE namespace = ? AND key = ?"
 
@@ -154,3 +162,14 @@ class PgBankRepo(BankRepo):
     SQL_FIELD = "(pattern_data::jsonb ->> '{name}')"
     SQL_LATER = "GREATEST({a}, {b})"
     BACKEND = "PostgreSQL"
+
+
+class PgFeedbackRepo(FeedbackRepo):
+    """The feedback loop's tables on PostgreSQL. Values are stored plain; the memory's version
+    (what the fuzzy index is checked against) is the head of the tenant's change log, which
+    moves with every entry write by any machine."""
+
+    SQL_PLAIN = "value"
+
+    def memory_version(self) -> int:
+        return int(self.db.run("SELECT coalesce(max(seq), 0) FROM change_log").fetchone()[0])

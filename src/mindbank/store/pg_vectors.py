@@ -136,6 +136,24 @@ class PgVectorRepo:
         ).fetchall()
         return {int(r[0]): _parse(r[1]) for r in rows}
 
+    def live_matrix(self, embedder: str, now: float) -> tuple[Any, Any]:
+        """``(ids, matrix)``: the ids of the live entries with a vector of this embedder, and
+        their vectors as unit rows (float32), in id order."""
+        import numpy as np
+
+        rows = self.db.run(
+            "SELECT e.entry_id, e.vector::text FROM embeddings e JOIN memory_store m "
+            "ON m.id = e.entry_id WHERE e.embedder = ? AND (m.expires_at > ? OR m.expires_at "
+            "IS NULL) ORDER BY e.entry_id",
+            (embedder, now),
+        ).fetchall()
+        ids = np.array([int(r[0]) for r in rows], dtype=np.int64)
+        if not rows:
+            return ids, np.zeros((0, 0), dtype=np.float32)
+        matrix = np.stack([np.asarray(_parse(r[1]), dtype=np.float32) for r in rows])
+        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+        return ids, matrix / np.where(norms == 0, 1, norms)
+
     def keyword(
         self, query: str, k: int, filters: tuple[Any, ...], only_ids: Sequence[int] | None = None
     ) -> list[tuple[int, float]]:

@@ -534,6 +534,57 @@ _P6 = (
     "GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO mindbank_tenant",
 )
 
+FEEDBACK = ("search_impressions", "feedback", "entry_scores", "memory_edges")
+
+_P7 = (
+    # The feedback loop and the memory graph. Rows refer to entries of their own tenant.
+    "CREATE UNIQUE INDEX memory_store_tenant_id ON memory_store (tenant, id)",
+    """CREATE TABLE search_impressions (
+        id BIGSERIAL PRIMARY KEY,
+        query TEXT NOT NULL,
+        results TEXT NOT NULL,
+        shown_at DOUBLE PRECISION NOT NULL,
+        tenant TEXT NOT NULL DEFAULT current_user
+    )""",
+    "CREATE INDEX search_impressions_time ON search_impressions (tenant, shown_at)",
+    """CREATE TABLE feedback (
+        id BIGSERIAL PRIMARY KEY,
+        entry_id BIGINT NOT NULL,
+        query TEXT,
+        reward DOUBLE PRECISION NOT NULL CHECK (reward >= -1 AND reward <= 1),
+        source TEXT NOT NULL CHECK (source IN ('used', 'skipped', 'explicit')),
+        at DOUBLE PRECISION NOT NULL,
+        tenant TEXT NOT NULL DEFAULT current_user,
+        FOREIGN KEY (tenant, entry_id) REFERENCES memory_store (tenant, id) ON DELETE CASCADE
+    )""",
+    "CREATE INDEX feedback_entry ON feedback (tenant, entry_id)",
+    """CREATE TABLE entry_scores (
+        entry_id BIGINT NOT NULL,
+        boost DOUBLE PRECISION NOT NULL DEFAULT 0,
+        uses INTEGER NOT NULL DEFAULT 0,
+        skips INTEGER NOT NULL DEFAULT 0,
+        pagerank DOUBLE PRECISION,
+        updated_at DOUBLE PRECISION NOT NULL,
+        tenant TEXT NOT NULL DEFAULT current_user,
+        PRIMARY KEY (tenant, entry_id),
+        FOREIGN KEY (tenant, entry_id) REFERENCES memory_store (tenant, id) ON DELETE CASCADE
+    )""",
+    """CREATE TABLE memory_edges (
+        a BIGINT NOT NULL,
+        b BIGINT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('similar', 'coaccess')),
+        weight DOUBLE PRECISION NOT NULL,
+        tenant TEXT NOT NULL DEFAULT current_user,
+        PRIMARY KEY (tenant, a, b, kind),
+        FOREIGN KEY (tenant, a) REFERENCES memory_store (tenant, id) ON DELETE CASCADE,
+        FOREIGN KEY (tenant, b) REFERENCES memory_store (tenant, id) ON DELETE CASCADE
+    )""",
+    "CREATE INDEX memory_edges_b ON memory_edges (tenant, b)",
+    *(statement for table in FEEDBACK for statement in _rls(table)),
+    f"GRANT SELECT, INSERT, UPDATE, DELETE ON {', '.join(FEEDBACK)} TO mindbank_tenant",
+    "GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO mindbank_tenant",
+)
+
 PG_MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (1, "memory, change log, cursors, schemas, tenants with row-level security", _P1),
     (2, "vectors (pgvector)", _P2),
@@ -541,6 +592,7 @@ PG_MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (4, "sessions, agents, tasks, agent memory, metrics, workflows, topology, consensus", _P4),
     (5, "the ReasoningBank: items, vectors, trajectories, provenance, links, log", _P5),
     (6, "neural models (versions, history, pattern memory, updates); pipeline runs", _P6),
+    (7, "the feedback loop (impressions, feedback, learned scores) and the memory graph", _P7),
 )
 """PostgreSQL migrations, in order. Append only."""
 
@@ -683,6 +735,20 @@ class PgDatabase(Transactions):
         with self.connection(), super().transaction():
             yield
 
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Read in one snapshot until the block ends (``REPEATABLE READ READ ONLY``: others
+        keep writing, this thread sees the database as it was; nothing here may write)."""
+        with self.connection() as conn:
+            self.run("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            self._depth = 1  # transaction() inside: a savepoint, never a COMMIT of the snapshot
+            try:
+                yield
+            finally:
+                self._depth = 0
+                with contextlib.suppress(Exception):
+                    conn.execute("ROLLBACK")
+
     @property
     def pool_stats(self) -> dict[str, int]:
         """The pool's counters (size, available, waiting, requests ...)."""
@@ -758,6 +824,12 @@ class PgDatabase(Transactions):
             done = {r[0] for r in self.raw("SELECT version FROM schema_migrations")}
             if all(v in done for v, _, _ in PG_MIGRATIONS):
                 return []
+        if not self.run("SELECT has_schema_privilege('public', 'CREATE')").fetchone()[0]:
+            pending = [v for v, _, _ in PG_MIGRATIONS if exists is None or v not in done]
+            raise SchemaError(
+                f"{self.path} needs migrations {pending}, and {self.role} may not create "
+                "tables: run `mindbank db migrate --db ADMIN_URL` (the admin's URL) first"
+            )
         applied = []
         with self.transaction():
             self.run(f"SELECT pg_advisory_xact_lock({_LOCK})")
@@ -806,6 +878,78 @@ class PgDatabase(Transactions):
         size = self.run("SELECT pg_database_size(current_database())").fetchone()[0]
         version = max((m.version for m in self.migration_status() if m.applied_at), default=0)
         return Stats(str(self.path), int(size), 0, version, counts, namespaces, int(expired))
+
+    def read_only_query(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """One statement in a ``READ ONLY`` transaction that is rolled back: PostgreSQL refuses
+        every write, whatever its spelling, and a prepared statement cannot hold two statements.
+        Row-level security shows the tenant its own rows only."""
+        from mindbank.errors import ReadOnlyQueryError
+        from mindbank.records import QueryResult
+
+        psycopg = _psycopg()
+        text = self._translate(sql) if params else sql
+        with self.connection() as conn:
+            if conn.info.transaction_status != 0:  # inside a transaction of this thread
+                raise ReadOnlyQueryError("query() cannot run inside a transaction on PostgreSQL")
+            conn.execute("BEGIN READ ONLY")
+            try:
+                cur = conn.execute(text, list(params) if params else None, prepare=True)
+                rows = tuple(tuple(r) for r in cur.fetchall()) if cur.description else ()
+                columns = tuple(d.name for d in cur.description or ())
+            except psycopg.Error as exc:
+                msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                if exc.sqlstate in ("25006", "42501"):  # read-only transaction; not allowed
+                    raise ReadOnlyQueryError(
+                        f"query() only reads; this statement would write or is not allowed ({msg})"
+                    ) from None
+                raise ReadOnlyQueryError(f"invalid query: {msg}") from None
+            finally:
+                with contextlib.suppress(Exception):
+                    conn.execute("ROLLBACK")
+        return QueryResult(columns, rows)
+
+    def check(self) -> Any:
+        """What can be checked from a tenant's connection: the migrations (all applied, none
+        altered), row-level security enabled, forced and with its policy on every tenant
+        table, and the tenant's HNSW index."""
+        from mindbank.records import CheckReport
+
+        problems: list[str] = []
+        known = {v: _sha(st) for v, _, st in PG_MIGRATIONS}
+        applied = dict(self.run("SELECT version, sha256 FROM schema_migrations").fetchall())
+        for version, sha in sorted(applied.items()):
+            if version not in known:
+                problems.append(f"migration {version} is unknown to this mindbank")
+            elif known[version] != sha:
+                problems.append(f"migration {version} hash mismatch")
+        missing = sorted(set(known) - set(applied))
+        if missing:
+            problems.append(f"migrations not applied: {missing} (run `mindbank db migrate`)")
+        tables = tenant_tables(self)
+        guarded = {
+            r[0]: (bool(r[1]), bool(r[2]))
+            for r in self.run(
+                "SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class "
+                "WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace"
+            )
+        }
+        policies = {r[0] for r in self.run("SELECT tablename FROM pg_policies")}
+        for table in tables:
+            if guarded.get(table) != (True, True):
+                problems.append(f"row-level security is not enabled and forced on {table}")
+            if table not in policies:
+                problems.append(f"{table} has no row-level security policy")
+        member = self.run(
+            "SELECT pg_has_role(current_user, 'mindbank_tenant', 'MEMBER')"
+        ).fetchone()[0]
+        index = f"embeddings_hnsw_{self.role}"
+        if (
+            member
+            and not self.run("SELECT 1 FROM pg_indexes WHERE indexname = ?", (index,)).fetchone()
+        ):
+            problems.append(f"the tenant's vector index {index} is missing (approximate search "
+                            "falls back to exact)")  # fmt: skip
+        return CheckReport(tuple(problems), max(applied, default=0))
 
     def migration_status(self) -> list[Any]:
         """Every known migration and when it was applied."""

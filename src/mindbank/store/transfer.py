@@ -16,7 +16,15 @@ from typing import Any
 
 from mindbank.errors import ValidationError
 
-__all__ = ["COPIED", "columns", "copy_tables", "left_behind", "table_digest", "verify_tables"]
+__all__ = [
+    "COPIED",
+    "clear",
+    "columns",
+    "copy_tables",
+    "left_behind",
+    "table_digest",
+    "verify_tables",
+]
 
 # (table, its serial id column numbered again by the target or None, its columns that hold
 # another table's serial id), in an order where a table comes after those it refers to.
@@ -41,6 +49,10 @@ COPIED: tuple[tuple[str, str | None, tuple[tuple[str, str], ...]], ...] = (
     ("training_history", None, (("model_id", "neural_models"),)),
     ("pattern_memory", "id", ()),
     ("model_updates", "id", ()),
+    ("search_impressions", "id", ()),
+    ("feedback", "id", (("entry_id", "memory_store"),)),
+    ("entry_scores", None, (("entry_id", "memory_store"),)),
+    ("memory_edges", None, (("a", "memory_store"), ("b", "memory_store"))),
 )
 _REFERRED = {other for _, _, refs in COPIED for _, other in refs} | {"pipeline_runs"}
 _OWN = ("tenant", "rowid")
@@ -89,13 +101,16 @@ def copy_tables(src: Any, dst: Any) -> dict[str, int]:
     if full:
         raise ValidationError(f"{dst.path} already holds rows in {', '.join(full)}")
     copied: dict[str, int] = {}
-    new_ids: dict[str, dict[int, int]] = {}
+    # Entries were copied already (by export and import): theirs is matched by key.
+    new_ids: dict[str, dict[int, int]] = {"memory_store": _entry_ids(src, dst)}
     for table, serial, refs in tables:
         cols = _shared(src, dst, table, serial)
         read = f"SELECT {', '.join(cols)}{', ' + serial if serial else ''} FROM {table}"
         rows = [list(r) for r in src.run(read + f" ORDER BY {_order(table, serial)}")]
         for column, other in refs:
             at, ids = cols.index(column), new_ids[other]
+            # a row about an entry that was not copied (expired) goes with it
+            rows = [r for r in rows if int(r[at]) in ids]
             for r in rows:
                 r[at] = ids[int(r[at])]
         if table == "neural_models" and "pipeline_runs" in new_ids:
@@ -113,6 +128,18 @@ def copy_tables(src: Any, dst: Any) -> dict[str, int]:
             dst.executemany(insert, [r[: len(cols)] for r in rows])
         copied[table] = len(rows)
     return copied
+
+
+def _entry_ids(src: Any, dst: Any) -> dict[int, int]:
+    """Source entry id -> target entry id, by (namespace, key)."""
+    theirs = {
+        (r[0], r[1]): int(r[2]) for r in dst.run("SELECT namespace, key, id FROM memory_store")
+    }
+    return {
+        int(r[2]): theirs[(r[0], r[1])]
+        for r in src.run("SELECT namespace, key, id FROM memory_store")
+        if (r[0], r[1]) in theirs
+    }
 
 
 def _both(src: Any, dst: Any) -> list[tuple[str, str | None, tuple[tuple[str, str], ...]]]:
@@ -151,10 +178,15 @@ def table_digest(db: Any, table: str, cols: Sequence[str]) -> str:
     return digest.hexdigest()
 
 
-def verify_tables(src: Any, dst: Any) -> list[str]:
-    """The tables of :data:`COPIED` whose rows differ between the sides (ids aside)."""
+def verify_tables(src: Any, dst: Any, copied: dict[str, int]) -> list[str]:
+    """The tables of :data:`COPIED` whose rows differ between the sides (ids aside). Tables
+    about entries hold the rows of the entries copied: their count is checked."""
     differ = []
     for table, serial, refs in _both(src, dst):
+        if any(other == "memory_store" for _, other in refs):
+            if _count(dst, table) != copied.get(table, 0):
+                differ.append(table)
+            continue
         skip = {c for c, _ in refs} | ({"header"} if table == "neural_models" else set())
         cols = [c for c in _shared(src, dst, table, serial) if c not in skip]
         if _count(src, table) != _count(dst, table) or (
@@ -176,3 +208,12 @@ def left_behind(src: Any, dst: Any) -> dict[str, int]:
         if n:
             out[table] = n
     return out
+
+
+def clear(db: Any) -> None:
+    """Delete every row of a tenant's memory on PostgreSQL (as the tenant: row-level security
+    keeps the statements to its own rows), for a restore; inside the caller's transaction."""
+    from mindbank.store.postgres import tenant_tables
+
+    for table in tenant_tables(db) * 2:  # children first; twice, for the triggers' log rows
+        db.run(f'DELETE FROM "{table}"')
