@@ -27,7 +27,7 @@ from mindbank import (
 )
 from mindbank.store.postgres import drop_tenant
 
-from .conftest import FakeClock, _tenant, run_mindbank, tenant_url
+from .conftest import FakeClock, _tenant, raw_rows, run_mindbank, tenant_url
 from .test_neural import _config, _records
 
 
@@ -188,8 +188,8 @@ def test_what_is_not_on_postgres_yet_is_refused(pg_admin: str) -> None:
         mb.store("k", "v", namespace="n")
         stats = mb.stats()
         assert stats.namespaces == {"n": 1} and stats.tables["memory_store"] == 1
-        assert stats.schema_version == 7 and stats.file_bytes > 0
-        for call in (lambda: mb.compress(), lambda: mb.vacuum(), lambda: mb.verify()):
+        assert stats.schema_version == 8 and stats.file_bytes > 0
+        for call in (lambda: mb.compress(), lambda: mb.vacuum(), lambda: mb.reembed()):
             with pytest.raises(BackendError, match="not available on PostgreSQL yet"):
                 call()
     r = run_mindbank("db", "vacuum", "--db", url)
@@ -235,7 +235,7 @@ def test_check_backup_and_restore_on_postgres(pg_admin: str, tmp_path: Path) -> 
     with mindbank.open(url, embedder="hashing") as mb:
         mb.store_many({"key": f"k{i}", "value": f"note {i}"} for i in range(20))
         mb.bank.store("lesson", "keep backups")
-        assert mb.check().ok and mb.check().schema_version == 7
+        assert mb.check().ok and mb.check().schema_version == 8
         size = mb.backup(tmp_path / "b.db")
         assert size == (tmp_path / "b.db").stat().st_size and not list(tmp_path.glob(".*"))
         with pytest.raises(ValidationError, match="exists"):
@@ -289,6 +289,8 @@ def test_concurrent_writers_lose_nothing(pg_admin: str) -> None:
     with mindbank.open(url, settings=mindbank.Settings(embed=False)) as mb:
         assert mb.count(namespace="race") == 800
         assert len(mb.changes(limit=10_000)) == 800
+        report = mb.verify()  # four writers, one chain: every link whole, every row witnessed
+        assert report.ok and report.records == 801
 
 
 def test_tenant_commands(pg_admin: str) -> None:
@@ -645,3 +647,73 @@ def test_a_tenant_cannot_migrate_and_is_told_who_can(pg_admin: str) -> None:
         )
     with mindbank.open(url) as mb:
         assert mb.check().ok
+
+
+def test_the_witness_chain_on_postgres(pg_admin: str, tmp_path: Path) -> None:
+    import psycopg
+
+    from mindbank.store.pg_witness import chain_digest
+
+    alice, bob = _tenant("wa"), _tenant("wb")
+    ua, ub = tenant_url(pg_admin, alice), tenant_url(pg_admin, bob)
+    with mindbank.open(ua, embedder="hashing") as a, mindbank.open(ub, embedder="hashing") as b:
+        a.store_many({"key": f"k{i}", "value": f"note {i}"} for i in range(10))
+        a.store("k1", "changed")
+        a.delete("k2")
+        a.bank.store("lesson", "witnessed too")
+        a.neural.train(_config(epochs=2), _records(60), target="outcome")
+        b.store("only-b", "x")
+        report = a.verify()
+        assert report.ok and report.records == 1 + 10 + 1 + 1 + 1 + 1, report
+        seq, digest = a.witness_head()
+        assert seq == report.head_seq and digest == report.head
+        assert b.verify().ok and b.verify().records == 2  # a chain of its own
+        genesis = raw_rows(ua, "SELECT chain FROM witness_chain WHERE seq = 0")[0][0]
+        assert chain_digest(0, "genesis", "", "", "", "") == genesis  # Python = the server
+    with psycopg.connect(ua, autocommit=True) as conn:  # a tenant cannot rewrite its history
+        for sql in ("UPDATE witness_chain SET digest = 'x'", "DELETE FROM witness_chain"):
+            with pytest.raises(psycopg.Error):
+                conn.execute(sql)
+    admin = psycopg_connect(pg_admin)
+    try:  # the tables' owner, around the triggers
+        admin.execute("SET session_replication_role = replica")
+        admin.execute("UPDATE memory_store SET value = 'evil' WHERE key = 'k3'")
+        admin.execute("DELETE FROM memory_store WHERE key = 'k4'")
+        admin.execute(f"INSERT INTO memory_store (key, value, created_at, updated_at, tenant) "
+                      f"VALUES ('planted', 'x', 0, 0, '{alice}')")  # fmt: skip
+        admin.execute("SET session_replication_role = origin")
+        with mindbank.open(ua, embedder="hashing") as a:
+            r = a.verify()
+            assert not r.ok and r.broken_at is None
+            assert r.changed == (("memory_store", "default\x1fk3"),)
+            assert r.deleted == (("memory_store", "default\x1fk4"),)
+            assert r.inserted == (("memory_store", "default\x1fplanted"),)
+        admin.execute(f"UPDATE witness_chain SET digest = 'x' WHERE tenant = '{alice}' AND seq = 5")
+        with mindbank.open(ua, embedder="hashing") as a:
+            assert a.verify().broken_at == 5
+        r2 = run_mindbank("db", "verify", "--db", ub)
+        assert r2.returncode == 0, r2.stderr
+    finally:
+        admin.close()
+
+
+def test_existing_rows_are_witnessed_when_the_chain_arrives(pg_admin: str) -> None:
+    url = tenant_url(pg_admin, _tenant("adopt"))
+    with mindbank.open(url, embedder="hashing") as mb:
+        mb.store_many({"key": f"k{i}", "value": i} for i in range(5))
+        mb.bank.store("lesson", "x")
+    admin = psycopg_connect(pg_admin)
+    try:  # back to before migration 8, with rows
+        admin.execute("DROP TABLE witness_chain")
+        admin.execute("DROP FUNCTION mindbank_witness_append, mindbank_chain CASCADE")
+        for table in ("memory_store", "patterns", "neural_models"):
+            admin.execute(f"DROP FUNCTION mindbank_witness_{table} CASCADE")
+        admin.execute("DELETE FROM schema_migrations WHERE version = 8")
+    finally:
+        admin.close()
+    mindbank.open(pg_admin).close()  # the admin migrates
+    with mindbank.open(url, embedder="hashing") as mb:
+        report = mb.verify()
+        assert report.ok and report.records == 1 + 6
+        mb.store("k0", "after")
+        assert mb.verify().ok and mb.verify().records == 8

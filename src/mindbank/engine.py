@@ -1109,19 +1109,25 @@ class MindBank:
         on each row of the witnessed tables (memory entries, ReasoningBank items) with the row
         as it is. Finds rows changed, deleted or inserted outside mindbank, and the first
         broken link."""
-        self._sqlite_only("the witness chain")
         from mindbank.store import witness
 
         self._memory.flush_access()
+        if self._pg:
+            from mindbank.store import pg_witness
+
+            return pg_witness.verify_database(self._db)
         return witness.verify_database(self._db)
 
     def witness_head(self) -> tuple[int, str]:
         """The witness chain's last record number and digest, to anchor elsewhere (a later
         ``verify()`` whose chain still contains that record at that digest proves the history
         up to it was not rewritten)."""
-        self._sqlite_only("the witness chain")
         from mindbank.store import witness
 
+        if self._pg:
+            from mindbank.store import pg_witness
+
+            return pg_witness.head(self._db)
         return witness.head(self._db)
 
     def optimize(self) -> None:

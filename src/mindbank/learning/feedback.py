@@ -56,11 +56,12 @@ class FeedbackLoop:
         if not hits or window <= 0:
             return
         now = self._clock()
-        with self._db.transaction():
-            self._repo.add_impression(query, [(h.entry.namespace, h.entry.key) for h in hits], now)
-            if now - self._pruned_at >= 60.0:
-                self._repo.prune_impressions(now - window)
-                self._pruned_at = now
+        # Two single statements, no transaction: nothing to keep atomic, and on PostgreSQL a
+        # transaction would queue every search behind the tenant's writers.
+        self._repo.add_impression(query, [(h.entry.namespace, h.entry.key) for h in hits], now)
+        if now - self._pruned_at >= 60.0:
+            self._repo.prune_impressions(now - window)
+            self._pruned_at = now
         self._armed_until = now + window
 
     def _armed(self) -> bool:

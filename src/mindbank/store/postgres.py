@@ -31,6 +31,7 @@ from mindbank.errors import (
     StoreError,
     ValidationError,
 )
+from mindbank.store import pg_witness
 from mindbank.store.database import Transactions
 
 __all__ = ["HNSW_DIMS", "PG_MIGRATIONS", "PgDatabase", "create_tenant", "drop_tenant", "is_url"]
@@ -593,6 +594,7 @@ PG_MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (5, "the ReasoningBank: items, vectors, trajectories, provenance, links, log", _P5),
     (6, "neural models (versions, history, pattern memory, updates); pipeline runs", _P6),
     (7, "the feedback loop (impressions, feedback, learned scores) and the memory graph", _P7),
+    (8, "the witness chain: one per tenant, appended by triggers", pg_witness.MIGRATION),
 )
 """PostgreSQL migrations, in order. Append only."""
 

@@ -215,5 +215,7 @@ def clear(db: Any) -> None:
     keeps the statements to its own rows), for a restore; inside the caller's transaction."""
     from mindbank.store.postgres import tenant_tables
 
-    for table in tenant_tables(db) * 2:  # children first; twice, for the triggers' log rows
+    # children first; twice, for the triggers' log rows. The witness chain stays: it is
+    # append-only for tenants, and records the restore's deletes and inserts like any others.
+    for table in [t for t in tenant_tables(db) if t != "witness_chain"] * 2:
         db.run(f'DELETE FROM "{table}"')

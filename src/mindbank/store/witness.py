@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 from mindbank.records import WitnessReport
 from mindbank.store.database import Database, translate_error
@@ -39,12 +39,15 @@ __all__ = [
 def verify(
     records: Iterable[tuple[int, str, str, str, str, str, str]],
     rows: Mapping[tuple[str, str], str],
+    *,
+    chain_of: Callable[[int, str, str, str, str, str], str] = chain_digest,
 ) -> WitnessReport:
     """Recompute the chain and compare its last word on each row with the rows as they are.
 
     Args:
         records: ``(seq, op, tbl, key, digest, prev, chain)`` in seq order, from record 0.
         rows: ``(tbl, key) -> content digest`` of every row of the witnessed tables now.
+        chain_of: how a record's chain digest is computed (SQLite's, or PostgreSQL's).
     """
     expected: dict[tuple[str, str], tuple[str, str]] = {}
     prev, next_seq, count = "", 0, 0
@@ -55,7 +58,7 @@ def verify(
         if broken is None and (
             seq != next_seq
             or rec_prev != prev
-            or chain != chain_digest(seq, op, tbl, key, digest, rec_prev)
+            or chain != chain_of(seq, op, tbl, key, digest, rec_prev)
         ):
             broken = min(seq, next_seq)
         prev, next_seq = chain, seq + 1
