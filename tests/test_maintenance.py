@@ -348,13 +348,15 @@ def test_check_finds_corruption(tmp_path: Path) -> None:
         pass  # refusing to open a corrupt file is also a clear answer
 
 
-def test_slow_query_hook_and_event(mb: MindBank) -> None:
+def test_slow_query_hook_and_event(both_db: Path | str) -> None:
+    mb = mindbank.open(both_db)
     seen: list[tuple[str, float]] = []
     mb.on_slow_query(lambda sql, ms: seen.append((sql, ms)), threshold_ms=0.0)
     mb.store("k", "v")
     assert any("INSERT INTO memory_store" in sql for sql, _ in seen)
     events = mb.events.list(type="slow_query")
     assert events and events[0].data["ms"] >= 0
+    mb.close()
 
 
 def test_settings_from_env() -> None:

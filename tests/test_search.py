@@ -360,8 +360,8 @@ def test_text_is_embedded_once(tmp_path: Path) -> None:
         assert mb.index_status().vectors == 4
 
 
-def test_embedder_mismatch_is_an_error_and_reembed_fixes_it(tmp_path: Path) -> None:
-    path = tmp_path / "m.db"
+def test_embedder_mismatch_is_an_error_and_reembed_fixes_it(both_db: Path | str) -> None:
+    path = both_db
     with mindbank.open(path, embedder="hashing") as mb:
         mb.store("a", "some text")
     with pytest.raises(EmbedderMismatchError):  # named explicitly: refused at open
@@ -380,9 +380,9 @@ def test_embedder_mismatch_is_an_error_and_reembed_fixes_it(tmp_path: Path) -> N
         assert status.ok and status.stored_embedder == "hashing-v1:64"
 
 
-def test_no_embedding_for_a_namespace(tmp_path: Path) -> None:
+def test_no_embedding_for_a_namespace(both_db: Path | str) -> None:
     settings = mindbank.Settings(no_embed_namespaces=frozenset({"raw"}))
-    with mindbank.open(tmp_path / "m.db", embedder="hashing", settings=settings) as mb:
+    with mindbank.open(both_db, embedder="hashing", settings=settings) as mb:
         mb.store("a", "apples and pears", namespace="raw")
         mb.store("b", "apples and plums", namespace="fruit")
         status = mb.index_status()
@@ -651,12 +651,12 @@ TestSearchMachine.settings = hyp_settings(max_examples=40, stateful_step_count=2
 # -- the command line ------------------------------------------------------------------------
 
 
-def test_cli_search_index_reembed(tmp_path: Path) -> None:
+def test_cli_search_index_reembed(both_db: Path | str) -> None:
     from click.testing import CliRunner
 
     from mindbank.cli.main import cli
 
-    db = str(tmp_path / "m.db")
+    db = str(both_db)
     runner = CliRunner()
 
     def run(*args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]

@@ -101,13 +101,14 @@ class MindBank:
             self._memory = MemoryRepo(db)
         self._readonly: maintenance.ReadOnlyConnection | None = None
 
-    def _sqlite_only(self, what: str) -> None:
-        """Refuse, clearly, what is not built on PostgreSQL yet."""
+    def _sqlite_only(self, what: str, instead: str = "") -> None:
+        """Refuse, clearly, what is SQLite's own (``instead``: what to do on PostgreSQL)."""
         if self._pg:
             from mindbank.errors import BackendError
 
             raise BackendError(
-                f"{what} is not available on PostgreSQL yet (docs/postgres.md says what is)"
+                f"{what} is not available on PostgreSQL"
+                + (f": {instead}" if instead else " yet (docs/postgres.md says what is)")
             )
 
     def _changes_repo(self) -> ChangeRepo:
@@ -151,6 +152,9 @@ class MindBank:
         Raises:
             EmbedderMismatchError: naming both identities.
         """
+        if self._pg:
+            self._pg_search.check_identity()
+            return
         self._semantic.check_identity()
 
     def _embeds(self, namespaces: Iterable[str]) -> bool:
@@ -936,18 +940,21 @@ class MindBank:
     def reembed(self, progress: Callable[[int], None] | None = None) -> int:
         """Recompute every vector with the embedder in use (after changing models); returns
         how many entries were embedded. ``progress(done)`` is called after each batch."""
-        self._sqlite_only("embeddings")
+        if self._pg:
+            return self._pg_search.reembed(progress)
         return self._semantic.reembed(progress)
 
     def index_status(self) -> IndexStatus:
         """Whether the vector and full-text indexes are complete and in step."""
-        self._sqlite_only("the search index")
-        return self._semantic.status()
+        return self._pg_search.status() if self._pg else self._semantic.status()
 
     def rebuild_index(self, progress: Callable[[int], None] | None = None) -> int:
         """Rebuild the full-text index, embed entries that miss a vector, reload the vector
-        index; returns how many entries were embedded."""
-        self._sqlite_only("the search index")
+        index; returns how many entries were embedded. (On PostgreSQL the keyword index is a
+        generated column and the vector index the server's: entries missing a vector are
+        embedded.)"""
+        if self._pg:
+            return self._pg_search.backfill(progress)
         return self._semantic.rebuild(progress)
 
     # -- import and export -------------------------------------------------------------------
@@ -1132,7 +1139,7 @@ class MindBank:
 
     def optimize(self) -> None:
         """Update the query planner's statistics (``PRAGMA optimize``) and checkpoint the WAL."""
-        self._sqlite_only("optimize")
+        self._sqlite_only("optimize", "the server's autovacuum analyzes the tables")
         self._memory.flush_access()
         self._db.execute("PRAGMA optimize")
         self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
@@ -1166,7 +1173,7 @@ class MindBank:
         Raises:
             ValidationError: bad arguments, or too little text to train a dictionary.
         """
-        self._sqlite_only("compression")
+        self._sqlite_only("compression", "PostgreSQL compresses large values itself (TOAST)")
         import time as _time
 
         from mindbank.learning.rules import tier_of
@@ -1279,7 +1286,7 @@ class MindBank:
 
     def vacuum(self) -> tuple[int, int]:
         """Rebuild the file to reclaim space; returns (bytes before, bytes after)."""
-        self._sqlite_only("vacuum")
+        self._sqlite_only("vacuum", "the server's autovacuum reclaims space")
         self._memory.flush_access()
         from mindbank.store import maintenance
 
@@ -1297,7 +1304,6 @@ class MindBank:
         """Call ``callback(sql, ms)`` for each statement slower than the threshold (default:
         the setting's ``slow_query_ms``, else 100 ms). Each is also logged as a
         ``slow_query`` event."""
-        self._sqlite_only("the slow-query hook")
         if threshold_ms is None:
             threshold_ms = self._db.settings.slow_query_ms or 100.0
         self._db.set_slow_query(threshold_ms, callback)
@@ -1346,18 +1352,19 @@ def open(  # noqa: A001 - the public name mirrors the builtin on purpose: mindba
         from mindbank.store.postgres import PgDatabase
 
         pg: Any = PgDatabase(str(path), settings, clock=clock)
-        return MindBank(pg, embedder)
-    db = Database(
-        Path(path) if path is not None else find_db_path(),
-        settings,
-        clock=clock,
-    )
-    mb = MindBank(db, embedder)
-    try:
-        _check_witness(db)
-    except BaseException:
-        mb.close()
-        raise
+        mb = MindBank(pg, embedder)
+    else:
+        db = Database(
+            Path(path) if path is not None else find_db_path(),
+            settings,
+            clock=clock,
+        )
+        mb = MindBank(db, embedder)
+        try:
+            _check_witness(db)
+        except BaseException:
+            mb.close()
+            raise
     if embedder is not None:
         # An embedder named explicitly must be the one that wrote the vectors: say so at open,
         # before anything is stored or searched (no model is loaded for this check).

@@ -1,15 +1,16 @@
 """Search on PostgreSQL: the same modes, filters, MMR and hits as on SQLite, computed by the
 server.
 
-- **semantic**: exact cosine ranking by pgvector (``ORDER BY vector <=> query``) over the
-  tenant's live entries that pass the filters (no approximate index yet: exact, so filters and
-  row-level security can never hide a nearer entry).
+- **semantic**: cosine ranking by pgvector: the tenant's HNSW index's candidates checked
+  against the filters, with the exact ranking (``ORDER BY vector <=> query``) of the filtered
+  entries when too few pass (see :meth:`PgVectorRepo.semantic`).
 - **keyword**: any word of the query against a ``tsvector`` of key, value and tags, ranked by
   ``ts_rank_cd`` (PostgreSQL's, not BM25: its scores are on another scale).
 - **hybrid**: both, fused by reciprocal rank (scale-free, since the two scores differ in kind).
 
 Vectors are computed as on SQLite (outside the write transaction, identical text embedded once)
-and stored with the entry.
+and stored with the entry. As on SQLite, an embedder other than the one that wrote the tenant's
+vectors is refused (:class:`~mindbank.errors.EmbedderMismatchError`) until ``reembed``.
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from mindbank.errors import ValidationError
+from mindbank.errors import EmbedderMismatchError, ValidationError
 from mindbank.memory.cache import LRUCache
-from mindbank.memory.semantic import MODES, Prepared, prepare_vectors
-from mindbank.records import SearchHit
+from mindbank.memory.semantic import MODES, Prepared, content_hash, embedding_text, prepare_vectors
+from mindbank.records import IndexStatus, SearchHit
 from mindbank.store.memory import EntryRow, MemoryRepo
 from mindbank.store.pg_vectors import PgVectorRepo
 from mindbank.vectors.fusion import fuse
@@ -48,6 +49,71 @@ class PgSearch:
         self._settings = db.settings
         self._clock = clock
         self._query_vectors: LRUCache[Any] = LRUCache(256, 3600.0, clock)
+        self._checked = False
+
+    def check_identity(self) -> None:
+        """Refuse an embedder other than the one that wrote the tenant's vectors.
+
+        Raises:
+            EmbedderMismatchError: naming both identities.
+        """
+        if self._checked:
+            return
+        stored = self._repo.stored_embedder()
+        identity = self._embedder().identity
+        if stored is not None and stored != identity:
+            raise EmbedderMismatchError(stored, identity)
+        self._checked = True
+
+    def status(self) -> IndexStatus:
+        """Counts that say whether the vectors are complete (the keyword index is a generated
+        column: always in step)."""
+        identity = self._embedder().identity
+        in_use = self._repo.embedders_in_use()
+        skip = sorted(self._settings.no_embed_namespaces)
+        missing = len(self._repo.missing(identity, skip, self._clock(), 1_000_000_000))
+        entries = int(self._repo.db.run("SELECT count(*) FROM memory_store").fetchone()[0])
+        return IndexStatus(
+            embedder=identity,
+            stored_embedder=self._repo.stored_embedder(),
+            vectors=in_use.get(identity, 0),
+            other_vectors=sum(n for e, n in in_use.items() if e != identity),
+            missing=missing,
+            skipped_namespaces=tuple(skip),
+            entries=entries,
+            fts_rows=entries,
+            fts_ok=True,
+            loaded=0,
+        )
+
+    def backfill(self, progress: Callable[[int], None] | None = None) -> int:
+        """Embed every live entry that should have a vector and has none; returns how many."""
+        done = 0
+        skip = sorted(self._settings.no_embed_namespaces)
+        embedder = self._embedder()
+        while True:
+            rows = self._repo.missing(embedder.identity, skip, self._clock(), 256)
+            if not rows:
+                return done
+            self.check_identity()
+            texts = [embedding_text(v, t) for _, v, t in rows]
+            vecs = embedder.embed(texts)
+            with self._repo.db.transaction():
+                self._repo.put(
+                    [(i, embedder.identity, content_hash(text), vec)
+                     for (i, _, _), text, vec in zip(rows, texts, vecs, strict=True)]
+                )  # fmt: skip
+            done += len(rows)
+            if progress is not None:
+                progress(done)
+
+    def reembed(self, progress: Callable[[int], None] | None = None) -> int:
+        """Replace every vector with one from the embedder in use; returns how many."""
+        with self._repo.db.transaction():
+            self._repo.delete_others(self._embedder().identity)
+        self._checked = False
+        self._query_vectors = LRUCache(256, 3600.0, self._clock)
+        return self.backfill(progress)
 
     def wants(self, namespace: str) -> bool:
         """Whether entries of this namespace are embedded."""
@@ -68,6 +134,7 @@ class PgSearch:
         identity = self._embedder().identity
         rows = [(i, identity, p.content_hash, p.vector) for i, p in items if p is not None]
         if rows:
+            self.check_identity()
             self._repo.put(rows)
 
     def search(
@@ -97,6 +164,7 @@ class PgSearch:
         if mode == "keyword":
             scored = [(i, s, None, s) for i, s in self._repo.keyword(query, pool, filters)]
         else:
+            self.check_identity()
             identity = self._embedder().identity
             qvec = self._query_vectors.get(query)
             if qvec is None:

@@ -173,3 +173,15 @@ class PgFeedbackRepo(FeedbackRepo):
 
     def memory_version(self) -> int:
         return int(self.db.run("SELECT coalesce(max(seq), 0) FROM change_log").fetchone()[0])
+
+    def entry_ids(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        """As on SQLite, in one statement of two arrays (one plan for any number of keys)."""
+        unique = list(dict.fromkeys(keys))
+        if not unique:
+            return {}
+        rows = self.db.run(
+            "SELECT m.namespace, m.key, m.id FROM memory_store m JOIN unnest(?::text[], "
+            "?::text[]) AS u(ns, k) ON m.namespace = u.ns AND m.key = u.k",
+            ([ns for ns, _ in unique], [k for _, k in unique]),
+        )
+        return {(r[0], r[1]): int(r[2]) for r in rows}

@@ -41,6 +41,33 @@ class PgVectorRepo:
         ).fetchone()
         return None if row is None else _parse(row[0])
 
+    def embedders_in_use(self) -> dict[str, int]:
+        """Vector counts by embedder identity."""
+        rows = self.db.run("SELECT embedder, count(*) FROM embeddings GROUP BY embedder")
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    def stored_embedder(self) -> str | None:
+        """The identity of the embedder that wrote the tenant's vectors (None: no vector)."""
+        row = self.db.run("SELECT embedder FROM embeddings LIMIT 1").fetchone()
+        return None if row is None else str(row[0])
+
+    def missing(
+        self, embedder: str, skip_namespaces: Sequence[str], now: float, limit: int
+    ) -> list[tuple[int, str, str]]:
+        """Live entries without a vector of this embedder: ``(id, value, value_type)``."""
+        rows = self.db.run(
+            "SELECT m.id, m.value, m.value_type FROM memory_store m LEFT JOIN embeddings e "
+            "ON e.entry_id = m.id AND e.embedder = ? WHERE e.entry_id IS NULL "
+            "AND (m.expires_at > ? OR m.expires_at IS NULL) AND NOT (m.namespace = ANY(?)) "
+            "ORDER BY m.id LIMIT ?",
+            (embedder, now, list(skip_namespaces), limit),
+        ).fetchall()
+        return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
+
+    def delete_others(self, embedder: str) -> int:
+        """Remove the vectors of every other embedder; returns how many."""
+        return int(self.db.run("DELETE FROM embeddings WHERE embedder <> ?", (embedder,)).rowcount)
+
     def put(self, rows: Sequence[tuple[int, str, str, Any]]) -> None:
         """Write ``(entry_id, embedder, content_hash, vector)`` rows, replacing old ones."""
         self.db.executemany(

@@ -660,6 +660,8 @@ class PgDatabase(Transactions):
         self.codec = _Codec()
         self._local = threading.local()
         self._sql: dict[str, str] = {}
+        self._slow_hooks: list[Any] = []
+        self._in_slow_hook = False
         # One connection first: its error is the one to show (a pool only times out), and it
         # migrates while the pool opens its own connections in the background.
         try:
@@ -778,13 +780,45 @@ class PgDatabase(Transactions):
         text = self._translate(sql)
         if "%(p" in text and not isinstance(params, dict):
             params = {f"p{i}": v for i, v in enumerate(params, start=1)}
+        threshold = self.settings.slow_query_ms
+        start = time.perf_counter()
         try:
             with self.connection() as conn:
-                return conn.execute(text, params or None)
+                cur = conn.execute(text, params or None)
         except psycopg.Error as exc:
             raise _translate(exc, self.path) from exc
+        if threshold is not None and not self._in_slow_hook:
+            ms = (time.perf_counter() - start) * 1000.0
+            if ms >= threshold:
+                self._report_slow(sql, ms)
+        return cur
 
     execute = run
+
+    def _report_slow(self, sql: str, ms: float) -> None:
+        """A ``slow_query`` event and the hooks, as on SQLite (time measured by the client:
+        the round trip included)."""
+        import json
+
+        self._in_slow_hook = True
+        try:
+            self.run(
+                "INSERT INTO events (type, source, data, timestamp) VALUES (?, ?, ?, ?)",
+                ("slow_query", "mindbank", json.dumps({"sql": sql, "ms": round(ms, 3)}),
+                 self.clock()),
+            )  # fmt: skip
+            for hook in self._slow_hooks:
+                hook(sql, ms)
+        finally:
+            self._in_slow_hook = False
+
+    def set_slow_query(self, threshold_ms: float | None, hook: Any) -> None:
+        """Set the slow-query threshold and add a hook (``None`` threshold turns timing off)."""
+        from dataclasses import replace
+
+        self.settings = replace(self.settings, slow_query_ms=threshold_ms)
+        if hook is not None:
+            self._slow_hooks.append(hook)
 
     def raw(self, sql: str) -> Any:
         """Run SQL as written (no parameters, no translation: DDL, role statements)."""
