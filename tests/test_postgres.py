@@ -718,3 +718,38 @@ def test_existing_rows_are_witnessed_when_the_chain_arrives(pg_admin: str) -> No
         assert report.ok and report.records == 1 + 6
         mb.store("k0", "after")
         assert mb.verify().ok and mb.verify().records == 8
+
+
+def test_an_agent_token_of_its_own_is_the_tenant_and_is_revoked_alone(pg_admin: str) -> None:
+    from mindbank import StoreError
+
+    alice, bob = _tenant("ta"), _tenant("tb")
+    ua, ub = tenant_url(pg_admin, alice), tenant_url(pg_admin, bob)
+    r = run_mindbank("db", "tenant", "token", alice, "bot", "--json", "--db", pg_admin)
+    assert r.returncode == 0, r.stderr
+    bot_url = json.loads(r.stdout)["url"]
+    quiet = mindbank.Settings(embed=False)
+    with mindbank.open(ub, settings=quiet) as b:
+        b.store("bobs", "secret")
+    with mindbank.open(bot_url, settings=quiet) as bot, mindbank.open(ua, settings=quiet) as a:
+        bot.store("from-bot", "hello")
+        assert a.get("from-bot").value == "hello"  # type: ignore[union-attr]  # one memory
+        assert bot.get("bobs") is None and bot.namespaces() == {"default": 1}
+        assert [c.actor for c in a.changes()] == [f"{alice}__bot"]  # who wrote it
+        assert bot.verify().ok and bot.check().ok
+        r = run_mindbank("db", "tenant", "revoke", alice, "bot", "--db", pg_admin)
+        assert r.returncode == 0 and "1 open sessions ended" in r.stdout, r.stdout + r.stderr
+        with pytest.raises(StoreError):
+            bot.store("after", "revoked")
+        assert a.get("from-bot") is not None  # its writes stay
+    with pytest.raises(StoreError, match="cannot connect"):
+        mindbank.open(bot_url)
+    from mindbank.store.postgres import create_token
+
+    with pytest.raises(ValidationError, match="agent names"):
+        create_token(pg_admin, alice, "Bad-Name")
+    r = run_mindbank("db", "tenant", "token", alice, "bot2", "--json", "--db", pg_admin)
+    assert drop_tenant(pg_admin, alice) == 1
+    with psycopg_connect(pg_admin) as conn:  # the tenant's agents went with it
+        assert not conn.execute(
+            "SELECT 1 FROM pg_roles WHERE rolname LIKE %s", (f"{alice}%",)).fetchall()  # fmt: skip

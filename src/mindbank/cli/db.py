@@ -161,6 +161,7 @@ def tenant() -> None:
     \b
     Examples:
       mindbank db tenant create alice --db postgresql://admin@host/mindbank
+      mindbank db tenant token alice reviewer --db postgresql://admin@host/mindbank
       mindbank db tenant drop alice --yes --db postgresql://admin@host/mindbank
     """
 
@@ -184,20 +185,58 @@ def tenant_create(name: str, db: Any, as_json: bool) -> None:
     Example:
       mindbank db tenant create alice --db postgresql://admin@host/mindbank
     """
-    from urllib.parse import urlsplit, urlunsplit
-
-    from mindbank.store.postgres import create_tenant
+    from mindbank.store.postgres import agent_url, create_tenant
 
     url = _admin_url(db)
     token = create_tenant(url, name)
-    parts = urlsplit(url)
-    host = parts.netloc.rsplit("@", 1)[-1]
-    tenant_url = urlunsplit(parts._replace(netloc=f"{name}:{token}@{host}"))
+    tenant_url = agent_url(url, name, token)
     if as_json:
         emit_json({"tenant": name, "token": token, "url": tenant_url})
         return
     click.echo(f"tenant {name} created; its agents open:\n{tenant_url}")
     click.echo("keep the token secret: it is the role's password")
+
+
+@tenant.command("token")
+@click.argument("name")
+@click.argument("agent")
+@db_option
+@json_option
+def tenant_token(name: str, agent: str, db: Any, as_json: bool) -> None:
+    """Give AGENT of tenant NAME a token of its own: it sees what the tenant sees, writes
+    the change log as itself, and is revoked alone.
+
+    \b
+    Example:
+      mindbank db tenant token alice reviewer --db postgresql://admin@host/mindbank
+    """
+    from mindbank.store.postgres import agent_role, agent_url, create_token
+
+    url = _admin_url(db)
+    token = create_token(url, name, agent)
+    opened = agent_url(url, agent_role(name, agent), token, tenant=name)
+    if as_json:
+        emit_json({"tenant": name, "agent": agent, "token": token, "url": opened})
+        return
+    click.echo(f"agent {agent} of tenant {name} opens:\n{opened}")
+    click.echo(f"revoke it with: mindbank db tenant revoke {name} {agent}")
+
+
+@tenant.command("revoke")
+@click.argument("name")
+@click.argument("agent")
+@db_option
+def tenant_revoke(name: str, agent: str, db: Any) -> None:
+    """Revoke AGENT's token of tenant NAME: its sessions end now, its writes stay.
+
+    \b
+    Example:
+      mindbank db tenant revoke alice reviewer --db postgresql://admin@host/mindbank
+    """
+    from mindbank.store.postgres import revoke_token
+
+    ended = revoke_token(_admin_url(db), name, agent)
+    click.echo(f"token of {agent} revoked ({ended} open sessions ended)")
 
 
 @tenant.command("drop")

@@ -34,7 +34,17 @@ from mindbank.errors import (
 from mindbank.store import pg_witness
 from mindbank.store.database import Transactions
 
-__all__ = ["HNSW_DIMS", "PG_MIGRATIONS", "PgDatabase", "create_tenant", "drop_tenant", "is_url"]
+__all__ = [
+    "HNSW_DIMS",
+    "PG_MIGRATIONS",
+    "PgDatabase",
+    "agent_url",
+    "create_tenant",
+    "create_token",
+    "drop_tenant",
+    "is_url",
+    "revoke_token",
+]
 
 
 def is_url(target: object) -> bool:
@@ -668,8 +678,10 @@ class PgDatabase(Transactions):
             first = psycopg.connect(url, autocommit=True, connect_timeout=10)
         except psycopg.Error as exc:
             raise StoreError(f"cannot connect to {self.path}: {str(exc).strip()}") from None
-        self.role = str(first.execute("SELECT current_user").fetchone()[0])
-        self.actor = self.settings.actor or self.role
+        self.role, login = (str(v) for v in first.execute(
+            "SELECT current_user, session_user").fetchone())  # fmt: skip
+        # an agent's own token acts as its tenant (current_user) and writes as itself
+        self.actor = self.settings.actor or login
         self._pool = _pool_module().ConnectionPool(
             url,
             min_size=1,
@@ -1082,6 +1094,68 @@ def create_tenant(admin_url: str, name: str) -> str:
         db.close()
 
 
+def agent_role(tenant: str, agent: str) -> str:
+    """The login role of one agent's token of a tenant."""
+    name = f"{_tenant_name(tenant)}__{agent}"
+    if not re.fullmatch(r"[a-z0-9_]{1,40}", agent) or not tenant_name_ok(name):
+        raise ValidationError(
+            f"agent names are lower-case letters, digits and _ (with the tenant's name, at most "
+            f"63 characters): {agent!r}"
+        )
+    return name
+
+
+def create_token(admin_url: str, tenant: str, agent: str) -> str:
+    """Create a token for one agent of a tenant: a login role of its own, a member of the
+    tenant's role, that connects as the tenant (``options=-crole=TENANT``: row-level security
+    sees the tenant) and writes the change log as itself. Revoked alone with
+    :func:`revoke_token`. Returns the token (the role's password)."""
+    role = agent_role(tenant, agent)
+    db = PgDatabase(admin_url)
+    try:
+        if not db.run("SELECT 1 FROM pg_roles WHERE rolname = ?", (tenant,)).fetchone():
+            raise NotFoundError(f"no tenant {tenant!r}")
+        if db.run("SELECT 1 FROM pg_roles WHERE rolname = ?", (role,)).fetchone():
+            raise ValidationError(f"agent {agent!r} of tenant {tenant!r} has a token; revoke it")
+        token = secrets.token_urlsafe(24)
+        db.raw(f"CREATE ROLE {role} LOGIN PASSWORD '{token}' IN ROLE {tenant}")
+        return token
+    finally:
+        db.close()
+
+
+def revoke_token(admin_url: str, tenant: str, agent: str) -> int:
+    """Revoke one agent's token: its role is dropped and its open sessions ended at once.
+    Returns how many sessions were ended."""
+    role = agent_role(tenant, agent)
+    db = PgDatabase(admin_url)
+    try:
+        if not db.run("SELECT 1 FROM pg_roles WHERE rolname = ?", (role,)).fetchone():
+            raise NotFoundError(f"agent {agent!r} of tenant {tenant!r} has no token")
+        db.raw(f"ALTER ROLE {role} NOLOGIN")
+        ended = db.run(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = ?",
+            (role,),
+        ).fetchone()[0]
+        db.raw(f"DROP ROLE {role}")
+        return int(ended)
+    finally:
+        db.close()
+
+
+def agent_url(url: str, role: str, token: str, tenant: str | None = None) -> str:
+    """The URL an agent opens: ``url`` with this role and token (and, for an agent's own
+    token, the option that makes it act as its tenant)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    query = parts.query
+    if tenant is not None:
+        query = (query + "&" if query else "") + f"options=-crole%3D{tenant}"
+    return urlunsplit(parts._replace(netloc=f"{role}:{token}@{host}", query=query))
+
+
 def tenant_tables(db: PgDatabase) -> list[str]:
     """Every table whose rows belong to tenants, tables that reference others first."""
     rows = db.run(
@@ -1108,6 +1182,12 @@ def drop_tenant(admin_url: str, name: str) -> int:
             for table in tenant_tables(db) * 2:
                 db.run(f'DELETE FROM "{table}" WHERE tenant = ?', (name,))
         db.raw(f"DROP INDEX IF EXISTS embeddings_hnsw_{name}")
+        for (agent,) in db.run(  # its agents' tokens first
+            "SELECT r.rolname FROM pg_roles r JOIN pg_auth_members m ON m.member = r.oid "
+            "WHERE m.roleid = (SELECT oid FROM pg_roles WHERE rolname = ?)",
+            (name,),
+        ).fetchall():
+            db.raw(f'DROP ROLE "{agent}"')
         db.raw(f"DROP ROLE {name}")
         return int(n)
     finally:
