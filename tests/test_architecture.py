@@ -26,6 +26,7 @@ LAYERS = {
     "neural": 2,
     "pipeline": 2,
     "bridge": 2,
+    "sync": 2,
     "engine": 3,
     "cli": 4,
     "mcp": 4,

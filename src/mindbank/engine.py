@@ -61,6 +61,8 @@ if TYPE_CHECKING:  # loaded on first use, so that a CLI call that only retrieves
         SchemaInfo,
         SearchHit,
         Stats,
+        SyncReport,
+        SyncStatus,
         TierReport,
         UsageReport,
         WitnessReport,
@@ -69,6 +71,7 @@ if TYPE_CHECKING:  # loaded on first use, so that a CLI call that only retrieves
     from mindbank.store.changes import ChangeRepo
     from mindbank.store.coordination import CoordinationRepo
     from mindbank.store.schemas import SchemaRepo
+    from mindbank.sync.replica import Replica
 
 __all__ = ["MindBank", "open", "restore"]
 
@@ -298,8 +301,103 @@ class MindBank:
 
     # -- life cycle --------------------------------------------------------------------------
 
+    # -- replicas (docs/sync.md) ---------------------------------------------------------------
+
+    def sync(self, server: str | None = None, **options: Any) -> SyncReport:
+        """One round of sync of this local memory, as a replica, with a shared PostgreSQL
+        memory: local changes become operations (queued in this database: they survive a
+        restart), the queue is pushed (each operation kept once by the server), the server's
+        new operations are pulled and the entries they touch are merged here and on the
+        server. A server that cannot be reached is retried with exponential backoff and
+        jitter; after repeated failures a circuit breaker stops trying for a while. Reads and
+        writes stay local throughout.
+
+        Args:
+            server: the shared memory's ``postgresql://`` URL (default: the one given before,
+                else ``$MINDBANK_SYNC_SERVER``).
+            options: for the replica (``retries``, ``backoff``, ``opens_after``,
+                ``cooldown``), the first time.
+        """
+        replica = self._replica(server, options)
+        self._memory.flush_access()  # access counts grown here are part of the round
+        return replica.sync()
+
+    def sync_status(self) -> SyncStatus | None:
+        """The replica's queue length, circuit breaker and lag (None: never synced)."""
+        from mindbank.records import SyncStatus
+        from mindbank.store.sync import SyncRepo
+        from mindbank.sync.replica import Breaker
+
+        if self._pg or "sync_meta" not in self._db.table_names():
+            return None
+        repo = SyncRepo(self._db)
+        rid = repo.meta("replica")
+        if rid is None:
+            return None
+        breaker = Breaker(repo, self._clock, int(repo.meta("opens_after") or 3),
+                          float(repo.meta("cooldown") or 30.0))  # fmt: skip
+        lag, last = repo.meta("lag"), repo.meta("last_sync")
+        return SyncStatus(
+            rid, repo.meta("server"), repo.queue_length(), breaker.state, breaker.failures,
+            None if lag is None else int(lag), None if last is None else float(last),
+            repo.meta("last_error") or None,
+        )  # fmt: skip
+
+    def _replica(self, server: str | None, options: Mapping[str, Any]) -> Replica:
+        from mindbank.store.postgres import is_url
+        from mindbank.store.sync import SyncRepo
+        from mindbank.sync.replica import Replica
+
+        if self._pg:
+            raise ValidationError("a replica is a local SQLite memory; this one is PostgreSQL")
+        url = server or self.__dict__.get("_sync_url") or os.environ.get("MINDBANK_SYNC_SERVER")
+        if not is_url(url):
+            raise ValidationError(
+                "sync needs the shared memory's postgresql:// URL (or $MINDBANK_SYNC_SERVER)"
+            )
+        cached = self.__dict__.get("_sync_replica")
+        if cached is not None and self.__dict__.get("_sync_url") == url:
+            return cached  # type: ignore[no-any-return]
+        self._sync_url = url
+        holder: dict[str, MindBank] = {}
+
+        def connect() -> tuple[Any, Any]:
+            if "server" not in holder:
+                quiet = dataclasses.replace(self._db.settings, actor=f"mindbank-sync:{replica.id}")
+                holder["server"] = open(str(url), settings=quiet, embedder=self._embedder_spec)
+            return holder["server"]._db, holder["server"]
+
+        def lost() -> None:
+            handle = holder.pop("server", None)
+            if handle is not None:
+                with contextlib.suppress(Exception):
+                    handle.close()
+
+        replica = Replica(
+            self._db,
+            lambda ns, key: self._memory.get(key, ns, self._clock(), count_access=False),
+            lambda ns, key, state: _apply_state(self, ns, key, state),
+            connect,
+            _apply_state,
+            clock=self._clock,
+            on_failure=lost,
+            **options,
+        )
+        from mindbank.store.postgres import _Display
+
+        with self._db.transaction():
+            repo = SyncRepo(self._db)
+            repo.set_meta("server", str(_Display(str(url))))
+            repo.set_meta("opens_after", str(replica.breaker.opens_after))
+            repo.set_meta("cooldown", repr(replica.breaker.cooldown))
+        self._sync_replica = replica
+        self._sync_lost = lost
+        return replica
+
     def close(self) -> None:
         """Write buffered access counts and close. Safe to call twice."""
+        if "_sync_lost" in self.__dict__:
+            self._sync_lost()
         try:
             self._memory.flush_access()
             if "_semantic" in self.__dict__:
@@ -1307,6 +1405,24 @@ class MindBank:
         if threshold_ms is None:
             threshold_ms = self._db.settings.slow_query_ms or 100.0
         self._db.set_slow_query(threshold_ms, callback)
+
+
+def _apply_state(mb: MindBank, namespace: str, key: str, state: Any) -> None:
+    """Write an entry's merged replica state into a memory (either backend): stored with its
+    value, tags, metadata and expiry and its merged access count, or deleted."""
+    from mindbank.store.sync import SyncRepo
+
+    now = mb._clock()
+    payload = state.register[1] if state is not None and state.alive else None
+    expires = None if payload is None else payload.get("expires_at")
+    if payload is None or (expires is not None and expires <= now):
+        if mb.get(key, namespace=namespace) is not None:
+            mb.delete(key, namespace=namespace)
+        return
+    mb.store(key, payload["value"], namespace=namespace, tags=state.tags,
+             metadata=payload.get("metadata") or {},
+             ttl=None if expires is None else expires - now)  # fmt: skip
+    SyncRepo(mb._db).set_access_count(namespace, key, state.access_count)
 
 
 def _write_lines(fh: IO[str], entries: Iterator[Entry]) -> int:

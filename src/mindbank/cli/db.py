@@ -38,7 +38,8 @@ def migrate(db: Path | None, as_json: bool) -> None:
 @db_option
 @json_option
 def status(db: Path | None, as_json: bool) -> None:
-    """Show the database path, its size and the migrations applied.
+    """Show the database path, its size, the migrations applied and, for a replica, its sync
+    state (queue, circuit breaker, lag).
 
     \b
     Example:
@@ -47,6 +48,7 @@ def status(db: Path | None, as_json: bool) -> None:
     with mindbank.open(db) as mb:
         migrations = mb.migrations()
         s = mb.stats()
+        sync = mb.sync_status()
     if as_json:
         emit_json(
             {
@@ -56,12 +58,20 @@ def status(db: Path | None, as_json: bool) -> None:
                 "schema_version": s.schema_version,
                 "entries": sum(s.namespaces.values()),
                 "migrations": migrations,
+                "sync": None if sync is None else sync.to_dict(),
             }
         )
         return
     click.echo(f"database: {s.path}")
     click.echo(f"size: {s.file_bytes:,} bytes (+{s.wal_bytes:,} WAL)")
     click.echo(f"entries: {sum(s.namespaces.values()):,} in {len(s.namespaces)} namespaces")
+    if sync is not None:
+        lag = "unknown" if sync.lag is None else f"{sync.lag:,} operations"
+        click.echo(f"replica {sync.replica} of {sync.server}: queue {sync.queue:,}, "
+                   f"breaker {sync.breaker} ({sync.failures} failed rounds), lag {lag}, "
+                   f"last sync {fmt_time(sync.last_sync)}")  # fmt: skip
+        if sync.last_error:
+            click.echo(f"last error: {sync.last_error}")
     table(
         "migrations",
         ["version", "name", "applied (UTC)", "sha256"],

@@ -31,6 +31,11 @@ _LAZY = {
         "training",
         "Train, learn patterns, update models: incremental, online, transfer, federated.",
     ),
+    "sync": (
+        "mindbank.cli.sync",
+        "sync",
+        "Sync this local memory, as a replica, with a shared PostgreSQL one.",
+    ),
     "train-and-stream": (
         "mindbank.cli.pipeline",
         "train_and_stream",

@@ -384,3 +384,53 @@ class CopyReport(Record):
     seconds: float
     tables: Mapping[str, int] = field(default_factory=dict)
     left_behind: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SyncReport(Record):
+    """What one round of replica sync did (``MindBank.sync``).
+
+    Attributes:
+        captured: local changes turned into operations this round.
+        pushed: operations the server received (each kept once).
+        pulled: operations new to this replica.
+        materialized: entries whose merged state was written into the server's memory.
+        queue: operations still waiting for the server (the write-behind queue).
+        breaker: the circuit breaker: ``closed``, ``open`` or ``half-open``.
+        error: why the server could not be reached (None: it was).
+        seconds: how long the round took.
+    """
+
+    captured: int
+    pushed: int
+    pulled: int
+    materialized: int
+    queue: int
+    breaker: str
+    error: str | None
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class SyncStatus(Record):
+    """A replica's state (``MindBank.sync_status``, ``mindbank db status``).
+
+    Attributes:
+        replica: its id (in every operation it makes, and in the HLC's ties).
+        server: the server it syncs with (its URL without the password).
+        queue: operations waiting for the server.
+        breaker: ``closed``, ``open`` or ``half-open``.
+        failures: failed rounds in a row.
+        lag: server operations not pulled yet, as of the last round that reached it.
+        last_sync: when a round last reached the server (None: never).
+        last_error: the last round's error (None: it succeeded).
+    """
+
+    replica: str
+    server: str | None
+    queue: int
+    breaker: str
+    failures: int
+    lag: int | None
+    last_sync: float | None
+    last_error: str | None

@@ -92,11 +92,14 @@ class Transactions:
             yield
         except BaseException:
             self._depth = depth
-            if depth == 0:
-                self.conn.execute("ROLLBACK")
-            else:
-                self.conn.execute(f"ROLLBACK TO {name}")
-                self.conn.execute(f"RELEASE {name}")
+            # The error that got us here is the one to raise, even if the rollback fails too
+            # (a connection the server closed): the server rolls back what it never committed.
+            with contextlib.suppress(Exception):
+                if depth == 0:
+                    self.conn.execute("ROLLBACK")
+                else:
+                    self.conn.execute(f"ROLLBACK TO {name}")
+                    self.conn.execute(f"RELEASE {name}")
             raise
         self._depth = depth
         try:

@@ -596,6 +596,27 @@ _P7 = (
     "GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO mindbank_tenant",
 )
 
+_P9 = (
+    # The replicas' operations (mindbank.sync), in the order the server received them; an
+    # operation pushed twice is kept once (its id).
+    """CREATE TABLE sync_ops (
+        seq BIGSERIAL PRIMARY KEY,
+        id TEXT NOT NULL,
+        stamp TEXT NOT NULL,
+        replica TEXT NOT NULL,
+        namespace TEXT NOT NULL,
+        key TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('set', 'delete', 'tag', 'untag', 'count')),
+        payload TEXT NOT NULL,
+        tenant TEXT NOT NULL DEFAULT current_user,
+        UNIQUE (tenant, id)
+    )""",
+    "CREATE INDEX sync_ops_entry ON sync_ops (tenant, namespace, key)",
+    *_rls("sync_ops"),
+    "GRANT SELECT, INSERT ON sync_ops TO mindbank_tenant",
+    "GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO mindbank_tenant",
+)
+
 PG_MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (1, "memory, change log, cursors, schemas, tenants with row-level security", _P1),
     (2, "vectors (pgvector)", _P2),
@@ -605,6 +626,7 @@ PG_MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (6, "neural models (versions, history, pattern memory, updates); pipeline runs", _P6),
     (7, "the feedback loop (impressions, feedback, learned scores) and the memory graph", _P7),
     (8, "the witness chain: one per tenant, appended by triggers", pg_witness.MIGRATION),
+    (9, "replica operations (sync)", _P9),
 )
 """PostgreSQL migrations, in order. Append only."""
 

@@ -608,6 +608,27 @@ _M13 = (
     "VALUES (old.namespace, old.key, 'delete', mb_actor(), mb_now()); END",
 )
 
+_M14 = (
+    # A replica's operations (mindbank.sync): every operation it made or received, unique by
+    # id; ``pushed`` says whether the server has it (the write-behind queue is the rows with
+    # pushed = 0, kept across restarts). sync_meta: the replica's id, its clock, its cursors,
+    # the circuit breaker.
+    """CREATE TABLE sync_ops (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        stamp TEXT NOT NULL,
+        replica TEXT NOT NULL,
+        namespace TEXT NOT NULL,
+        key TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('set', 'delete', 'tag', 'untag', 'count')),
+        payload TEXT NOT NULL,
+        pushed INTEGER NOT NULL DEFAULT 0
+    )""",
+    "CREATE INDEX sync_ops_entry ON sync_ops (namespace, key)",
+    "CREATE INDEX sync_ops_queue ON sync_ops (pushed, seq)",
+    "CREATE TABLE sync_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "memory and coordination tables", _M1),
     Migration(2, "embeddings, full-text index, change counter and log", _M2),
@@ -624,5 +645,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(11, "compressed cold entries: zstd dictionaries, int8 vectors", _M11),
     Migration(12, "namespace schemas", _M12),
     Migration(13, "change log and subscriber cursors", _M13),
+    Migration(14, "replica operations and sync state", _M14),
 )
 """Every migration this mindbank knows, in order. Append only."""

@@ -61,6 +61,7 @@ _DERIVED = {
     "memory_store", "embeddings", "change_log", "namespace_schemas",  # copied with the entries
     "schema_migrations", "meta", "counters", "embeddings_log", "bank_log", "change_cursors",
     "sqlite_sequence", "zstd_dicts", "memory_fts_deferred", "witness_chain",
+    "sync_ops", "sync_meta",  # a replica's queue and state, not the memory's
 }  # fmt: skip
 
 
@@ -215,7 +216,12 @@ def clear(db: Any) -> None:
     keeps the statements to its own rows), for a restore; inside the caller's transaction."""
     from mindbank.store.postgres import tenant_tables
 
-    # children first; twice, for the triggers' log rows. The witness chain stays: it is
-    # append-only for tenants, and records the restore's deletes and inserts like any others.
-    for table in [t for t in tenant_tables(db) if t != "witness_chain"] * 2:
+    # children first; twice, for the triggers' log rows. The append-only logs stay (the
+    # witness chain records the restore's deletes and inserts like any others; the replicas'
+    # operations are their history).
+    tables = [
+        t for t in tenant_tables(db)
+        if db.run("SELECT has_table_privilege(?, 'DELETE')", (t,)).fetchone()[0]
+    ]  # fmt: skip
+    for table in tables * 2:
         db.run(f'DELETE FROM "{table}"')

@@ -1,0 +1,67 @@
+"""``mindbank sync``: this local memory as a replica of a shared PostgreSQL one."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+import mindbank
+from mindbank.cli.output import db_option, emit_json, json_option
+
+__all__ = ["sync"]
+
+
+@click.command()
+@click.option(
+    "--server",
+    envvar="MINDBANK_SYNC_SERVER",
+    show_envvar=True,
+    help="The shared memory's postgresql:// URL (a tenant's).",
+)
+@click.option("--watch", is_flag=True, help="Keep syncing, every --interval seconds (Ctrl-C).")
+@click.option("--interval", type=float, default=5.0, show_default=True, help="Seconds between.")
+@click.option("--rounds", type=int, default=None, help="With --watch: stop after N rounds.")
+@db_option
+@json_option
+def sync(
+    server: str | None,
+    watch: bool,
+    interval: float,
+    rounds: int | None,
+    db: Path | None,
+    as_json: bool,
+) -> None:
+    """Sync the local memory with a shared one: local changes are queued and pushed (each
+    kept once by the server), others' changes pulled and merged (last writer wins by hybrid
+    logical clock, tags as observed-remove sets, access counts summed, deletes as tombstones).
+    While the server is away, writes stay local and queue up; see `mindbank db status`.
+
+    \b
+    Examples:
+      mindbank sync --server postgresql://alice:TOKEN@db.example/mindbank
+      mindbank sync --watch --interval 10      # with MINDBANK_SYNC_SERVER set
+    """
+    done = 0
+    with mindbank.open(db) as mb:
+        while True:
+            report = mb.sync(server)
+            done += 1
+            _show(report.to_dict(), as_json)
+            if not watch or (rounds is not None and done >= rounds):
+                break
+            time.sleep(interval)
+
+
+def _show(r: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        emit_json(r)
+        return
+    line = (f"captured {r['captured']}, pushed {r['pushed']}, pulled {r['pulled']}, "
+            f"merged {r['materialized']}; queue {r['queue']}, breaker {r['breaker']} "
+            f"({r['seconds']:.2f} s)")  # fmt: skip
+    click.echo(line)
+    if r["error"]:
+        click.echo(f"server: {r['error']}", err=True)
