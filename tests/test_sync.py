@@ -417,3 +417,32 @@ def test_real_replicas_converge_for_random_interleavings(
             mb.close()
         with psycopg.connect(pg_server, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+def test_a_follower_reads_locally_and_writes_through_the_leader(
+    own_server: tuple[str, Any], tmp_path: Path
+) -> None:
+    from mindbank import StoreError
+
+    admin, (kill, start) = own_server
+    url = tenant_url_on(admin, "follow")
+    one, two = _replica(tmp_path, "one"), _replica(tmp_path, "two")
+    try:
+        f1, f2 = one.follower(url), two.follower(url)
+        entry = f1.store("plan", {"v": 1}, tags=["draft"])
+        assert entry.value == {"v": 1} and entry.tags == ("draft",)
+        with mindbank.open(url, embedder="hashing") as leader:  # on the leader at once
+            assert leader.get("plan").value == {"v": 1}  # type: ignore[union-attr]
+        assert two.get("plan") is None and f2.pull().pulled >= 1
+        assert f2.get("plan").tags == ("draft",)  # type: ignore[union-attr]  # read locally
+        f2.store("plan", {"v": 2}, tags=[])
+        assert f2.delete("plan") and f1.pull().error is None and one.get("plan") is None
+        kill()
+        with pytest.raises(StoreError):
+            f1.store("while-down", "x")  # a follower does not write alone
+        assert one.get("while-down") is None and f1.list() == []  # reads still work
+        start()
+        assert f1.store("after", "y").value == "y"
+    finally:
+        one.close()
+        two.close()

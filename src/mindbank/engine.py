@@ -19,7 +19,13 @@ from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
 
 from mindbank.config import Settings, find_db_path, parse_duration
-from mindbank.errors import IntegrityCheckError, NotFoundError, ValidationError, WitnessWarning
+from mindbank.errors import (
+    ConflictError,
+    IntegrityCheckError,
+    NotFoundError,
+    ValidationError,
+    WitnessWarning,
+)
 from mindbank.memory.transfer import entry_line, parse_lines
 from mindbank.memory.validation import (
     check_key,
@@ -73,7 +79,7 @@ if TYPE_CHECKING:  # loaded on first use, so that a CLI call that only retrieves
     from mindbank.store.schemas import SchemaRepo
     from mindbank.sync.replica import Replica
 
-__all__ = ["MindBank", "open", "restore"]
+__all__ = ["Follower", "MindBank", "open", "restore"]
 
 PathLike = str | os.PathLike[str]
 
@@ -321,6 +327,12 @@ class MindBank:
         replica = self._replica(server, options)
         self._memory.flush_access()  # access counts grown here are part of the round
         return replica.sync()
+
+    def follower(self, server: str | None = None, **options: Any) -> Follower:
+        """This memory as a follower of a shared one (leader-follower): reads stay local,
+        writes (``store``, ``delete``) go to the server first and then here; a write while
+        the server is away raises instead of queueing. ``pull()`` catches up."""
+        return Follower(self, self._replica(server, options))
 
     def sync_status(self) -> SyncStatus | None:
         """The replica's queue length, circuit breaker and lag (None: never synced)."""
@@ -1405,6 +1417,56 @@ class MindBank:
         if threshold_ms is None:
             threshold_ms = self._db.settings.slow_query_ms or 100.0
         self._db.set_slow_query(threshold_ms, callback)
+
+
+class Follower:
+    """A local memory that follows a shared one: reads here, writes through the server (get
+    one with :meth:`MindBank.follower`). Everything not written here (``get``, ``retrieve``,
+    ``list``, ``search``, ...) is the local memory's."""
+
+    def __init__(self, local: MindBank, replica: Replica):
+        self._local = local
+        self._replica = replica
+
+    def store(
+        self,
+        key: str,
+        value: Any,
+        *,
+        namespace: str = "default",
+        tags: Iterable[str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        ttl: float | None = None,
+    ) -> Entry:
+        """Store through the server (see :meth:`MindBank.store` for the arguments).
+
+        Raises:
+            StoreError: the server could not be reached (nothing was written).
+        """
+        now = self._local._clock()
+        row = encode_entry(key, value, namespace, tags, metadata, expiry(ttl, now))
+        payload = {"value": value, "metadata": json.loads(row.metadata),
+                   "expires_at": row.expires_at}  # fmt: skip
+        self._replica.forward(namespace, key, payload, json.loads(row.tags))
+        entry = self._local.get(key, namespace=namespace)
+        if entry is None:  # a later write of another replica won, or it expired already
+            raise ConflictError(f"{namespace}/{key} was stored, but a later write won it")
+        return entry
+
+    def delete(self, key: str, *, namespace: str = "default") -> bool:
+        """Delete through the server; True if the entry existed here."""
+        check_key(key)
+        check_namespace(namespace)
+        existed = self._local.get(key, namespace=namespace) is not None
+        self._replica.forward(namespace, key, None, ())
+        return existed
+
+    def pull(self) -> SyncReport:
+        """Catch up with the server (one round of sync)."""
+        return self._local.sync()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._local, name)
 
 
 def _apply_state(mb: MindBank, namespace: str, key: str, state: Any) -> None:

@@ -222,22 +222,62 @@ class Replica:
         touch into the server's memory, under the tenant's lock (so the last writer folds
         every operation): a crash loses both or neither, and the batch is sent again."""
         pushed = materialized = 0
-        repo = SyncRepo(db)
         while True:
             batch = self._repo.queue(BATCH)
             if not batch:
                 return pushed, materialized
-            keys = sorted({(op[3], op[4]) for op in batch})
-            with db.transaction():
-                repo.add(batch)
-                ops = repo.for_entries(keys)
-                for ns, key in keys:
-                    state = self._state(ops[(ns, key)])
-                    self._try(db, self._apply_server, handle, ns, key, state)
+            materialized += self._send(db, handle, batch)
             with self._local.transaction():
                 self._repo.mark_pushed([op[0] for op in batch])
             pushed += len(batch)
-            materialized += len(keys)
+
+    def _send(self, db: Any, handle: Any, batch: Sequence[OpRow]) -> int:
+        """One server transaction: add the operations, merge the entries they touch."""
+        keys = sorted({(op[3], op[4]) for op in batch})
+        repo = SyncRepo(db)
+        with db.transaction():
+            repo.add(batch)
+            ops = repo.for_entries(keys)
+            for ns, key in keys:
+                self._try(db, self._apply_server, handle, ns, key, self._state(ops[(ns, key)]))
+        return len(keys)
+
+    # -- a follower's writes ---------------------------------------------------------------
+
+    def forward(
+        self, namespace: str, key: str, payload: dict[str, Any] | None, tags: Sequence[str]
+    ) -> None:
+        """Write through the server (leader-follower): the operations that make the entry
+        ``payload`` with ``tags`` (None: deleted) go to the server first, in one transaction;
+        only then into the local memory. A server that cannot be reached raises (the write is
+        not made anywhere: a follower does not write alone)."""
+        with self._local.transaction():
+            self.capture()  # local changes first, so the new operations follow them
+            state = self._state(self._repo.for_entries([(namespace, key)])[(namespace, key)])
+        at = self._clock()
+        if payload is None:
+            ops = [self._op(namespace, key, "delete", {"removes": state.observed()}, at)]
+        else:
+            ops = [self._op(namespace, key, "set", payload, at)]
+            have = set(state.tags) if state.alive else set()
+            ops += [
+                self._op(namespace, key, "tag", {"tag": t}, at) for t in sorted(set(tags) - have)
+            ]
+            ops += [
+                self._op(namespace, key, "untag", {"tag": t, "removes": state.observed(t)}, at)
+                for t in sorted(have - set(tags))
+            ]
+        try:
+            db, handle = self._server()
+            self._send(db, handle, ops)
+        except MindbankError:
+            if self._on_failure is not None:
+                self._on_failure()
+            raise
+        with self._local.transaction():
+            self._repo.add(ops, pushed=True)
+            self._repo.set_meta("clock", str(self._hlc.tick()))
+        self._materialize_local({(namespace, key)})
 
     def _try(self, db: Any, apply: Callable[..., None], *args: Any) -> None:
         """Materialize one entry in a savepoint: an entry the memory refuses (a namespace
