@@ -446,3 +446,29 @@ def test_a_follower_reads_locally_and_writes_through_the_leader(
     finally:
         one.close()
         two.close()
+
+
+def test_watch_pulls_as_soon_as_another_agent_writes(pg_admin: str, tmp_path: Path) -> None:
+    url = tenant_url(pg_admin, _tenant("watch"))
+    watcher_db = tmp_path / "w.db"
+    env = {**os.environ, "MINDBANK_EMBEDDER": "hashing"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mindbank", "sync", "--server", url, "--watch", "--interval",
+         "60", "--rounds", "2", "--db", str(watcher_db)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        assert "queue 0" in proc.stdout.readline()  # the first round is done: it listens
+        writer = _replica(tmp_path, "writer")
+        start = time.monotonic()
+        writer.store("news", "fresh")
+        writer.sync(url)
+        writer.close()
+        proc.wait(timeout=20)  # its second round came from the change feed, not the 60 s
+        assert time.monotonic() - start < 10
+        with mindbank.open(watcher_db, embedder="hashing") as w:
+            assert w.get("news").value == "fresh"  # type: ignore[union-attr]
+    finally:
+        proc.kill()
+        proc.communicate()

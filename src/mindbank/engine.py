@@ -328,6 +328,43 @@ class MindBank:
         self._memory.flush_access()  # access counts grown here are part of the round
         return replica.sync()
 
+    def sync_watch(
+        self,
+        server: str | None = None,
+        *,
+        interval: float = 5.0,
+        rounds: int | None = None,
+        on_round: Callable[[SyncReport], None] | None = None,
+        stop: Callable[[], bool] | None = None,
+    ) -> int:
+        """Keep syncing: a round, then wait for the server's change feed to say another
+        agent wrote (``LISTEN/NOTIFY``: the next round starts at once) or for ``interval``
+        seconds, whichever comes first. While the server is away, rounds only queue local
+        writes (and the breaker spaces the attempts). Returns the rounds made.
+
+        Args:
+            rounds: stop after this many (default: until ``stop()`` says so, or forever).
+            on_round: called with each round's report.
+        """
+        from mindbank.errors import MindbankError
+
+        self._replica(server, {})
+        done = 0
+        while True:
+            report = self.sync()
+            done += 1
+            if on_round is not None:
+                on_round(report)
+            if (rounds is not None and done >= rounds) or (stop is not None and stop()):
+                return done
+            handle = self.__dict__.get("_sync_handle")
+            try:
+                if handle is None or report.error is not None:
+                    raise LookupError
+                handle()._db.wait_for_changes(interval)
+            except (LookupError, MindbankError):
+                time.sleep(interval)
+
     def follower(self, server: str | None = None, **options: Any) -> Follower:
         """This memory as a follower of a shared one (leader-follower): reads stay local,
         writes (``store``, ``delete``) go to the server first and then here; a write while
@@ -393,6 +430,7 @@ class MindBank:
             _apply_state,
             clock=self._clock,
             on_failure=lost,
+            apply_server_many=_apply_states,
             **options,
         )
         from mindbank.store.postgres import _Display
@@ -404,6 +442,7 @@ class MindBank:
             repo.set_meta("cooldown", repr(replica.breaker.cooldown))
         self._sync_replica = replica
         self._sync_lost = lost
+        self._sync_handle = lambda: connect()[1]
         return replica
 
     def close(self) -> None:
@@ -1485,6 +1524,29 @@ def _apply_state(mb: MindBank, namespace: str, key: str, state: Any) -> None:
              metadata=payload.get("metadata") or {},
              ttl=None if expires is None else expires - now)  # fmt: skip
     SyncRepo(mb._db).set_access_count(namespace, key, state.access_count)
+
+
+def _apply_states(mb: MindBank, states: Sequence[tuple[str, str, Any]]) -> None:
+    """Many entries' merged states at once: the live ones in one ``store_many``, their access
+    counts in one statement, the others deleted."""
+    from mindbank.store.sync import SyncRepo
+
+    now = mb._clock()
+    items, counts = [], []
+    for namespace, key, state in states:
+        payload = state.register[1] if state.alive else None
+        expires = None if payload is None else payload.get("expires_at")
+        if payload is None or (expires is not None and expires <= now):
+            if mb.get(key, namespace=namespace) is not None:
+                mb.delete(key, namespace=namespace)
+            continue
+        items.append({"key": key, "value": payload["value"], "namespace": namespace,
+                      "tags": list(state.tags), "metadata": payload.get("metadata") or {},
+                      "ttl": None if expires is None else expires - now})  # fmt: skip
+        counts.append((namespace, key, state.access_count))
+    if items:
+        mb.store_many(items)
+        SyncRepo(mb._db).set_access_counts(counts)
 
 
 def _write_lines(fh: IO[str], entries: Iterator[Entry]) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +20,15 @@ __all__ = ["sync"]
     show_envvar=True,
     help="The shared memory's postgresql:// URL (a tenant's).",
 )
-@click.option("--watch", is_flag=True, help="Keep syncing, every --interval seconds (Ctrl-C).")
-@click.option("--interval", type=float, default=5.0, show_default=True, help="Seconds between.")
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="Keep syncing (Ctrl-C): at once when another agent writes (the server's change "
+    "feed), else every --interval seconds.",
+)
+@click.option(
+    "--interval", type=float, default=5.0, show_default=True, help="Most seconds between."
+)
 @click.option("--rounds", type=int, default=None, help="With --watch: stop after N rounds.")
 @db_option
 @json_option
@@ -44,15 +50,12 @@ def sync(
       mindbank sync --server postgresql://alice:TOKEN@db.example/mindbank
       mindbank sync --watch --interval 10      # with MINDBANK_SYNC_SERVER set
     """
-    done = 0
     with mindbank.open(db) as mb:
-        while True:
-            report = mb.sync(server)
-            done += 1
-            _show(report.to_dict(), as_json)
-            if not watch or (rounds is not None and done >= rounds):
-                break
-            time.sleep(interval)
+        if not watch:
+            _show(mb.sync(server).to_dict(), as_json)
+            return
+        mb.sync_watch(server, interval=interval, rounds=rounds,
+                      on_round=lambda r: _show(r.to_dict(), as_json))  # fmt: skip
 
 
 def _show(r: dict[str, Any], as_json: bool) -> None:

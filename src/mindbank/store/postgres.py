@@ -694,6 +694,7 @@ class PgDatabase(Transactions):
         self._sql: dict[str, str] = {}
         self._slow_hooks: list[Any] = []
         self._in_slow_hook = False
+        self._listener: Any = None
         # One connection first: its error is the one to show (a pool only times out), and it
         # migrates while the pool opens its own connections in the background.
         try:
@@ -879,8 +880,32 @@ class PgDatabase(Transactions):
         with contextlib.suppress(Exception):
             self.conn.execute("ROLLBACK")
 
+    def wait_for_changes(self, timeout: float) -> bool:
+        """Wait at most ``timeout`` seconds for a change to this tenant's memory (``LISTEN`` on
+        the change channel, on a connection of its own, kept between calls). True if one came.
+        """
+        psycopg = _psycopg()
+        try:
+            if self._listener is None:
+                self._listener = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+                self._listener.execute("LISTEN mindbank_changes")
+            deadline = time.monotonic() + timeout
+            while (left := deadline - time.monotonic()) > 0:
+                for note in self._listener.notifies(timeout=left, stop_after=1):
+                    if note.payload == self.role:
+                        return True
+            return False
+        except psycopg.Error as exc:
+            with contextlib.suppress(Exception):
+                self._listener.close()
+            self._listener = None
+            raise _translate(exc, self.path) from exc
+
     def close(self) -> None:
         """Close every connection of the pool (idempotent)."""
+        with contextlib.suppress(Exception):
+            if self._listener is not None:
+                self._listener.close()
         with contextlib.suppress(Exception):
             self._pool.close()
 

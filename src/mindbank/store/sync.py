@@ -128,3 +128,10 @@ class SyncRepo:
             "UPDATE memory_store SET access_count = ? WHERE namespace = ? AND key = ?",
             (n, namespace, key),
         )
+
+    def set_access_counts(self, rows: Sequence[tuple[str, str, int]]) -> None:
+        """Set many entries' access counts: ``(namespace, key, count)``."""
+        self.db.executemany(
+            "UPDATE memory_store SET access_count = ? WHERE namespace = ? AND key = ?",
+            [(n, ns, key) for ns, key, n in rows],
+        )

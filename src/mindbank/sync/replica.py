@@ -101,6 +101,7 @@ class Replica:
         backoff: the first retry's delay ceiling in seconds (doubles each time; full jitter).
         sleep, rng: injectable for tests.
         on_failure: called after a failed attempt (to drop a broken connection).
+        apply_server_many: writes many entries' merged states at once (default: one by one).
     """
 
     def __init__(
@@ -120,6 +121,7 @@ class Replica:
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         on_failure: Callable[[], None] | None = None,
+        apply_server_many: Callable[[Any, list[tuple[str, str, EntryState]]], None] | None = None,
     ):
         self._local = local
         self._repo = SyncRepo(local)
@@ -135,6 +137,7 @@ class Replica:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._on_failure = on_failure
+        self._apply_server_many = apply_server_many or self._one_by_one
         self.refused: list[str] = []  # entries a memory refused to take, this round
         self.breaker = Breaker(self._repo, clock, opens_after, cooldown)
         with local.transaction():
@@ -238,8 +241,15 @@ class Replica:
         with db.transaction():
             repo.add(batch)
             ops = repo.for_entries(keys)
-            for ns, key in keys:
-                self._try(db, self._apply_server, handle, ns, key, self._state(ops[(ns, key)]))
+            states = [(ns, key, self._state(ops[(ns, key)])) for ns, key in keys]
+            try:  # all at once; if the memory refuses one, each on its own
+                with db.transaction():
+                    self._apply_server_many(handle, states)
+            except MindbankError:
+                if not db.in_transaction:
+                    raise
+                for ns, key, state in states:
+                    self._try(db, self._apply_server, handle, ns, key, state)
         return len(keys)
 
     # -- a follower's writes ---------------------------------------------------------------
@@ -278,6 +288,10 @@ class Replica:
             self._repo.add(ops, pushed=True)
             self._repo.set_meta("clock", str(self._hlc.tick()))
         self._materialize_local({(namespace, key)})
+
+    def _one_by_one(self, handle: Any, states: list[tuple[str, str, EntryState]]) -> None:
+        for ns, key, state in states:
+            self._apply_server(handle, ns, key, state)
 
     def _try(self, db: Any, apply: Callable[..., None], *args: Any) -> None:
         """Materialize one entry in a savepoint: an entry the memory refuses (a namespace
