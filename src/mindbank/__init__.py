@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mindbank.config import Settings, find_db_path
-    from mindbank.engine import MindBank, copy, open, restore
+    from mindbank.engine import Follower, MindBank, copy, open, restore
     from mindbank.errors import (
         BackendError,
         ChangeLogGapError,
@@ -120,6 +120,7 @@ __all__ = [
     "EntryScore",
     "Event",
     "FederatedReport",
+    "Follower",
     "FuzzyHit",
     "GraphNode",
     "GraphReport",
@@ -213,6 +214,7 @@ _WHERE = {
     "MetricSummary": "records",
     "MigrationInfo": "records",
     "MindBank": "engine",
+    "Follower": "engine",
     "MindbankError": "errors",
     "ModelInfo": "records",
     "NamespaceUsage": "records",
