@@ -472,3 +472,26 @@ def test_watch_pulls_as_soon_as_another_agent_writes(pg_admin: str, tmp_path: Pa
     finally:
         proc.kill()
         proc.communicate()
+
+
+def test_direct_writes_to_the_shared_memory_reach_replicas(pg_admin: str, tmp_path: Path) -> None:
+    url = tenant_url(pg_admin, _tenant("direct"))
+    with mindbank.open(url, embedder="hashing") as shared:  # before any replica existed
+        shared.store("old", "was there first", tags=["legacy"])
+    a = _replica(tmp_path, "a")
+    try:
+        a.store("mine", "from the replica")
+        a.sync(url)
+        assert a.get("old").tags == ("legacy",)  # type: ignore[union-attr]  # joined: has it
+        with mindbank.open(url, embedder="hashing") as shared:  # an agent without a replica
+            shared.store("direct", {"n": 1})
+            shared.delete("old")
+            assert shared.get("mine").value == "from the replica"  # type: ignore[union-attr]
+        a.sync(url)
+        assert a.get("direct").value == {"n": 1} and a.get("old") is None  # type: ignore[union-attr]
+        a.sync(url)
+        # the replica's own writes, merged into the shared memory, were not taken for direct ones
+        rows = raw_rows(url, "SELECT kind, key FROM sync_ops WHERE replica = 'pg' ORDER BY seq")
+        assert rows == [("set", "old"), ("tag", "old"), ("set", "direct"), ("delete", "old")]
+    finally:
+        a.close()

@@ -43,6 +43,7 @@ SYNC_ACTOR = "mindbank-sync:"
 leaves them out: they are not new local changes)."""
 
 BATCH = 500
+INGEST = "__sync_ingest__"  # the server's change-log cursor of direct writes made operations
 
 
 class Breaker:
@@ -196,26 +197,7 @@ class Replica:
 
     def _diff(self, ns: str, key: str, state: EntryState, at: float | None) -> list[OpRow]:
         entry = self._get_entry(ns, key)
-        ops: list[OpRow] = []
-        if entry is None:
-            if state.alive:
-                ops.append(self._op(ns, key, "delete", {"removes": state.observed()}, at))
-            return ops
-        if at is None:  # the first capture: as of the entry's last write
-            at = entry.updated_at
-        payload = {"value": entry.value, "metadata": dict(entry.metadata),
-                   "expires_at": entry.expires_at}  # fmt: skip
-        if not state.alive or _canon(state.register[1] if state.register else {}) != _canon(
-            payload
-        ):
-            ops.append(self._op(ns, key, "set", payload, at))
-        have = set(state.tags) if state.alive else set()
-        for tag in sorted(set(entry.tags) - have):
-            ops.append(self._op(ns, key, "tag", {"tag": tag}, at))
-        for tag in sorted(have - set(entry.tags)):
-            removes = state.observed(tag)
-            ops.append(self._op(ns, key, "untag", {"tag": tag, "removes": removes}, at))
-        return ops
+        return diff_ops(ns, key, state, entry, at, self._op)
 
     # -- push and pull ---------------------------------------------------------------------------
 
@@ -304,6 +286,45 @@ class Replica:
                 raise
             self.refused.append(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
 
+    def _ingest(self, db: Any, handle: Any) -> int:
+        """Direct writes to the shared memory (by agents that are not replicas) become
+        operations, once: under the tenant's lock, from the server's change log after the
+        shared cursor ``__sync_ingest__`` (the first time: every entry there is), stamped
+        with when they were written (the server's clock) as replica ``pg``."""
+        from mindbank.store.pg_memory import PgChangeRepo
+
+        changes_repo = PgChangeRepo(db)
+        repo = SyncRepo(db)
+        made: list[OpRow] = []
+        with db.transaction():
+            cursor = changes_repo.cursor(INGEST)
+            written: dict[tuple[str, str], tuple[float | None, int]] = {}
+            if cursor is None:
+                head = changes_repo.head()
+                for e in handle.list(limit=None):
+                    written[(e.namespace, e.key)] = (None, head)
+            else:
+                head = cursor
+                for c in changes_repo.since(cursor, None, 1_000_000_000):
+                    head = c.seq
+                    if not c.actor.startswith(SYNC_ACTOR):
+                        written[(c.namespace, c.key)] = (c.at, c.seq)
+            if written:
+                states = repo.for_entries(sorted(written))
+                for (ns, key), (at, seq) in sorted(written.items()):
+
+                    def make(ns: str, key: str, kind: str, payload: dict[str, Any],
+                             when: float | None, seq: int = seq) -> OpRow:  # fmt: skip
+                        stamp = Stamp(int((when or 0) * 1000), seq % 100_000, "pg")
+                        return (uuid.uuid4().hex, str(stamp), "pg", ns, key, kind, payload)
+
+                    entry = handle.get(key, namespace=ns)
+                    made += diff_ops(ns, key, self._state(states[(ns, key)]), entry, at, make)
+                repo.add(made)
+            if cursor is None or head != cursor:
+                changes_repo.set_cursor(INGEST, head, self._clock())
+        return len(made)
+
     def _pull(self, db: Any) -> tuple[int, set[tuple[str, str]], int]:
         pulled, touched = 0, set[tuple[str, str]]()
         repo = SyncRepo(db)
@@ -355,6 +376,7 @@ class Replica:
                     n_pushed, n_written = self._push(db, handle)
                     pushed += n_pushed
                     materialized += n_written
+                    self._ingest(db, handle)
                     n_pulled, theirs, lag = self._pull(db)
                     pulled += n_pulled
                     self._materialize_local(theirs)
@@ -387,6 +409,36 @@ class Replica:
             self.breaker.failures, None if lag is None else int(lag),
             None if last is None else float(last), self._repo.meta("last_error") or None,
         )  # fmt: skip
+
+
+def diff_ops(
+    ns: str,
+    key: str,
+    state: EntryState,
+    entry: Entry | None,
+    at: float | None,
+    make: Callable[[str, str, str, dict[str, Any], float | None], OpRow],
+) -> list[OpRow]:
+    """The operations that take an entry from its merged ``state`` to ``entry`` as it is now
+    (None: gone), made by ``make(namespace, key, kind, payload, at)``."""
+    ops: list[OpRow] = []
+    if entry is None:
+        if state.alive:
+            ops.append(make(ns, key, "delete", {"removes": state.observed()}, at))
+        return ops
+    if at is None:  # as of the entry's last write
+        at = entry.updated_at
+    payload = {"value": entry.value, "metadata": dict(entry.metadata),
+               "expires_at": entry.expires_at}  # fmt: skip
+    current = state.register[1] if state.alive and state.register else None
+    if current is None or _canon(current) != _canon(payload):
+        ops.append(make(ns, key, "set", payload, at))
+    have = set(state.tags) if state.alive else set()
+    for tag in sorted(set(entry.tags) - have):
+        ops.append(make(ns, key, "tag", {"tag": tag}, at))
+    for tag in sorted(have - set(entry.tags)):
+        ops.append(make(ns, key, "untag", {"tag": tag, "removes": state.observed(tag)}, at))
+    return ops
 
 
 def _canon(payload: Any) -> str:
