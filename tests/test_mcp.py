@@ -286,23 +286,28 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.mark.slow
-def test_ten_http_clients_lose_nothing(tmp_path: Path) -> None:
-    db = tmp_path / "m.db"
+def http_server(db: Path | str) -> tuple[subprocess.Popen[bytes], str]:
+    """``mindbank mcp serve --http`` on a free port, once it accepts connections; its URL."""
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "mindbank", "mcp", "serve", "--http", "--port", str(port),
          "--db", str(db)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **ENV},
     )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.1)
+    return proc, f"http://127.0.0.1:{port}/mcp"
+
+
+@pytest.mark.slow
+def test_ten_http_clients_lose_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    proc, url = http_server(db)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.1)
-        url = f"http://127.0.0.1:{port}/mcp"
 
         async def agent(n: int) -> None:
             async with Client(url) as client:

@@ -585,27 +585,14 @@ def test_ten_http_clients_of_one_server_lose_nothing_on_postgres(pg_admin: str) 
     """One MCP server (its tools run on threads: the pool's connections) and ten clients."""
     from mcp import Client
 
-    from .test_mcp import ENV, _call, _free_port
+    from .test_mcp import _call, http_server
 
     url = tenant_url(pg_admin, _tenant("http"))
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mindbank", "mcp", "serve", "--http", "--port", str(port),
-         "--db", url],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **ENV},
-    )  # fmt: skip
+    proc, endpoint = http_server(url)
     try:
-        import socket
-
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.1)
 
         async def agent(n: int) -> None:
-            async with Client(f"http://127.0.0.1:{port}/mcp") as client:
+            async with Client(endpoint) as client:
                 for i in range(20):
                     await _call(client, "memory_store", {
                         "key": f"a{n}-{i}", "value": f"agent {n} fact {i}", "namespace": f"agent{n}"})  # fmt: skip

@@ -395,7 +395,7 @@ class MindBank:
     def _replica(self, server: str | None, options: Mapping[str, Any]) -> Replica:
         from mindbank.store.postgres import is_url
         from mindbank.store.sync import SyncRepo
-        from mindbank.sync.replica import Replica
+        from mindbank.sync.replica import SYNC_ACTOR, Replica
 
         if self._pg:
             raise ValidationError("a replica is a local SQLite memory; this one is PostgreSQL")
@@ -407,12 +407,15 @@ class MindBank:
         cached = self.__dict__.get("_sync_replica")
         if cached is not None and self.__dict__.get("_sync_url") == url:
             return cached  # type: ignore[no-any-return]
+        previous: Callable[[], None] | None = self.__dict__.get("_sync_lost")
+        if previous is not None:  # another server than before: let go of the old one
+            previous()
         self._sync_url = url
         holder: dict[str, MindBank] = {}
 
         def connect() -> tuple[Any, Any]:
             if "server" not in holder:
-                quiet = dataclasses.replace(self._db.settings, actor=f"mindbank-sync:{replica.id}")
+                quiet = dataclasses.replace(self._db.settings, actor=SYNC_ACTOR + replica_id())
                 holder["server"] = open(str(url), settings=quiet, embedder=self._embedder_spec)
             return holder["server"]._db, holder["server"]
 
@@ -421,6 +424,9 @@ class MindBank:
             if handle is not None:
                 with contextlib.suppress(Exception):
                     handle.close()
+
+        def replica_id() -> str:
+            return replica.id
 
         replica = Replica(
             self._db,
@@ -440,9 +446,9 @@ class MindBank:
             repo.set_meta("server", str(_Display(str(url))))
             repo.set_meta("opens_after", str(replica.breaker.opens_after))
             repo.set_meta("cooldown", repr(replica.breaker.cooldown))
-        self._sync_replica = replica
-        self._sync_lost = lost
-        self._sync_handle = lambda: connect()[1]
+        self._sync_replica: Replica = replica
+        self._sync_lost: Callable[[], None] = lost
+        self._sync_handle: Callable[[], Any] = lambda: connect()[1]
         return replica
 
     def close(self) -> None:

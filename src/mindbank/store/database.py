@@ -13,7 +13,7 @@ import os
 import socket
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +32,7 @@ from mindbank.store.schema import APPLICATION_ID, MIGRATIONS
 if TYPE_CHECKING:
     from mindbank.records import MigrationInfo
 
-__all__ = ["Database", "SlowQueryHook", "translate_error"]
+__all__ = ["Database", "SlowQueryHook", "migration_problems", "translate_error"]
 
 SlowQueryHook = Callable[[str, float], None]
 """Called with (sql, milliseconds) for each statement over the slow-query threshold."""
@@ -52,6 +52,21 @@ def translate_error(exc: sqlite3.Error, path: str | Path = "") -> StoreError:
     if "not a database" in msg or "malformed" in msg:
         return NotADatabaseError(f"not a mindbank database{where}: {msg}")
     return StoreError(f"{msg}{where}")
+
+
+def migration_problems(known: Mapping[int, str], applied: Mapping[int, str]) -> list[str]:
+    """What is wrong with the migrations applied (version -> sha256) against the ones this
+    mindbank knows: unknown ones, altered ones, missing ones."""
+    problems = []
+    for version, sha in sorted(applied.items()):
+        if version not in known:
+            problems.append(f"migration {version} is unknown to this mindbank")
+        elif known[version] != sha:
+            problems.append(f"migration {version} hash mismatch")
+    missing = sorted(set(known) - set(applied))
+    if missing:
+        problems.append(f"migrations not applied: {missing} (run `mindbank db migrate`)")
+    return problems
 
 
 class Transactions:

@@ -18,7 +18,7 @@ from mindbank.errors import (
     ValidationError,
 )
 from mindbank.records import CheckReport, HotKey, NamespaceUsage, QueryResult, Stats, UsageReport
-from mindbank.store.database import Database, translate_error
+from mindbank.store.database import Database, migration_problems, translate_error
 from mindbank.store.schema import APPLICATION_ID, MIGRATIONS
 from mindbank.store.snapshot import snapshot_path
 
@@ -173,15 +173,8 @@ def check(db: Database) -> CheckReport:
         problems.append(f"sqlite: {exc}")
         return CheckReport(tuple(problems), 0)
     known = {m.version: m.sha256 for m in MIGRATIONS}
-    for version, (_, sha, _) in sorted(applied.items()):
-        if version not in known:
-            problems.append(f"migration {version} is unknown to this mindbank")
-        elif known[version] != sha:
-            problems.append(f"migration {version} hash mismatch")
-    missing = sorted(set(known) - set(applied))
-    if missing:
-        problems.append(f"migrations not applied: {missing} (run `mindbank db migrate`)")
-    else:
+    problems += migration_problems(known, {v: sha for v, (_, sha, _) in applied.items()})
+    if set(known) <= set(applied):  # the witness chain's tables are all there
         from mindbank.store import witness
 
         problems += witness.verify_database(db).problems()

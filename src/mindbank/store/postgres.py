@@ -32,7 +32,7 @@ from mindbank.errors import (
     ValidationError,
 )
 from mindbank.store import pg_witness
-from mindbank.store.database import Transactions
+from mindbank.store.database import Transactions, migration_problems
 
 __all__ = [
     "HNSW_DIMS",
@@ -1009,17 +1009,9 @@ class PgDatabase(Transactions):
         table, and the tenant's HNSW index."""
         from mindbank.records import CheckReport
 
-        problems: list[str] = []
         known = {v: _sha(st) for v, _, st in PG_MIGRATIONS}
         applied = dict(self.run("SELECT version, sha256 FROM schema_migrations").fetchall())
-        for version, sha in sorted(applied.items()):
-            if version not in known:
-                problems.append(f"migration {version} is unknown to this mindbank")
-            elif known[version] != sha:
-                problems.append(f"migration {version} hash mismatch")
-        missing = sorted(set(known) - set(applied))
-        if missing:
-            problems.append(f"migrations not applied: {missing} (run `mindbank db migrate`)")
+        problems = migration_problems(known, applied)
         tables = tenant_tables(self)
         guarded = {
             r[0]: (bool(r[1]), bool(r[2]))
