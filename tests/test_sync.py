@@ -495,3 +495,53 @@ def test_direct_writes_to_the_shared_memory_reach_replicas(pg_admin: str, tmp_pa
         assert rows == [("set", "old"), ("tag", "old"), ("set", "direct"), ("delete", "old")]
     finally:
         a.close()
+
+
+EDITS = """
+import sys, time, mindbank
+path, url, who, phase = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+with mindbank.open(path, embedder="hashing") as mb:
+    if phase == "start":
+        for i in range(20):
+            mb.store(f"k{i}", f"{who} first", tags=["shared"])
+        print(mb.sync(url).error)
+    elif phase == "edit":  # cut off (no sync) for B; A keeps syncing
+        for i in range(0, 20, 2):
+            mb.store(f"k{i}", f"{who} edit {i}", tags=["shared", who])
+            time.sleep(0.003)
+        if who == "b":
+            mb.delete("k5")
+        else:
+            mb.store("k5", "a rewrites k5 before b's delete")
+            print(mb.sync(url).error)
+    else:  # reconnect
+        print(mb.sync(url).error, mb.sync(url).error)
+"""
+
+
+@pytest.mark.slow
+def test_a_replica_cut_off_converges_when_it_reconnects(pg_admin: str, tmp_path: Path) -> None:
+    url = tenant_url(pg_admin, _tenant("part"))
+    env = {**os.environ, "MINDBANK_EMBEDDER": "hashing"}
+
+    def run(who: str, phase: str) -> str:
+        r = subprocess.run([sys.executable, "-c", EDITS, str(tmp_path / f"{who}.db"), url, who,
+                            phase], capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        return r.stdout.strip()
+
+    assert run("a", "start") == "None"
+    assert run("b", "start") == "None"
+    run("a", "edit")  # a edits even keys, syncs; b edits them too, later, offline
+    run("b", "edit")
+    assert run("b", "reconnect") == "None None"
+    assert run("a", "reconnect") == "None None"
+    views = []
+    for target in (tmp_path / "a.db", tmp_path / "b.db", url):
+        with mindbank.open(target, embedder="hashing") as mb:
+            views.append({e.key: (e.value, e.tags) for e in mb.list(limit=None)})
+    assert views[0] == views[1] == views[2]
+    merged = views[0]
+    assert merged["k0"] == ("b edit 0", ("a", "b", "shared"))  # b wrote last; both tags kept
+    assert "k5" not in merged  # b's delete is later than a's rewrite
+    assert merged["k1"][0] == "b first" and len(merged) == 19
