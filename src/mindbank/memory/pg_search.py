@@ -122,12 +122,13 @@ class PgSearch:
     def prepare(self, rows: Sequence[EntryRow]) -> list[Prepared | None]:
         """Vectors for rows that want one (identical text embedded once), before the write."""
         embedder = self._embedder()
-        return prepare_vectors(
-            rows,
-            self.wants,
-            lambda h: self._repo.vector_for_hash(h, embedder.identity),
-            embedder.embed,
-        )
+        hashes = [
+            content_hash(embedding_text(r.value, r.value_type))
+            for r in rows
+            if self.wants(r.namespace)
+        ]
+        known = self._repo.vectors_for_hashes(hashes, embedder.identity)  # one round trip
+        return prepare_vectors(rows, self.wants, known.get, embedder.embed)
 
     def write(self, items: Sequence[tuple[int, Prepared | None]]) -> None:
         """Store the vectors of ``(entry id, prepared)`` (inside the entries' transaction)."""

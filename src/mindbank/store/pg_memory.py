@@ -10,7 +10,7 @@ is a generated column and the change log a trigger).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from mindbank.errors import ConflictError
@@ -19,7 +19,7 @@ from mindbank.store.changes import ChangeRepo
 from mindbank.store.codec import dumps
 from mindbank.store.coordination import CoordinationRepo
 from mindbank.store.feedback import FeedbackRepo
-from mindbank.store.memory import _COLUMNS, _SQL_FLUSH, MemoryRepo
+from mindbank.store.memory import _COLUMNS, _SQL_FLUSH, EntryRow, MemoryRepo
 from mindbank.store.reasoning import BankRepo
 
 __all__ = [
@@ -70,6 +70,25 @@ class PgMemoryRepo(MemoryRepo):
     def _batch(self, sql: str, params: Sequence[Sequence[Any]], ns: int, key: int) -> None:
         last = {(p[ns], p[key]): p for p in params}  # the end state of repeated keys
         self.db.executemany(sql, list(last.values()))
+
+    def upsert_many(self, rows: Iterable[EntryRow], now: float, *, ids: bool = True) -> list[int]:
+        """As on SQLite (the witness chain is the server's triggers'), the ids in one query."""
+        params = [
+            (r.key, r.namespace, r.value, r.value_type, r.tags, r.metadata, now, now, r.expires_at)
+            for r in rows
+        ]
+        self._batch(self.SQL_UPSERT, params, 1, 0)
+        if not ids or not params:
+            return []
+        found = {
+            (r[0], r[1]): int(r[2])
+            for r in self.db.run(
+                "SELECT m.namespace, m.key, m.id FROM memory_store m JOIN unnest(?::text[], "
+                "?::text[]) AS u(ns, k) ON m.namespace = u.ns AND m.key = u.k",
+                ([p[1] for p in params], [p[0] for p in params]),
+            )
+        }
+        return [found[(p[1], p[0])] for p in params]
 
     SQL_GLOB = "key ~ ?"
     SQL_TAG = "jsonb_exists(tags::jsonb, ?)"

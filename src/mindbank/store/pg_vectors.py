@@ -33,13 +33,16 @@ class PgVectorRepo:
         self.db = db
         self._has_index: bool | None = None
 
-    def vector_for_hash(self, content_hash: str, embedder: str) -> Any:
-        """A stored vector of identical text, or None."""
-        row = self.db.run(
-            "SELECT vector::text FROM embeddings WHERE content_hash = ? AND embedder = ? LIMIT 1",
-            (content_hash, embedder),
-        ).fetchone()
-        return None if row is None else _parse(row[0])
+    def vectors_for_hashes(self, hashes: Sequence[str], embedder: str) -> dict[str, Any]:
+        """Stored vectors of identical texts, by content hash (one query)."""
+        if not hashes:
+            return {}
+        rows = self.db.run(
+            "SELECT DISTINCT ON (content_hash) content_hash, vector::text FROM embeddings "
+            "WHERE embedder = ? AND content_hash = ANY(?)",
+            (embedder, list(hashes)),
+        )
+        return {str(r[0]): _parse(r[1]) for r in rows}
 
     def embedders_in_use(self) -> dict[str, int]:
         """Vector counts by embedder identity."""

@@ -28,6 +28,17 @@ class SyncRepo:
     def add(self, ops: Iterable[OpRow], *, pushed: bool | None = None) -> list[OpRow]:
         """Add operations not seen before (by id); returns the new ones. ``pushed``: on a
         replica, whether the server has them already (None on the server)."""
+        ops = list(ops)
+        if getattr(self.db, "dialect", "sqlite") == "postgres" and ops:  # one statement
+            columns = [list(c) for c in zip(*[(*op[:6], dumps(op[6])) for op in ops], strict=True)]
+            rows = self.db.run(
+                f"INSERT INTO sync_ops ({_COLS}) SELECT * FROM unnest(?::text[], ?::text[], "
+                "?::text[], ?::text[], ?::text[], ?::text[], ?::text[]) "
+                "ON CONFLICT (id) DO NOTHING RETURNING id",
+                columns,
+            ).fetchall()
+            fresh = {r[0] for r in rows}
+            return [op for op in ops if op[0] in fresh]
         new: list[OpRow] = []
         extra, mark = ("", "") if pushed is None else (", pushed", ", ?")
         for op in ops:  # one by one: which ones were new is the point
