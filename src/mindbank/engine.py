@@ -1515,32 +1515,20 @@ class Follower:
 
 
 def _apply_state(mb: MindBank, namespace: str, key: str, state: Any) -> None:
-    """Write an entry's merged replica state into a memory (either backend): stored with its
-    value, tags, metadata and expiry and its merged access count, or deleted."""
-    from mindbank.store.sync import SyncRepo
-
-    now = mb._clock()
-    payload = state.register[1] if state is not None and state.alive else None
-    expires = None if payload is None else payload.get("expires_at")
-    if payload is None or (expires is not None and expires <= now):
-        if mb.get(key, namespace=namespace) is not None:
-            mb.delete(key, namespace=namespace)
-        return
-    mb.store(key, payload["value"], namespace=namespace, tags=state.tags,
-             metadata=payload.get("metadata") or {},
-             ttl=None if expires is None else expires - now)  # fmt: skip
-    SyncRepo(mb._db).set_access_count(namespace, key, state.access_count)
+    """One entry's merged replica state (None: absent), see :func:`_apply_states`."""
+    _apply_states(mb, [(namespace, key, state)])
 
 
 def _apply_states(mb: MindBank, states: Sequence[tuple[str, str, Any]]) -> None:
-    """Many entries' merged states at once: the live ones in one ``store_many``, their access
-    counts in one statement, the others deleted."""
+    """Write entries' merged replica states into a memory (either backend): the live ones
+    with their value, tags, metadata, expiry in one ``store_many`` and their merged access
+    counts in one statement; the others (None: absent) deleted."""
     from mindbank.store.sync import SyncRepo
 
     now = mb._clock()
     items, counts = [], []
     for namespace, key, state in states:
-        payload = state.register[1] if state.alive else None
+        payload = state.register[1] if state is not None and state.alive else None
         expires = None if payload is None else payload.get("expires_at")
         if payload is None or (expires is not None and expires <= now):
             if mb.get(key, namespace=namespace) is not None:

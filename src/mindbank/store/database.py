@@ -8,6 +8,7 @@ nest as savepoints.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import os
 import socket
@@ -69,7 +70,7 @@ def migration_problems(known: Mapping[int, str], applied: Mapping[int, str]) -> 
     return problems
 
 
-class Transactions:
+class Transactions(abc.ABC):
     """Transactions with nested savepoints, for both databases (SQLite and PostgreSQL).
 
     A subclass has ``conn`` (the driver's connection), ``run`` (a statement, its errors
@@ -80,11 +81,13 @@ class Transactions:
     conn: Any
     _depth: int
 
-    def run(self, sql: str, params: Any = ()) -> Any:  # pragma: no cover - overridden
-        raise NotImplementedError
+    @abc.abstractmethod
+    def run(self, sql: str, params: Any = ()) -> Any:
+        """Run one statement, the driver's errors translated into mindbank's."""
 
-    def _abandon(self) -> None:  # pragma: no cover - overridden
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _abandon(self) -> None:
+        """Roll back whatever a failed BEGIN or COMMIT may have left open."""
 
     @property
     def in_transaction(self) -> bool:

@@ -98,13 +98,12 @@ class SyncRepo:
         self.db.executemany("UPDATE sync_ops SET pushed = 1 WHERE id = ?", [(i,) for i in ids])
 
     def counted(self) -> dict[tuple[str, str], int]:
-        """The access count each entry's ``count`` operations add up to."""
-        out: dict[tuple[str, str], int] = {}
-        for ns, key, payload in self.db.run(
-            "SELECT namespace, key, payload FROM sync_ops WHERE kind = 'count'"
-        ):
-            out[(ns, key)] = out.get((ns, key), 0) + int(loads(payload)["n"])
-        return out
+        """The access count each entry's ``count`` operations add up to (on a replica)."""
+        rows = self.db.run(
+            "SELECT namespace, key, sum(json_extract(payload, '$.n')) FROM sync_ops "
+            "WHERE kind = 'count' GROUP BY namespace, key"
+        )
+        return {(str(r[0]), str(r[1])): int(r[2]) for r in rows}
 
     def meta(self, key: str) -> str | None:
         """One sync setting (replica id, clock, cursors, breaker)."""

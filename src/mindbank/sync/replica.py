@@ -299,10 +299,11 @@ class Replica:
         with db.transaction():
             cursor = changes_repo.cursor(INGEST)
             written: dict[tuple[str, str], tuple[float | None, int]] = {}
+            listed: dict[tuple[str, str], Entry] = {}
             if cursor is None:
                 head = changes_repo.head()
-                for e in handle.list(limit=None):
-                    written[(e.namespace, e.key)] = (None, head)
+                listed = {(e.namespace, e.key): e for e in handle.list(limit=None)}
+                written = dict.fromkeys(listed, (None, head))
             else:
                 head = cursor
                 for c in changes_repo.since(cursor, None, 1_000_000_000):
@@ -318,7 +319,7 @@ class Replica:
                         stamp = Stamp(int((when or 0) * 1000), seq % 100_000, "pg")
                         return (uuid.uuid4().hex, str(stamp), "pg", ns, key, kind, payload)
 
-                    entry = handle.get(key, namespace=ns)
+                    entry = listed[(ns, key)] if listed else handle.get(key, namespace=ns)
                     made += diff_ops(ns, key, self._state(states[(ns, key)]), entry, at, make)
                 repo.add(made)
             if cursor is None or head != cursor:
