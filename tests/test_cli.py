@@ -62,6 +62,16 @@ def test_store_retrieve_list_delete(invoke_any, both_db: Path | str) -> None:  #
     r = invoke("memory", "retrieve", "cfg")
     assert json.loads(r.output) == {"retries": 3}
 
+    r = invoke("memory", "retrieve", "cfg", "gone", "api-design", "-n", "architecture")
+    assert r.exit_code == 1 and "no entry 'cfg', 'gone' in namespace 'architecture'" in r.stderr
+    assert r.stdout == "api-design: Use REST\n"
+    invoke("memory", "store", "other", "x")
+    r = invoke("memory", "retrieve", "cfg", "other", "--json")
+    assert r.exit_code == 0
+    assert [e["key"] for e in json.loads(r.output)] == ["cfg", "other"]
+    assert json.loads(r.output)[0]["value"] == {"retries": 3}
+    invoke("memory", "delete", "other")
+
     r = invoke("memory", "list", "-p", "api-*", "--json")
     listed = json.loads(r.output)
     assert listed["total"] == 1 and listed["entries"][0]["key"] == "api-design"

@@ -277,3 +277,82 @@ def test_retrieve_never_serves_a_stale_row(db_path: Path, clock: FakeClock) -> N
         with mindbank.open(db_path, clock=clock) as again:
             entry = again.get("c")
             assert entry is not None and entry.access_count == 3
+
+
+def test_a_rolled_back_write_is_never_served(db_path: Path, clock: FakeClock) -> None:
+    """A row read inside a transaction that rolled back is not served afterwards (a rollback
+    leaves the change counters as they were)."""
+    with mindbank.open(db_path, clock=clock) as mb:
+        mb.store("k", "v1")
+        assert mb.retrieve("k").value == "v1"  # type: ignore[union-attr]
+        with pytest.raises(RuntimeError), mb.transaction():
+            mb.store("k", "v2")
+            assert mb.retrieve("k").value == "v2"  # type: ignore[union-attr]
+            assert mb.retrieve("k").value == "v2"  # type: ignore[union-attr]
+            raise RuntimeError
+        assert mb.retrieve("k").value == "v1"  # type: ignore[union-attr]
+        with mb.transaction():
+            with pytest.raises(RuntimeError), mb.transaction():  # a savepoint
+                mb.store("k", "v3")
+                mb.store("new", "n")
+                assert mb.retrieve_many(["k", "new"]).keys() == {"k", "new"}
+                raise RuntimeError
+            assert mb.retrieve("k").value == "v1"  # type: ignore[union-attr]
+            assert mb.retrieve("new") is None
+        assert mb.retrieve_many(["k", "new"])["k"].value == "v1"
+
+
+def test_own_writes_keep_the_other_cached_rows(tmp_path: Path, clock: FakeClock) -> None:
+    """The working-memory tier survives this handle's own stores, deletes and access-count
+    writes (only the written rows go); another connection's commit still empties it."""
+    settings = mindbank.Settings(embed=False, access_flush_every=1)
+    path = tmp_path / "m.db"
+    with mindbank.open(path, settings=settings, clock=clock) as a, mindbank.open(path) as b:
+        a.store_many({"key": f"k{i}", "value": i} for i in range(5))
+        for i in range(1, 4):  # each access is written at once, and the cached row follows
+            entry = a.retrieve("k0")
+            assert entry is not None and entry.access_count == i
+        a.retrieve_many(["k1", "k2", "k3"])
+        assert a._memory.working_memory()[0] == 4
+        a.store("k1", "new")
+        a.delete("k2")
+        a.store_many([{"key": "k3", "value": "newer"}, {"key": "k9", "value": 9}])
+        assert a._memory.working_memory()[0] == 1  # k0 stays
+        assert a.retrieve("k1").value == "new"  # type: ignore[union-attr]
+        assert a.retrieve("k2") is None
+        assert a.retrieve("k3").value == "newer"  # type: ignore[union-attr]
+        entry = a.retrieve("k0")
+        assert entry is not None and entry.access_count == 4
+        assert b.get("k0").access_count == 4  # type: ignore[union-attr]
+        assert a._memory.working_memory()[0] == 3
+        b.store("k0", "from b")  # another connection commits ...
+        a.store("k4", "own")  # ... before this handle's own write: nothing is kept
+        assert a.retrieve("k0").value == "from b"  # type: ignore[union-attr]
+        assert a._memory.working_memory()[0] == 1
+
+
+def test_retrieve_many(db_path: Path, clock: FakeClock) -> None:
+    with mindbank.open(db_path, clock=clock) as mb:
+        mb.store_many({"key": f"k{i:04d}", "value": {"i": i}, "namespace": "n"}
+                      for i in range(1200))  # fmt: skip
+        mb.store("short", "x", namespace="n", ttl=5)
+        mb.store("k0001", "elsewhere")
+        clock.advance(5)
+        keys = ["k0002", "nope", "short", "k0001", "k0002"]
+        keys += [f"k{i:04d}" for i in range(1199, 2, -1)]
+        found = mb.retrieve_many(keys, namespace="n")
+        assert list(found)[:3] == ["k0002", "k0001", "k1199"]
+        assert len(found) == 1199 and "nope" not in found and "short" not in found
+        assert found["k0001"].value == {"i": 1} and found["k0001"].namespace == "n"
+        assert found["k0002"].access_count == 1  # asked twice, read once
+        assert mb.retrieve_many(["k0002"], namespace="n")["k0002"].access_count == 2
+        assert mb.retrieve_many([], namespace="n") == {}
+        with pytest.raises(ValidationError, match="not one string"):
+            mb.retrieve_many("k0001", namespace="n")
+        with pytest.raises(ValidationError, match="strings"):
+            mb.retrieve_many([1], namespace="n")  # type: ignore[list-item]
+        with mb.transaction():  # inside a transaction: its own writes are seen
+            mb.store("k0003", "changed", namespace="n")
+            assert mb.retrieve_many(["k0003"], namespace="n")["k0003"].value == "changed"
+    with mindbank.open(db_path, clock=clock) as again:
+        assert again.get("k0002", namespace="n").access_count == 2  # type: ignore[union-attr]

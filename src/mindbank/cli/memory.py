@@ -104,29 +104,49 @@ def store(
 
 
 @memory.command()
-@click.argument("key")
+@click.argument("keys", nargs=-1, required=True, metavar="KEY...")
 @_ns_option()
 @db_option
 @json_option
-def retrieve(key: str, namespace: str, db: Path | None, as_json: bool) -> None:
+def retrieve(keys: tuple[str, ...], namespace: str, db: Path | None, as_json: bool) -> None:
     """Print the value stored under KEY (exit 1 if there is none).
+
+    With several keys, all are read at once: each found one is printed as `KEY: VALUE`
+    (--json: a list of entries), then the missing ones are named on stderr and the exit
+    status is 1.
 
     \b
     Examples:
       mindbank memory retrieve api-design -n architecture
       mindbank memory retrieve api-design -n architecture --json
+      mindbank memory retrieve api-design db-choice auth-flow -n architecture
     """
-    with mindbank.open(db) as mb:
-        entry = mb.retrieve(key, namespace=namespace)
-    if entry is None:
-        fail(f"no entry {key!r} in namespace {namespace!r}")
+    if len(keys) == 1:
+        with mindbank.open(db) as mb:
+            entry = mb.retrieve(keys[0], namespace=namespace)
+        if entry is None:
+            fail(f"no entry {keys[0]!r} in namespace {namespace!r}")
+            return
+        if as_json:
+            emit_json(entry)
+        else:
+            click.echo(_text(entry.value))
         return
+    with mindbank.open(db) as mb:
+        entries = mb.retrieve_many(keys, namespace=namespace)
     if as_json:
-        emit_json(entry)
-    elif isinstance(entry.value, str):
-        click.echo(entry.value)
+        emit_json(list(entries.values()))
     else:
-        click.echo(json.dumps(entry.value, ensure_ascii=False, indent=2))
+        for key, entry in entries.items():
+            click.echo(f"{key}: {_text(entry.value)}")
+    missing = [k for k in dict.fromkeys(keys) if k not in entries]
+    if missing:
+        fail(f"no entry {', '.join(map(repr, missing))} in namespace {namespace!r}")
+
+
+def _text(value: Any) -> str:
+    """A value as the CLI prints it: text as is, JSON indented."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, indent=2)
 
 
 def _preview(value: Any, width: int = 60) -> str:

@@ -80,6 +80,9 @@ class Transactions(abc.ABC):
     BEGIN = "BEGIN"
     conn: Any
     _depth: int
+    #: How many transactions and savepoints this handle rolled back: what a cache of rows read
+    #: through it compares, since a rollback leaves the database's change counters as they were.
+    rollbacks: int = 0
 
     @abc.abstractmethod
     def run(self, sql: str, params: Any = ()) -> Any:
@@ -103,6 +106,7 @@ class Transactions(abc.ABC):
             self.run(self.BEGIN if depth == 0 else f"SAVEPOINT {name}")
         except MindbankError:
             if depth == 0:  # a BEGIN that began and then failed (a lock not granted)
+                self.rollbacks += 1
                 self._abandon()
             raise
         self._depth = depth + 1
@@ -110,6 +114,7 @@ class Transactions(abc.ABC):
             yield
         except BaseException:
             self._depth = depth
+            self.rollbacks += 1
             # The error that got us here is the one to raise, even if the rollback fails too
             # (a connection the server closed): the server rolls back what it never committed.
             with contextlib.suppress(Exception):
@@ -124,6 +129,7 @@ class Transactions(abc.ABC):
             self.run("COMMIT" if depth == 0 else f"RELEASE {name}")
         except MindbankError:
             if depth == 0:
+                self.rollbacks += 1
                 self._abandon()
             raise
 

@@ -7,6 +7,7 @@ retrieve costs one indexed SELECT.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ _COLUMNS = (
 )
 _LIVE = "(expires_at IS NULL OR expires_at > ?)"
 _SQL_ROW = f"SELECT {_COLUMNS}, id FROM memory_store WHERE namespace = ? AND key = ?"
+_SQL_ROWS = f"SELECT {_COLUMNS}, id FROM memory_store WHERE namespace = ? AND key IN ({{}})"
+_MANY_CHUNK = 500  # keys per statement of get_many (well under SQLite's variable limit)
 _SQL_UPSERT = """
 INSERT INTO memory_store (key, namespace, value, value_type, tags, metadata,
                           created_at, updated_at, expires_at)
@@ -153,12 +156,14 @@ class MemoryRepo:
         self._pending: dict[tuple[str, str], list[float]] = {}
         self._pending_since = 0.0
         # Rows read by get(), valid while nothing changed: a commit by any other connection
-        # moves PRAGMA data_version, a change by this one moves total_changes.
+        # moves PRAGMA data_version, a change by this one moves total_changes, a rollback by
+        # this one moves db.rollbacks (see _token). This handle's own writes through
+        # writing() and flush_access() keep the other rows valid.
         # This is the working-memory tier: least recently used rows go first once the rows'
         # size passes Settings.working_memory_bytes.
         self._rows: dict[tuple[str, str], Any] = {}
         self._rows_bytes = 0
-        self._rows_token: tuple[int, int] = (-1, -1)
+        self._rows_token: tuple[int, int, int] = (-1, -1, -1)
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -332,30 +337,116 @@ class MemoryRepo:
             row = rows.pop(ident, None)
             # A cached row is only trusted if nothing changed since the cache was validated.
             # A miss needs no check: the SELECT reads the current row, and any change since
-            # the last validation makes the next hit clear the cache (data_version and
-            # total_changes only grow).
-            if row is not None:
-                token = (
-                    self.db.execute("PRAGMA data_version").fetchone()[0],
-                    self.db.conn.total_changes,
-                )
-                if token != self._rows_token:
-                    rows.clear()
-                    self._rows_bytes = 0
-                    self._rows_token = token
-                    row = None
+            # the last validation makes the next hit clear the cache (the token's parts only
+            # grow).
+            if row is not None and self._token() != self._rows_token:
+                self._drop_rows()
+                row = None
             if row is None:
                 row = self.db.execute(_SQL_ROW, ident).fetchone()
                 if row is None:
                     return None
-                self._rows_bytes += _row_bytes(row)
-                limit = self.db.settings.working_memory_bytes
-                while rows and self._rows_bytes > limit:  # least recently used first
-                    self._rows_bytes -= _row_bytes(rows.pop(next(iter(rows))))
-            rows[ident] = row  # now the most recently used
+                self._remember(ident, row)
+            else:
+                rows[ident] = row  # now the most recently used
         except sqlite3.Error as exc:
             raise translate_error(exc, self.db.path) from exc
         return self._live_entry(row, key, namespace, now, count_access)
+
+    def _remember(self, ident: tuple[str, str], row: Sequence[Any]) -> None:
+        """Cache a row just read as the most recently used, the least recently used going
+        first past the size limit."""
+        rows = self._rows
+        rows[ident] = row
+        self._rows_bytes += _row_bytes(row)
+        limit = self.db.settings.working_memory_bytes
+        while self._rows_bytes > limit and rows:
+            self._rows_bytes -= _row_bytes(rows.pop(next(iter(rows))))
+
+    def get_many(self, keys: Sequence[str], namespace: str, now: float) -> dict[str, Entry]:
+        """The live entries of ``keys`` (the missing and expired left out), in the order
+        asked, each access counted. One read transaction: the rows are from one moment, the
+        cached ones checked once and the others read a few hundred per statement."""
+        found: dict[str, Any] = {}
+        rows = self._rows
+        own = not self.db.conn.in_transaction  # a reader's BEGIN: no write lock
+        try:
+            if own:
+                self.db.execute("BEGIN")
+            try:
+                if rows and self._token() != self._rows_token:
+                    self._drop_rows()
+                missing = []
+                for key in keys:
+                    ident = (namespace, key)
+                    row = rows.pop(ident, None)
+                    if row is None:
+                        missing.append(key)
+                    else:
+                        rows[ident] = found[key] = row
+                for i in range(0, len(missing), _MANY_CHUNK):
+                    chunk = missing[i : i + _MANY_CHUNK]
+                    marks = ", ".join("?" * len(chunk))
+                    for row in self.db.execute(_SQL_ROWS.format(marks), (namespace, *chunk)):
+                        self._remember((namespace, row[0]), row)
+                        found[row[0]] = row
+            finally:
+                if own:
+                    self.db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise translate_error(exc, self.db.path) from exc
+        return self._live_entries(found, keys, namespace, now)
+
+    def _token(self) -> tuple[int, int, int]:
+        """What the cached rows were read at: (data_version, total_changes, rollbacks)."""
+        return (
+            self.db.execute("PRAGMA data_version").fetchone()[0],
+            self.db.conn.total_changes,
+            self.db.rollbacks,
+        )
+
+    def _drop_rows(self) -> None:
+        """Empty the working-memory tier and take the current token as its new start."""
+        self._rows.clear()
+        self._rows_bytes = 0
+        self._rows_token = self._token()
+
+    @contextlib.contextmanager
+    def writing(self, idents: Iterable[tuple[str, str]]) -> Iterator[None]:
+        """Around this handle's own writes to the entries ``idents`` ((namespace, key)) and to
+        nothing else in ``memory_store``: their cached rows go, the others stay valid. (Any
+        other write, by this handle or another, empties the cache at the next read.)
+
+        The others stay valid only if the cache was current before (no change since it was
+        validated), no other connection committed meanwhile (data_version did not move) and
+        nothing rolled back; a transaction around this that rolls back later empties it.
+        """
+        before = self._token() if self._rows else None
+        try:
+            yield
+        finally:
+            for ident in idents:
+                row = self._rows.pop(ident, None)
+                if row is not None:
+                    self._rows_bytes -= _row_bytes(row)
+        if before is not None and before == self._rows_token:
+            after = self._token()
+            if after[0] == before[0] and after[2] == before[2]:
+                self._rows_token = after
+
+    def _live_entries(
+        self, found: dict[str, Any], keys: Sequence[str], namespace: str, now: float
+    ) -> dict[str, Entry]:
+        """The live entries of the rows ``found`` by key, in the order of ``keys``, each
+        access counted."""
+        entries = {}
+        for key in keys:
+            row = found.get(key)
+            if row is not None:
+                entry = self._live_entry(row, key, namespace, now, True)
+                if entry is not None:
+                    entries[key] = entry
+        return entries
 
     def _live_entry(
         self, row: Sequence[Any], key: str, namespace: str, now: float, count_access: bool
@@ -386,20 +477,29 @@ class MemoryRepo:
         return len(self._rows), self._rows_bytes
 
     def flush_access(self) -> int:
-        """Write the buffered access counts; returns how many entries were touched."""
+        """Write the buffered access counts; returns how many entries were touched. The
+        cached rows get the same counts, so the working-memory tier stays valid."""
         if not self._pending:
             return 0
+        pending = self._pending
         # By row id: an entry deleted and stored again meanwhile does not inherit the counts.
-        rows = [(int(c), t, int(rid)) for c, t, rid in self._pending.values()]
-        try:
-            if self.db.in_transaction:
-                self.db.executemany(self.SQL_FLUSH, rows)
-            else:
-                with self.db.transaction():
+        rows = [(int(c), t, int(rid)) for c, t, rid in pending.values()]
+        with self.writing(()):
+            try:
+                if self.db.in_transaction:
                     self.db.executemany(self.SQL_FLUSH, rows)
-        except sqlite3.Error as exc:
-            raise translate_error(exc, self.db.path) from exc
-        self._pending.clear()
+                else:
+                    with self.db.transaction():
+                        self.db.executemany(self.SQL_FLUSH, rows)
+            except sqlite3.Error as exc:
+                raise translate_error(exc, self.db.path) from exc
+            cached = self._rows
+            for ident, (count, at, rid) in pending.items():
+                row = cached.get(ident)
+                if row is not None and row[11] == rid:
+                    accessed = at if row[8] is None else max(row[8], at)
+                    cached[ident] = (*row[:8], accessed, row[9] + int(count), *row[10:])
+        self._pending = {}
         return len(rows)
 
     def _where(
