@@ -39,7 +39,8 @@ async def _call(client: Client, name: str, args: dict[str, Any]) -> dict[str, An
 
 
 EXPECTED_TOOLS = {
-    "memory_store", "memory_retrieve", "memory_search", "memory_list", "memory_delete",
+    "memory_store", "memory_retrieve", "memory_retrieve_many", "memory_search", "memory_list",
+    "memory_delete",
     "memory_usage", "memory_stats", "memory_reindex", "db_verify",
     "pattern_store", "pattern_search", "trajectory_record", "bank_status", "bank_consolidate",
     "feedback_record", "neural_train", "neural_predict", "neural_models", "neural_patterns",
@@ -68,6 +69,9 @@ def test_every_tool_over_stdio(tmp_path: Path) -> None:
             assert got["found"] and got["entry"]["value"].startswith("use BEGIN")
             missing = await _call(client, "memory_retrieve", {"key": "nope"})
             assert missing == {"found": False, "entry": None}
+            many = await _call(client, "memory_retrieve_many", {"keys": ["cfg", "nope", "cfg"]})
+            assert [e["value"] for e in many["entries"]] == [{"retries": 3}]
+            assert many["missing"] == ["nope"]
             hits = await _call(client, "memory_search", {"query": "busy timeout", "k": 3})
             assert hits["hits"][0]["entry"]["key"] == "locked-db"
             assert set(hits["hits"][0]) == {

@@ -29,7 +29,8 @@ T = TypeVar("T")
 INSTRUCTIONS = """mindbank is this project's long-term memory. Store what you learn with
 memory_store (a short key, the lesson as the value, a namespace per topic, tags). Before you
 start a task, memory_search for what was learned before: it finds entries by meaning, not only
-by their words. memory_retrieve reads one entry by key; memory_list lists keys by prefix.
+by their words. memory_retrieve reads one entry by key (memory_retrieve_many several at once);
+memory_list lists keys by prefix.
 For lessons about how to do tasks: pattern_search with the new task before you start (it
 returns what worked and what failed on similar tasks); after the attempt, trajectory_record
 what you did and how it ended (test results if you have them; the ids of the patterns you
@@ -117,6 +118,17 @@ def build_server(db: str | os.PathLike[str] | None = None) -> tuple[MCPServer, C
         when there is none or it expired."""
         entry = await worker.run(lambda mb: mb.retrieve(key, namespace=namespace))
         return {"found": entry is not None, "entry": _entry(entry)}
+
+    @server.tool()
+    async def memory_retrieve_many(keys: list[str], namespace: str = "default") -> dict[str, Any]:
+        """Read the entries stored under several keys of one namespace at once (each counts
+        as a use of it), in one read of the database. Returns the entries found, in the order
+        asked, and the keys with none (or an expired one) under "missing"."""
+        found = await worker.run(lambda mb: mb.retrieve_many(keys, namespace=namespace))
+        return {
+            "entries": [e.to_dict() for e in found.values()],
+            "missing": [k for k in dict.fromkeys(keys) if k not in found],
+        }
 
     @server.tool()
     async def memory_search(
