@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import mmap
 import os
 import socket
 import sqlite3
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -158,6 +160,8 @@ class Database(Transactions):
         self._depth = 0
         self._slow_hooks: list[SlowQueryHook] = []
         self._in_slow_hook = False
+        self._shm: mmap.mmap | None = None
+        self._shm_tried = False
         _check_file(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -356,10 +360,56 @@ class Database(Transactions):
         rows = self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY 1")
         return [r[0] for r in rows]
 
+    def wal_header(self) -> bytes | None:
+        """The two copies of the WAL-index header at the start of the ``-shm`` file (see
+        https://www.sqlite.org/walformat.html), read without a lock or a system call.
+
+        Every commit by any connection rewrites them (the frame count and checksums move;
+        a WAL restart changes the salts), before the commit returns. So unchanged bytes mean
+        nobody committed since they were read; changed ones mean someone may have (this
+        connection, another, or a checkpoint): ask ``PRAGMA data_version``, which costs a
+        read transaction. None when the file cannot be mapped or its header is not the
+        known format (version 3007000, initialised): then only ``data_version`` tells.
+        """
+        shm = self._shm
+        if shm is None:
+            if self._shm_tried:
+                return None
+            self._shm_tried = True
+            shm = self._shm = _map_wal_index(Path(f"{self.path}-shm"))
+            if shm is None:
+                return None
+        return shm[:96]
+
     def close(self) -> None:
         """Close the connection (idempotent)."""
+        if self._shm is not None:
+            self._shm.close()
+            self._shm = None
         with contextlib.suppress(sqlite3.ProgrammingError):
             self.conn.close()
+
+
+def _map_wal_index(path: Path) -> mmap.mmap | None:
+    """The first page of a WAL-index (``-shm``) file mapped read-only, or None if it is not
+    there, not initialised, or not in the format of SQLite 3.7.0 and later."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        if os.fstat(fd).st_size < 136:
+            return None
+        shm = mmap.mmap(fd, 136, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):
+        return None
+    finally:
+        os.close(fd)
+    # iVersion (native-endian u32 at 0) and isInit (u8 at 12) of the first copy.
+    if int.from_bytes(shm[0:4], sys.byteorder) != 3007000 or shm[12] != 1:
+        shm.close()
+        return None
+    return shm
 
 
 def _check_file(path: Path) -> None:

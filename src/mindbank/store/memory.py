@@ -157,13 +157,16 @@ class MemoryRepo:
         self._pending_since = 0.0
         # Rows read by get(), valid while nothing changed: a commit by any other connection
         # moves PRAGMA data_version, a change by this one moves total_changes, a rollback by
-        # this one moves db.rollbacks (see _token). This handle's own writes through
+        # this one moves db.rollbacks (see _current). This handle's own writes through
         # writing() and flush_access() keep the other rows valid.
         # This is the working-memory tier: least recently used rows go first once the rows'
         # size passes Settings.working_memory_bytes.
         self._rows: dict[tuple[str, str], Any] = {}
         self._rows_bytes = 0
-        self._rows_token: tuple[int, int, int] = (-1, -1, -1)
+        # (data_version, total_changes, rollbacks) when the rows were last known current,
+        # and the WAL-index header then (unchanged header: no commit since, see _current).
+        self._seen: tuple[int, int, int] = (-1, -1, -1)
+        self._seen_header: bytes | None = None
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -339,10 +342,12 @@ class MemoryRepo:
             # A miss needs no check: the SELECT reads the current row, and any change since
             # the last validation makes the next hit clear the cache (the token's parts only
             # grow).
-            if row is not None and self._token() != self._rows_token:
+            if row is not None and not self._current():
                 self._drop_rows()
                 row = None
             if row is None:
+                if not rows and self.db.settings.working_memory_bytes:
+                    self._mark()  # before the read: what it reads is at least this current
                 row = self.db.execute(_SQL_ROW, ident).fetchone()
                 if row is None:
                     return None
@@ -374,7 +379,7 @@ class MemoryRepo:
             if own:
                 self.db.execute("BEGIN")
             try:
-                if rows and self._token() != self._rows_token:
+                if not rows or not self._current():
                     self._drop_rows()
                 missing = []
                 for key in keys:
@@ -397,19 +402,37 @@ class MemoryRepo:
             raise translate_error(exc, self.db.path) from exc
         return self._live_entries(found, keys, namespace, now)
 
-    def _token(self) -> tuple[int, int, int]:
-        """What the cached rows were read at: (data_version, total_changes, rollbacks)."""
-        return (
-            self.db.execute("PRAGMA data_version").fetchone()[0],
-            self.db.conn.total_changes,
-            self.db.rollbacks,
-        )
+    def _current(self) -> bool:
+        """Whether the cached rows are still what the database holds: this handle neither
+        changed nor rolled back anything since they were known current, and no other
+        connection committed (the WAL-index header is as it was, which costs no system
+        call; else ``PRAGMA data_version``, which costs a read transaction, decides)."""
+        db = self.db
+        version, changes, rollbacks = self._seen
+        if db.conn.total_changes != changes or db.rollbacks != rollbacks:
+            return False
+        header = db.wal_header()
+        if header is not None and header == self._seen_header:
+            return True
+        # Read after the header: if nobody committed up to now, that header is current.
+        if db.execute("PRAGMA data_version").fetchone()[0] != version:
+            return False
+        self._seen_header = header
+        return True
 
     def _drop_rows(self) -> None:
-        """Empty the working-memory tier and take the current token as its new start."""
+        """Empty the working-memory tier and mark the database's state as its start."""
         self._rows.clear()
         self._rows_bytes = 0
-        self._rows_token = self._token()
+        self._mark()
+
+    def _mark(self) -> None:
+        """Remember the database's state now as the one the cached rows are current at."""
+        db = self.db
+        header = db.wal_header()  # before data_version (see _current)
+        version = db.execute("PRAGMA data_version").fetchone()[0]
+        self._seen = (version, db.conn.total_changes, db.rollbacks)
+        self._seen_header = header
 
     @contextlib.contextmanager
     def writing(self, idents: Iterable[tuple[str, str]]) -> Iterator[None]:
@@ -417,11 +440,12 @@ class MemoryRepo:
         nothing else in ``memory_store``: their cached rows go, the others stay valid. (Any
         other write, by this handle or another, empties the cache at the next read.)
 
-        The others stay valid only if the cache was current before (no change since it was
-        validated), no other connection committed meanwhile (data_version did not move) and
-        nothing rolled back; a transaction around this that rolls back later empties it.
+        The others stay valid only if the cache was current before, no other connection
+        committed meanwhile (data_version did not move) and nothing rolled back; a
+        transaction around this that rolls back later empties it.
         """
-        before = self._token() if self._rows else None
+        current = bool(self._rows) and self._current()
+        version, _, rollbacks = self._seen
         try:
             yield
         finally:
@@ -429,10 +453,15 @@ class MemoryRepo:
                 row = self._rows.pop(ident, None)
                 if row is not None:
                     self._rows_bytes -= _row_bytes(row)
-        if before is not None and before == self._rows_token:
-            after = self._token()
-            if after[0] == before[0] and after[2] == before[2]:
-                self._rows_token = after
+        if current:
+            db = self.db
+            header = db.wal_header()  # before data_version (see _current)
+            if (
+                db.execute("PRAGMA data_version").fetchone()[0] == version
+                and db.rollbacks == rollbacks
+            ):
+                self._seen = (version, db.conn.total_changes, rollbacks)
+                self._seen_header = header
 
     def _live_entries(
         self, found: dict[str, Any], keys: Sequence[str], namespace: str, now: float
