@@ -370,6 +370,9 @@ class Database(Transactions):
         connection, another, or a checkpoint): ask ``PRAGMA data_version``, which costs a
         read transaction. None when the file cannot be mapped or its header is not the
         known format (version 3007000, initialised): then only ``data_version`` tells.
+        (A connection in exclusive locking mode keeps its WAL index in its own memory; no
+        other connection can read the database while it exists, and mindbank never opens
+        one.)
         """
         shm = self._shm
         if shm is None:
