@@ -281,6 +281,21 @@ def test_query_cache_hits_and_is_invalidated_by_writes(db_path: Path, clock: Fak
         assert status["hits"] == 2 and status["misses"] == 3 and status["capacity"] == 100
 
 
+def test_a_rolled_back_item_leaves_no_trace(db_path: Path, clock: FakeClock) -> None:
+    """The query cache and the in-memory items do not keep what a rolled-back transaction
+    wrote, even once the bank's log reaches the same sequence number again."""
+    with _open(db_path, clock) as mb:
+        b = mb.bank
+        b.store("base", "always run the tests before committing")
+        with pytest.raises(RuntimeError), mb.transaction():
+            b.store("x", "use a connection pool for postgres database connections")
+            assert b.query("database connection pool", k=2)[0].item.key == "x"
+            raise RuntimeError
+        b.store("y", "a connection pool sized to the database's cores")
+        keys = [h.item.key for h in b.query("database connection pool", k=3)]
+        assert "x" not in keys and "y" in keys
+
+
 def test_query_cache_ttl_and_lru(db_path: Path, clock: FakeClock) -> None:
     with _open(db_path, clock) as mb:
         b = mb.bank

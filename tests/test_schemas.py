@@ -137,6 +137,18 @@ def test_migrators_upgrade_old_formats_on_load(mb: MindBank, db_path: Path | str
     assert mb.migrate_values("tasks") == 0
 
 
+def test_a_schema_set_in_a_rolled_back_transaction_is_not_kept(mb: MindBank) -> None:
+    mb.set_schema("n", {"type": "object", "required": ["a"]})
+    with pytest.raises(RuntimeError), mb.transaction():
+        mb.set_schema("n", {"type": "object", "required": ["b"]})
+        mb.store("x", {"b": 1}, namespace="n")  # checked against the new schema
+        raise RuntimeError
+    mb.set_schema("n", {"type": "object", "required": ["c"]})  # the counter as before
+    with pytest.raises(ValidationError, match=r"\['c'\]"):
+        mb.store("y", {"b": 1}, namespace="n")
+    assert mb.store("y", {"c": 1}, namespace="n").value == {"c": 1}
+
+
 def test_another_process_sees_a_new_schema_at_once(mb: MindBank, db_path: Path) -> None:
     mb.store("t1", TASK, namespace="tasks")  # schemas read (none) and cached
     with mindbank.open(db_path) as other:

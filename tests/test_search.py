@@ -338,6 +338,24 @@ def test_cache_hits_and_invalidation(tmp_path: Path) -> None:
         assert cache["hits"] == 1 and cache["misses"] == 6 and cache["size"] == 2
 
 
+def test_a_rolled_back_write_leaves_no_trace_in_search(both_db: Path | str) -> None:
+    """Results (cached, or in the vector index) read inside a transaction that rolled back are
+    not served afterwards, even once the change counters reach the same values again."""
+    modes = ("hybrid", "semantic", "keyword")
+    with mindbank.open(both_db, embedder="hashing") as mb:
+        mb.store("base", "the cat sat on the mat")
+        with pytest.raises(RuntimeError), mb.transaction():
+            mb.store("x", "postgres connection pool")
+            for mode in modes:
+                assert mb.search("postgres pool", k=3, mode=mode)[0].entry.key == "x"
+            raise RuntimeError
+        mb.store("y", "banana bread recipe")  # the counters (and row id) as inside it
+        for mode in modes:
+            assert "x" not in [h.entry.key for h in mb.search("postgres pool", k=3, mode=mode)]
+        hit = mb.search("banana bread recipe", k=1, mode="semantic")[0]
+        assert hit.entry.key == "y" and hit.semantic is not None and hit.semantic > 0.99
+
+
 def test_cache_sees_other_processes_writes(tmp_path: Path) -> None:
     path = tmp_path / "m.db"
     with mindbank.open(path, embedder="hashing") as a, mindbank.open(path, embedder="hashing") as b:

@@ -837,7 +837,10 @@ class MindBank:
         from mindbank.memory.schemas import NamespaceSchemas
 
         repo = self._schema_repo()
-        return NamespaceSchemas(repo.version, repo.all)
+        db = self._db
+        # The counter comes back to an earlier value after a rollback; with the handle's
+        # rollback count, a schema set in a transaction taken back is not kept.
+        return NamespaceSchemas(lambda: (repo.version(), db.rollbacks), repo.all)
 
     def _upgraded(self, entry: Entry) -> Entry:
         value = self._schemas.upgrade(entry.namespace, entry.value)

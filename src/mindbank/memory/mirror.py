@@ -38,6 +38,11 @@ class VectorMirror:
         self._changes = 0  # applied since the snapshot was written
         self._path = snapshot_path(repo.db.path)
         self.source = "none"  # where the index came from: snapshot, sqlite
+        # The handle's rollback count when the index last read the log inside a transaction
+        # (None: it last read committed state). A rollback since then may have taken back
+        # changes the index applied, and the log's numbers are reused after a rollback, so
+        # the next search reloads the index instead of trusting its sequence number.
+        self._read_in_transaction: int | None = None
 
     @property
     def loaded(self) -> int:
@@ -51,10 +56,13 @@ class VectorMirror:
 
     def index(self) -> VectorIndex:
         """The index, brought up to date with the database."""
+        db = self._repo.db
+        taken_back = self._read_in_transaction not in (None, db.rollbacks)
         if self._index is None:
             self._load()
-        elif not self._catch_up():
+        elif taken_back or not self._catch_up():
             self._full_load()
+        self._read_in_transaction = db.rollbacks if db.in_transaction else None
         assert self._index is not None
         return self._index
 

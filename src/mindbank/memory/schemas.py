@@ -21,7 +21,7 @@ Schemas are read once and again only when any process changes one (a counter mov
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
 from mindbank.errors import SchemaViolationError, ValidationError
@@ -108,12 +108,12 @@ class NamespaceSchemas:
 
     def __init__(
         self,
-        read_version: Callable[[], int],
+        read_version: Callable[[], Hashable],
         read_all: Callable[[], dict[str, tuple[str, dict[str, Any], bool, int, float]]],
     ):
         self._read_version = read_version
         self._read_all = read_all
-        self._version = -1
+        self._version: Hashable = None
         self._rows: dict[str, tuple[str, dict[str, Any], bool, int, float]] = {}
         self._validators: dict[str, Validator] = {}
         self.migrators: dict[str, list[Migrator]] = {}

@@ -127,6 +127,7 @@ class SemanticMemory:
         # The memory counter at which no live entry lacked a vector (-1: not known). Kept in
         # the database too, so that the next process can skip looking for missing vectors.
         self._complete_at = _parse_mark(self._repo.meta(_COMPLETE_KEY))
+        self._complete_rollbacks = self._repo.db.rollbacks
 
     # -- identity ----------------------------------------------------------------------------
 
@@ -212,9 +213,19 @@ class SemanticMemory:
         # Nothing written lacks its vector: no need to look for missing ones at search. (The
         # vector index itself catches up from embeddings_log at the next search.) Called inside
         # the write transaction, so the hint commits or rolls back with the write.
-        if complete and mark == self._complete_at:
+        if complete and mark == self._complete_mark():
             self._complete_at = self._repo.counters()
             self._repo.set_meta(_COMPLETE_KEY, _format_mark(self._complete_at))
+
+    def _complete_mark(self) -> tuple[int, int]:
+        """The counters at which no live entry lacked a vector. After a rollback of this
+        handle the mark noted here may have been taken back with the write it followed (and
+        the counters reach the same values again later), so it is read again."""
+        rollbacks = self._repo.db.rollbacks
+        if rollbacks != self._complete_rollbacks:
+            self._complete_at = _parse_mark(self._repo.meta(_COMPLETE_KEY))
+            self._complete_rollbacks = rollbacks
+        return self._complete_at
 
     def close(self) -> None:
         """Rewrite the index snapshot if it fell far behind."""
@@ -285,7 +296,10 @@ class SemanticMemory:
         if mmr is not None and not 0.0 <= mmr <= 1.0:
             raise ValidationError(f"mmr (the weight of relevance) must be in [0, 1], got {mmr}")
         counters = self._repo.counters()
-        key = (query, k, mode, namespace, tuple(tags), min_score, mmr, since, until, counters)
+        # The counters come back to earlier values after a rollback: the handle's rollback
+        # count tells results of a write taken back from those of a later one.
+        version = (counters, self._repo.db.rollbacks)
+        key = (query, k, mode, namespace, tuple(tags), min_score, mmr, since, until, version)
         cached = self.cache.get(key)
         if cached is not None:
             return cached
@@ -298,7 +312,7 @@ class SemanticMemory:
             scored = [(i, s, None, s) for i, s in self._repo.keyword(query, pool, *filters)]
         else:
             self.check_identity()
-            if counters != self._complete_at:
+            if counters != self._complete_mark():
                 self.backfill()
                 self._complete_at = self._repo.counters()
                 try:  # a hint for the next process; a search does not wait for the lock

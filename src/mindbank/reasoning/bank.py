@@ -123,8 +123,9 @@ class ReasoningBank:
         self.settings = settings
         self._clock = clock
         self.cache: LRUCache[builtins.list[BankHit]] = LRUCache(100, 60.0, clock)
-        self._cache_counter = -1
+        self._cache_counter: tuple[int, int] = (-1, -1)
         self._mirror: BankMirror | None = None
+        self._mirror_read_in_transaction: int | None = None
         self._query_vectors: LRUCache[Vectors] = LRUCache(256, 3600.0, clock)
 
     @property
@@ -253,8 +254,10 @@ class ReasoningBank:
     def _invalidate(self) -> None:
         self.cache.clear()
 
-    def _fresh_counter(self) -> int:
-        counter = self._repo.log_head()
+    def _fresh_counter(self) -> tuple[int, int]:
+        # The log's head comes back to an earlier value after a rollback: the handle's
+        # rollback count tells answers given before it from those after a later write.
+        counter = (self._repo.log_head(), self._repo.db.rollbacks)
         if counter != self._cache_counter:
             self.cache.clear()
             self._cache_counter = counter
@@ -300,10 +303,15 @@ class ReasoningBank:
 
         e = self.embedder
         m = self._mirror
-        if m is None or m.identity != e.identity:
+        db = self._repo.db
+        # Read inside a transaction that was rolled back since (the log's numbers come back
+        # to earlier values after a rollback): start again from the database.
+        taken_back = self._mirror_read_in_transaction not in (None, db.rollbacks)
+        if m is None or m.identity != e.identity or taken_back:
             m = self._mirror = BankMirror(e.identity, e.dims)
         if m.refresh(self._repo) and m.missing and self._backfill(m.missing):
             m.refresh(self._repo)
+        self._mirror_read_in_transaction = db.rollbacks if db.in_transaction else None
         return m
 
     def _query_vector(self, text: str) -> Vectors:
