@@ -338,10 +338,9 @@ class MemoryRepo:
         rows = self._rows
         try:
             row = rows.pop(ident, None)
-            # A cached row is only trusted if nothing changed since the cache was validated.
-            # A miss needs no check: the SELECT reads the current row, and any change since
-            # the last validation makes the next hit clear the cache (the token's parts only
-            # grow).
+            # A cached row is only trusted if nothing changed since the cache was known
+            # current (see _current). A miss needs no check: the SELECT reads the current
+            # row, and any change since makes the next hit empty the cache.
             if row is not None and not self._current():
                 self._drop_rows()
                 row = None
