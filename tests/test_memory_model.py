@@ -1,5 +1,6 @@
-"""A hypothesis state machine: any sequence of store / delete / retrieve / clear / time passing /
-reopen agrees with a plain dict model of the memory."""
+"""A hypothesis state machine: any sequence of store / delete / retrieve / retrieve_many / clear
+/ time passing / reopen / a transaction rolled back / another connection's write agrees with a
+plain dict model of the memory, and search never shows an entry the model does not have."""
 
 from __future__ import annotations
 
@@ -24,6 +25,10 @@ json_values = st.recursive(
     ),
     max_leaves=5,
 )
+
+
+class _Abort(Exception):
+    """Raised to roll a transaction back."""
 
 
 class MemoryMachine(RuleBasedStateMachine):
@@ -65,6 +70,40 @@ class MemoryMachine(RuleBasedStateMachine):
             assert got is None
         else:
             assert got is not None and (got.value, got.tags, got.expires_at) == expected
+
+    @rule(wanted=st.lists(keys, max_size=4), ns=namespaces)
+    def retrieve_many(self, wanted: list[str], ns: str) -> None:
+        got = self.mb.retrieve_many(wanted, namespace=ns)
+        live = self.live()
+        expected = {k: live[(ns, k)] for k in dict.fromkeys(wanted) if (ns, k) in live}
+        assert {k: (e.value, e.tags, e.expires_at) for k, e in got.items()} == expected
+        assert list(got) == list(expected)
+
+    @rule(key=keys, other=keys, ns=namespaces, value=st.text(max_size=10))
+    def rolled_back(self, key: str, other: str, ns: str, value: str) -> None:
+        """Writes and reads inside a transaction that fails: nothing of it stays."""
+        try:
+            with self.mb.transaction():
+                self.mb.store(key, value, namespace=ns)
+                assert self.mb.retrieve(key, namespace=ns).value == value  # type: ignore[union-attr]
+                self.mb.delete(other, namespace=ns)
+                self.mb.search(value.strip() or "x", k=3)
+                raise _Abort
+        except _Abort:
+            pass
+
+    @rule(key=keys, ns=namespaces, value=st.text(max_size=10))
+    def another_connection_stores(self, key: str, ns: str, value: str) -> None:
+        with mindbank.open(self.path, clock=self.clock) as other:
+            other.store(key, value, namespace=ns)
+        self.model[(ns, key)] = (value, (), None)
+
+    @rule(query=st.sampled_from(["api", "a", "x y", "ü"]))
+    def search_shows_only_what_is_there(self, query: str) -> None:
+        live = self.live()
+        for hit in self.mb.search(query, k=10):
+            where = (hit.entry.namespace, hit.entry.key)
+            assert where in live and hit.entry.value == live[where][0]
 
     @rule(seconds=st.integers(min_value=1, max_value=15))
     def time_passes(self, seconds: int) -> None:

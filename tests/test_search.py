@@ -356,6 +356,19 @@ def test_a_rolled_back_write_leaves_no_trace_in_search(both_db: Path | str) -> N
         assert hit.entry.key == "y" and hit.semantic is not None and hit.semantic > 0.99
 
 
+def test_a_cached_result_never_shows_an_entry_that_expired(tmp_path: Path) -> None:
+    clock = FakeClock()
+    with mindbank.open(tmp_path / "m.db", embedder="hashing", clock=clock) as mb:
+        mb.store("short", "alpha beta", ttl=5)
+        mb.store("long", "alpha gamma")
+        first = mb.search("alpha")
+        assert {h.entry.key for h in first} == {"short", "long"}
+        assert mb.search("alpha") is first
+        clock.advance(5)  # no write: only time moved
+        assert [h.entry.key for h in mb.search("alpha")] == ["long"]
+        assert mb.stats().query_cache["hits"] == 1
+
+
 def test_cache_sees_other_processes_writes(tmp_path: Path) -> None:
     path = tmp_path / "m.db"
     with mindbank.open(path, embedder="hashing") as a, mindbank.open(path, embedder="hashing") as b:

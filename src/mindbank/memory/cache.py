@@ -25,10 +25,15 @@ class LRUCache(Generic[V]):
         self.hits = 0
         self.misses = 0
 
-    def get(self, key: Hashable) -> V | None:
-        """The value, or None when absent or expired (counted as a miss)."""
+    def get(self, key: Hashable, valid: Callable[[V], bool] | None = None) -> V | None:
+        """The value, or None when absent, expired or (if given) not ``valid`` any more
+        (counted as a miss)."""
         item = self._data.get(key)
-        if item is None or self._clock() - item[0] >= self.ttl:
+        if (
+            item is None
+            or self._clock() - item[0] >= self.ttl
+            or (valid is not None and not valid(item[1]))
+        ):
             if item is not None:
                 del self._data[key]
             self.misses += 1

@@ -300,11 +300,16 @@ class SemanticMemory:
         # count tells results of a write taken back from those of a later one.
         version = (counters, self._repo.db.rollbacks)
         key = (query, k, mode, namespace, tuple(tags), min_score, mmr, since, until, version)
-        cached = self.cache.get(key)
+        now = self._clock()
+        # Time moves no counter: a result holding an entry that expired since is not served
+        # (the next one down would take its place).
+        cached = self.cache.get(
+            key, lambda hits: all(h.entry.expires_at is None or h.entry.expires_at > now
+                                  for h in hits)
+        )  # fmt: skip
         if cached is not None:
             return cached
         self._memory.flush_access()
-        now = self._clock()
         filters = (namespace, tuple(tags), now, since, until)
         pool = k if mmr is None else max(4 * k, 20)
         scored: builtins.list[tuple[int, float, float | None, float | None]]
