@@ -56,6 +56,23 @@ class MemoryMachine(RuleBasedStateMachine):
         self.mb.store(key, value, namespace=ns, tags=tags, ttl=ttl)
         self.model[(ns, key)] = (value, tuple(tags), None if ttl is None else self.clock.now + ttl)
 
+    @rule(
+        items=st.lists(
+            st.tuples(keys, namespaces, st.text(max_size=10) | json_values), min_size=1, max_size=4
+        )
+    )
+    def store_many(self, items: list[tuple[str, str, Any]]) -> None:
+        n = self.mb.store_many({"key": k, "namespace": ns, "value": v} for k, ns, v in items)
+        assert n == len(items)
+        for key, ns, value in items:  # a key twice: the last one stays
+            self.model[(ns, key)] = (value, (), None)
+
+    @rule(ns=namespaces, limit=st.integers(min_value=0, max_value=3), offset=st.integers(0, 3))
+    def list_a_page(self, ns: str, limit: int, offset: int) -> None:
+        page = self.mb.list(namespace=ns, limit=limit, offset=offset)
+        keys_in_ns = sorted(k for n, k in self.live() if n == ns)
+        assert [e.key for e in page] == keys_in_ns[offset : offset + limit]
+
     @rule(key=keys, ns=namespaces)
     def delete(self, key: str, ns: str) -> None:
         was_live = (ns, key) in self.live()
@@ -104,6 +121,12 @@ class MemoryMachine(RuleBasedStateMachine):
         for hit in self.mb.search(query, k=10):
             where = (hit.entry.namespace, hit.entry.key)
             assert where in live and hit.entry.value == live[where][0]
+
+    @rule(mode=st.sampled_from(["semantic", "hybrid"]))
+    def search_sees_every_live_entry(self, mode: str) -> None:
+        """With k above the number of entries, search by meaning returns every live one."""
+        hits = self.mb.search("anything at all", k=100, mode=mode)
+        assert {(h.entry.namespace, h.entry.key) for h in hits} == set(self.live())
 
     @rule(seconds=st.integers(min_value=1, max_value=15))
     def time_passes(self, seconds: int) -> None:
