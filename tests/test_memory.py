@@ -145,6 +145,9 @@ def test_store_over_an_expired_entry_starts_fresh(mb: MindBank, clock: FakeClock
         ({"value": float("nan")}, "not JSON-serialisable"),
         ({"tags": "api"}, "tags must be a list"),
         ({"tags": ["ok", ""]}, "every tag"),
+        ({"key": "a\x00b"}, "key must not contain the NUL character"),
+        ({"namespace": "n\x00"}, "namespace must not contain the NUL"),
+        ({"tags": ["t\x00"]}, "tag must not contain the NUL"),
     ],
 )
 def test_bad_input_is_refused_and_nothing_changes(
@@ -156,6 +159,20 @@ def test_bad_input_is_refused_and_nothing_changes(
     with pytest.raises(ValidationError, match=message):
         mb.store(args.pop("key"), args.pop("value"), **args)  # type: ignore[arg-type]
     assert _rows(db_path) == before
+
+
+def test_text_with_a_nul_character_comes_back_as_stored(mb: MindBank, tmp_path: Path) -> None:
+    """PostgreSQL text cannot hold U+0000; the value still round-trips there (and in JSON)."""
+    text = "before\x00after"
+    assert mb.store("nul", text).value == text
+    mb.store_many([{"key": "nul2", "value": text}, {"key": "nul3", "value": {"t": text}}])
+    assert mb.retrieve("nul").value == text  # type: ignore[union-attr]
+    assert mb.retrieve_many(["nul2", "nul3"])["nul3"].value == {"t": text}
+    assert [e.value for e in mb.list(pattern="nul*")] == [text, text, {"t": text}]
+    mb.export(tmp_path / "nul.jsonl")
+    mb.clear_namespace("default")
+    mb.import_(tmp_path / "nul.jsonl")
+    assert [e.value for e in mb.list(pattern="nul*")] == [text, text, {"t": text}]
 
 
 def test_store_many_is_one_transaction(mb: MindBank, db_path: Path) -> None:

@@ -5,16 +5,24 @@ plain dict model of the memory, and search never shows an entry the model does n
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 import mindbank
 
-from .conftest import FakeClock
+from .conftest import FakeClock, _tenant, tenant_url
 
 keys = st.sampled_from(["a", "b", "api-1", "api-2", "ü", "x y"])
 namespaces = st.sampled_from(["default", "ns1", "ns2"])
@@ -32,10 +40,15 @@ class _Abort(Exception):
 
 
 class MemoryMachine(RuleBasedStateMachine):
+    #: Where each example's memory lives: None, a new SQLite file; else a callable that
+    #: returns a new PostgreSQL tenant's URL (see test_the_machine_on_postgresql).
+    new_tenant: Callable[[], str] | None = None
+
     def __init__(self) -> None:
         super().__init__()
         self.tmp = tempfile.TemporaryDirectory()
-        self.path = Path(self.tmp.name) / "m.db"
+        maker = type(self).new_tenant
+        self.path: Path | str = Path(self.tmp.name) / "m.db" if maker is None else maker()
         self.clock = FakeClock()
         self.mb = mindbank.open(self.path, clock=self.clock)
         # (namespace, key) -> (value, tags, expires_at)
@@ -168,3 +181,15 @@ class MemoryMachine(RuleBasedStateMachine):
 
 TestMemoryMachine = MemoryMachine.TestCase
 TestMemoryMachine.settings = settings(max_examples=60, stateful_step_count=30, deadline=None)
+
+
+@pytest.mark.slow
+def test_the_machine_on_postgresql(pg_admin: str) -> None:
+    """The same rules on PostgreSQL, a new tenant per example."""
+
+    class OnPostgres(MemoryMachine):
+        new_tenant = staticmethod(lambda: tenant_url(pg_admin, _tenant("model")))
+
+    run_state_machine_as_test(
+        OnPostgres, settings=settings(max_examples=25, stateful_step_count=20, deadline=None)
+    )

@@ -26,20 +26,25 @@ _MAX_NAMESPACE = 256
 
 
 def check_key(key: object, what: str = "key") -> str:
-    """A key is a non-blank string of at most 1,024 characters."""
+    """A key is a non-blank string of at most 1,024 characters, without U+0000 (which
+    PostgreSQL cannot store in text)."""
     if not isinstance(key, str):
         raise ValidationError(f"{what} must be a string, got {type(key).__name__}")
     if not key.strip():
         raise ValidationError(f"{what} must not be empty")
+    if "\x00" in key:
+        raise ValidationError(f"{what} must not contain the NUL character (U+0000)")
     if len(key) > MAX_KEY_LENGTH:
         raise ValidationError(f"{what} is {len(key)} characters; the limit is {MAX_KEY_LENGTH}")
     return key
 
 
 def check_namespace(namespace: object) -> str:
-    """A namespace is a non-blank string of at most 256 characters."""
+    """A namespace is a non-blank string of at most 256 characters, without U+0000."""
     if not isinstance(namespace, str) or not namespace.strip():
         raise ValidationError("namespace must be a non-empty string")
+    if "\x00" in namespace:
+        raise ValidationError("namespace must not contain the NUL character (U+0000)")
     if len(namespace) > _MAX_NAMESPACE:
         raise ValidationError(f"namespace is longer than {_MAX_NAMESPACE} characters")
     return namespace
@@ -51,7 +56,7 @@ def check_name(value: object, what: str) -> str:
 
 
 def check_tags(tags: Iterable[str] | None) -> list[str]:
-    """Tags: non-blank strings; duplicates dropped, order kept."""
+    """Tags: non-blank strings without U+0000; duplicates dropped, order kept."""
     if tags is None:
         return []
     if isinstance(tags, str):
@@ -60,6 +65,8 @@ def check_tags(tags: Iterable[str] | None) -> list[str]:
     for tag in tags:
         if not isinstance(tag, str) or not tag.strip():
             raise ValidationError(f"every tag must be a non-empty string, got {tag!r}")
+        if "\x00" in tag:
+            raise ValidationError(f"a tag must not contain the NUL character (U+0000): {tag!r}")
         if tag not in out:
             out.append(tag)
     return out

@@ -10,6 +10,7 @@ is a generated column and the change log a trigger).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -60,6 +61,14 @@ def glob_regex(pattern: str) -> str:
     return "".join(out)
 
 
+def _storable(row: EntryRow) -> EntryRow:
+    """PostgreSQL text cannot hold U+0000: a text value with one is kept as a JSON string,
+    which reads back as the same text."""
+    if row.value_type == "text" and "\x00" in row.value:
+        return dataclasses.replace(row, value=dumps(row.value), value_type="json")
+    return row
+
+
 class PgMemoryRepo(MemoryRepo):
     """``memory_store`` on PostgreSQL."""
 
@@ -71,8 +80,18 @@ class PgMemoryRepo(MemoryRepo):
         last = {(p[ns], p[key]): p for p in params}  # the end state of repeated keys
         self.db.executemany(sql, list(last.values()))
 
+    def upsert(self, row: EntryRow, now: float) -> tuple[Entry, int]:
+        return super().upsert(_storable(row), now)
+
+    def import_rows(self, rows: Sequence[tuple[Any, ...]]) -> list[int]:
+        return super().import_rows([
+            (*r[:2], dumps(r[2]), "json", *r[4:]) if r[3] == "text" and "\x00" in r[2] else r
+            for r in rows
+        ])  # fmt: skip
+
     def upsert_many(self, rows: Iterable[EntryRow], now: float, *, ids: bool = True) -> list[int]:
         """As on SQLite (the witness chain is the server's triggers'), the ids in one query."""
+        rows = [_storable(r) for r in rows]
         params = [
             (r.key, r.namespace, r.value, r.value_type, r.tags, r.metadata, now, now, r.expires_at)
             for r in rows
