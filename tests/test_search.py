@@ -275,6 +275,10 @@ def test_bad_search_arguments(both_db: Path | str, kwargs: dict[str, object]) ->
             mb.search("query", **kwargs)  # type: ignore[arg-type]
         with pytest.raises(ValidationError):
             mb.search("   ")
+        with pytest.raises(ValidationError, match="NUL"):
+            mb.search("a\x00b")
+        with pytest.raises(ValidationError, match="NUL"):
+            mb.bank.query("a\x00b")
 
 
 def test_filtered_top_k_is_exact(tmp_path: Path) -> None:

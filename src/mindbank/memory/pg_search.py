@@ -24,6 +24,7 @@ import numpy as np
 from mindbank.errors import EmbedderMismatchError, ValidationError
 from mindbank.memory.cache import LRUCache
 from mindbank.memory.semantic import MODES, Prepared, content_hash, embedding_text, prepare_vectors
+from mindbank.memory.validation import check_text
 from mindbank.records import IndexStatus, SearchHit
 from mindbank.store.memory import EntryRow, MemoryRepo
 from mindbank.store.pg_vectors import PgVectorRepo
@@ -152,8 +153,7 @@ class PgSearch:
         until: float | None,
     ) -> builtins.list[SearchHit]:
         """See :meth:`mindbank.MindBank.search`."""
-        if not isinstance(query, str) or not query.strip():
-            raise ValidationError("the query must be a non-empty string")
+        check_text(query, "the query")
         if mode not in MODES:
             raise ValidationError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         if mmr is not None and not 0.0 <= mmr <= 1.0:

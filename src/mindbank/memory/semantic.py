@@ -24,6 +24,7 @@ from mindbank.config import Settings
 from mindbank.errors import DatabaseLockedError, EmbedderMismatchError, ValidationError
 from mindbank.memory.cache import LRUCache
 from mindbank.memory.mirror import VectorMirror
+from mindbank.memory.validation import check_text
 from mindbank.records import IndexStatus, SearchHit
 from mindbank.store.memory import EntryRow, MemoryRepo
 from mindbank.store.vectors import VectorRepo
@@ -287,8 +288,7 @@ class SemanticMemory:
         until: float | None = None,
     ) -> builtins.list[SearchHit]:
         """Search; see :meth:`mindbank.MindBank.search`."""
-        if not isinstance(query, str) or not query.strip():
-            raise ValidationError("the query must be a non-empty string")
+        check_text(query, "the query")
         if mode not in MODES:
             raise ValidationError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:

@@ -16,6 +16,7 @@ __all__ = [
     "check_name",
     "check_namespace",
     "check_tags",
+    "check_text",
     "encode_entry",
     "encode_metadata",
     "expiry",
@@ -48,6 +49,15 @@ def check_namespace(namespace: object) -> str:
     if len(namespace) > _MAX_NAMESPACE:
         raise ValidationError(f"namespace is longer than {_MAX_NAMESPACE} characters")
     return namespace
+
+
+def check_text(value: object, what: str) -> str:
+    """A required text (a query, a lesson): a non-blank string without U+0000."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(f"{what} must be a non-empty string")
+    if "\x00" in value:
+        raise ValidationError(f"{what} must not contain the NUL character (U+0000)")
+    return value
 
 
 def check_name(value: object, what: str) -> str:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from mindbank.config import BankSettings
 from mindbank.errors import ValidationError
 from mindbank.memory.cache import LRUCache
-from mindbank.memory.validation import check_key, check_limit, check_namespace
+from mindbank.memory.validation import check_key, check_limit, check_namespace, check_text
 from mindbank.reasoning import scoring
 from mindbank.reasoning.distill import Draft, run_distiller, structural
 from mindbank.reasoning.judge import LABELS, verdict_for
@@ -74,12 +74,6 @@ def _check_confidence(value: object, what: str = "confidence") -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
         raise ValidationError(f"{what} must be a number in [0, 1], got {value!r}")
     return float(value)
-
-
-def _check_text(value: object, what: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValidationError(f"{what} must be a non-empty string")
-    return value
 
 
 def _judge_payload(
@@ -169,17 +163,17 @@ class ReasoningBank:
         check_key(key)
         check_namespace(namespace)
         content = value if isinstance(value, str) else dumps(value)
-        _check_text(content, "value")
+        check_text(content, "value")
         conf = _check_confidence(
             self.settings.default_confidence if confidence is None else confidence
         )
-        type_ = _check_text(type, "type")
-        title = key if title is None else _check_text(title, "title")
+        type_ = check_text(type, "type")
+        title = key if title is None else check_text(title, "title")
         if not isinstance(description, str):
             raise ValidationError("description must be a string")
         for name, v in (("kind", kind), ("strategy", strategy)):
             if v is not None:
-                _check_text(v, name)
+                check_text(v, name)
         if outcome is not None and outcome not in LABELS:
             raise ValidationError(f"outcome must be 'success' or 'failure', got {outcome!r}")
         data = {
@@ -346,7 +340,7 @@ class ReasoningBank:
             mmr_lambda: the weight of relevance in MMR (default ``settings.mmr_lambda``; 1.0
                 turns diversity off).
         """
-        _check_text(text, "query")
+        check_text(text, "query")
         k = self.settings.default_k if k is None else k
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ValidationError(f"k must be a positive integer, got {k!r}")
@@ -481,7 +475,7 @@ class ReasoningBank:
             CommandError: the distil command failed (the trajectory is kept; retry with
                 :meth:`distill`).
         """
-        _check_text(task, "task")
+        check_text(task, "task")
         check_namespace(namespace)
         if verdict is not None and verdict not in LABELS:
             raise ValidationError(f"verdict must be 'success' or 'failure', got {verdict!r}")
@@ -497,7 +491,7 @@ class ReasoningBank:
             raise ValidationError(f"duration must be a number >= 0, got {duration!r}")
         for name, v in (("kind", kind), ("strategy", strategy), ("agent", agent)):
             if v is not None:
-                _check_text(v, name)
+                check_text(v, name)
         used_ids = list(dict.fromkeys(used))
         for item_id in used_ids:
             self._repo.require(item_id)
