@@ -296,6 +296,17 @@ def test_a_rolled_back_item_leaves_no_trace(db_path: Path, clock: FakeClock) -> 
         assert "x" not in keys and "y" in keys
 
 
+def test_list_and_trajectories_with_no_limit(db_path: Path, clock: FakeClock) -> None:
+    with _open(db_path, clock) as mb:
+        for i in range(60):
+            mb.bank.store(f"k{i}", f"lesson number {i}")
+        assert len(mb.bank.list()) == 50 and len(mb.bank.list(limit=None)) == 60
+        assert len(mb.bank.list(limit=None, offset=55)) == 5
+        assert mb.bank.trajectories(limit=None) == []
+        with pytest.raises(ValidationError):
+            mb.graph(top=None)  # type: ignore[arg-type]
+
+
 def test_query_cache_ttl_and_lru(db_path: Path, clock: FakeClock) -> None:
     with _open(db_path, clock) as mb:
         b = mb.bank

@@ -687,6 +687,8 @@ class MindBank:
     def graph(self, top: int = 10, neighbours: int = 5) -> builtins.list[GraphNode]:
         """The entries with the highest PageRank (as of the last :meth:`build_graph`), each
         with its heaviest neighbours."""
+        if top is None:
+            raise ValidationError("top must be a non-negative integer, got None")
         check_limit(top, 0)
         return self._feedback.top(top, neighbours)
 

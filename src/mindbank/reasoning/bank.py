@@ -231,11 +231,11 @@ class ReasoningBank:
         *,
         namespace: str | None = None,
         status: str = "active",
-        limit: int = 50,
+        limit: int | None = 50,
         offset: int = 0,
     ) -> builtins.list[Item]:
         """Items, most recently updated first. ``status`` is active, superseded, archived or
-        all."""
+        all; ``limit`` None lists them all."""
         if namespace is not None:
             check_namespace(namespace)
         if status not in _STATUSES:
@@ -588,10 +588,10 @@ class ReasoningBank:
         *,
         namespace: str | None = None,
         task_id: str | None = None,
-        limit: int = 50,
+        limit: int | None = 50,
         offset: int = 0,
     ) -> builtins.list[Trajectory]:
-        """Trajectories, newest first."""
+        """Trajectories, newest first (``limit`` None: all)."""
         check_limit(limit, offset)
         return self._repo.trajectories(namespace, task_id, limit, offset)
 

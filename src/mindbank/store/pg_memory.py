@@ -212,6 +212,7 @@ class PgBankRepo(BankRepo):
     SQL_FIELD = "(pattern_data::jsonb ->> '{name}')"
     SQL_LATER = "GREATEST({a}, {b})"
     BACKEND = "PostgreSQL"
+    NO_LIMIT = None  # LIMIT NULL: all
 
 
 class PgFeedbackRepo(FeedbackRepo):

@@ -156,6 +156,7 @@ class BankRepo:
     SQL_FIELD = "json_extract(pattern_data, '$.{name}')"
     SQL_LATER = "MAX({a}, {b})"
     BACKEND = "SQLite"
+    NO_LIMIT: int | None = -1  # what LIMIT takes for "all"
 
     def __init__(self, db: Database):
         self.db = db
@@ -252,12 +253,13 @@ class BankRepo:
         return None if row is None else str(row[0])
 
     def list_items(
-        self, namespace: str | None, status: str | None, limit: int, offset: int
+        self, namespace: str | None, status: str | None, limit: int | None, offset: int
     ) -> list[Item]:
-        """Items, most recently updated first."""
+        """Items, most recently updated first (``limit`` None: all)."""
         where, params = _equal(namespace=namespace, status=status)
         sql = f"SELECT {_ITEM_COLS} FROM patterns{where} "
         sql += "ORDER BY COALESCE(updated_at, created_at) DESC, id LIMIT ? OFFSET ?"
+        limit = self.NO_LIMIT if limit is None else limit
         return self._items(self.db.run(sql, (*params, limit, offset)).fetchall())
 
     def insert(self, row: ItemRow, now: float) -> None:
@@ -402,11 +404,12 @@ class BankRepo:
         return _trajectory(row)
 
     def trajectories(
-        self, namespace: str | None, task_id: str | None, limit: int, offset: int
+        self, namespace: str | None, task_id: str | None, limit: int | None, offset: int
     ) -> list[Trajectory]:
-        """Trajectories, newest first."""
+        """Trajectories, newest first (``limit`` None: all)."""
         where, params = _equal(namespace=namespace, task_id=task_id)
         sql = f"SELECT {_TRAJ_COLS} FROM task_trajectories{where} ORDER BY id DESC LIMIT ? OFFSET ?"
+        limit = self.NO_LIMIT if limit is None else limit
         return [_trajectory(r) for r in self.db.run(sql, (*params, limit, offset))]
 
     def set_verdict(self, trajectory_id: int, verdict: Verdict) -> None:

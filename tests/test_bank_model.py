@@ -1,0 +1,121 @@
+"""A hypothesis state machine over the ReasoningBank's items: store (new and again), delete,
+feedback, transactions that roll back and a second connection's writes agree with a plain
+model; a query never shows an item the model does not have, and with k above the number of
+items it shows every one. On SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+
+import mindbank
+
+from .conftest import FakeClock, _tenant, tenant_url
+
+item_keys = st.sampled_from(["pool", "retry", "index", "cache"])
+words = st.sampled_from(["database", "timeout", "retry", "pool", "cache", "index", "lock"])
+texts = st.lists(words, min_size=1, max_size=4).map(" ".join)
+
+
+class _Abort(Exception):
+    """Raised to roll a transaction back."""
+
+
+class BankMachine(RuleBasedStateMachine):
+    #: None: a new SQLite file per example; else a callable returning a new tenant's URL.
+    new_tenant: Callable[[], str] | None = None
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tmp = tempfile.TemporaryDirectory()
+        maker = type(self).new_tenant
+        self.path: Path | str = Path(self.tmp.name) / "b.db" if maker is None else maker()
+        self.clock = FakeClock()
+        self.mb = mindbank.open(self.path, clock=self.clock, embedder="hashing")
+        self.other = mindbank.open(self.path, clock=self.clock, embedder="hashing")
+        # key -> (content, usage count, successes)
+        self.model: dict[str, tuple[str, int, int]] = {}
+
+    def handle(self, second: bool) -> mindbank.MindBank:
+        return self.other if second else self.mb
+
+    def item_id(self, key: str) -> str:
+        ids = {i.key: i.id for i in self.mb.bank.list(limit=None)}
+        return ids[key]
+
+    @rule(key=item_keys, text=texts, second=st.booleans())
+    def store(self, key: str, text: str, second: bool) -> None:
+        item = self.handle(second).bank.store(key, text)
+        assert item.content == text and item.key == key
+        _, uses, wins = self.model.get(key, ("", 0, 0))
+        self.model[key] = (text, uses, wins)  # storing again keeps the track record
+
+    @rule(key=item_keys, second=st.booleans())
+    def delete(self, key: str, second: bool) -> None:
+        if key not in self.model:
+            return
+        assert self.handle(second).bank.delete(self.item_id(key)) is True
+        del self.model[key]
+
+    @rule(key=item_keys, success=st.booleans(), second=st.booleans())
+    def feedback(self, key: str, success: bool, second: bool) -> None:
+        if key not in self.model:
+            return
+        item = self.handle(second).bank.feedback(self.item_id(key), success)
+        text, uses, wins = self.model[key]
+        self.model[key] = (text, uses + 1, wins + int(success))
+        assert (item.usage_count, item.success_count) == self.model[key][1:]
+
+    @rule(key=item_keys, text=texts, query=texts)
+    def rolled_back(self, key: str, text: str, query: str) -> None:
+        try:
+            with self.mb.transaction():
+                self.mb.bank.store(key, text)
+                self.mb.bank.query(query, k=10)
+                if key in self.model:
+                    self.mb.bank.feedback(self.item_id(key), True)
+                raise _Abort
+        except _Abort:
+            pass
+
+    @rule(query=texts, second=st.booleans())
+    def query_shows_what_is_there(self, query: str, second: bool) -> None:
+        hits = self.handle(second).bank.query(query, k=10)
+        got = {h.item.key: h.item.content for h in hits}
+        assert got == {k: v[0] for k, v in self.model.items()}
+
+    @invariant()
+    def items_match(self) -> None:
+        for handle in (self.mb, self.other):
+            items = {
+                i.key: (i.content, i.usage_count, i.success_count)
+                for i in handle.bank.list(limit=None)
+            }
+            assert items == self.model
+
+    def teardown(self) -> None:
+        self.mb.close()
+        self.other.close()
+        self.tmp.cleanup()
+
+
+TestBankMachine = BankMachine.TestCase
+TestBankMachine.settings = settings(max_examples=30, stateful_step_count=25, deadline=None)
+
+
+@pytest.mark.slow
+def test_the_machine_on_postgresql(pg_admin: str) -> None:
+    """The same rules on PostgreSQL, a new tenant per example."""
+
+    class OnPostgres(BankMachine):
+        new_tenant = staticmethod(lambda: tenant_url(pg_admin, _tenant("bank")))
+
+    run_state_machine_as_test(
+        OnPostgres, settings=settings(max_examples=15, stateful_step_count=20, deadline=None)
+    )
