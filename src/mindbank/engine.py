@@ -1160,6 +1160,9 @@ class MindBank:
 
         Returns:
             How many entries were written.
+
+        Raises:
+            ValidationError: ``target`` is an empty path or a directory.
         """
         if namespace is not None:
             check_namespace(namespace)
@@ -1167,6 +1170,8 @@ class MindBank:
         if not isinstance(target, str | os.PathLike):
             return _write_lines(target, entries)
         path = Path(target)
+        if not str(target) or not path.name or path.is_dir():
+            raise ValidationError(f"export needs a file path, not {str(target)!r}")
         tmp = path.with_name(f".{path.name}.tmp")
         try:
             with tmp.open("w", encoding="utf-8") as fh:
