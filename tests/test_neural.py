@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import mindbank
-from mindbank import NotFoundError, ValidationError
+from mindbank import ConflictError, NotFoundError, ValidationError
 from mindbank.neural.network import Network, parse_config
 
 from .conftest import FakeClock, run_mindbank
@@ -128,6 +128,11 @@ def test_train_predict_and_registry(db_path: Path, clock: FakeClock) -> None:
         clock.advance(40 * 86400)
         assert mb.neural.cleanup(30) == [("outcome", 2)]
         assert mb.neural.memory_stats()["versions"] == 1
+        copy = mb.neural.save("outcome", "another copy")  # now the current version
+        with pytest.raises(ConflictError, match="current version"):
+            mb.neural.delete("outcome", copy.version)  # it would leave no current version
+        assert mb.neural.delete("outcome", 1) == 1
+        assert mb.neural.info("outcome").version == copy.version
         assert mb.neural.delete("outcome") == 1
         with pytest.raises(NotFoundError):
             mb.neural.predict("outcome", {"size": 1})

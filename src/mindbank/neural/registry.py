@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mindbank.errors import NotFoundError, ValidationError
+from mindbank.errors import ConflictError, NotFoundError, ValidationError
 from mindbank.memory.cache import LRUCache
 from mindbank.memory.validation import check_key
 from mindbank.neural.model import Model, Prediction, load_records
@@ -351,8 +351,23 @@ class NeuralModels:
         return self._repo.info(name)
 
     def delete(self, name: str, version: int | None = None) -> int:
-        """Delete a version, or every version of a model; returns how many."""
+        """Delete a version, or every version of a model; returns how many.
+
+        Raises:
+            NotFoundError: no such model or version.
+            ConflictError: the version is the current one and others exist (make another
+                current with :meth:`rollback` first, or delete the whole model): a model
+                is never left without a current version.
+        """
         with self._db.transaction():
+            if version is not None:
+                versions = self._repo.versions(name)
+                if len(versions) > 1 and any(v.current and v.version == version for v in versions):
+                    raise ConflictError(
+                        f"version {version} is the current version of model {name!r}: make "
+                        "another one current first (rollback(); CLI: neural load NAME "
+                        "VERSION), or delete the whole model"
+                    )
             n = self._repo.delete(name, version)
         if not n:
             raise NotFoundError(f"no model {name!r}" + ("" if version is None else f" v{version}"))
