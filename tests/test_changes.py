@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import mindbank
-from mindbank import Change, ChangeLogGapError
+from mindbank import Change, ChangeLogGapError, ValidationError
 
 from .conftest import FakeClock, run_mindbank
 
@@ -157,6 +157,8 @@ def test_a_pruned_range_is_a_gap_not_a_silent_skip(db_path: Path, clock: FakeClo
         with pytest.raises(ChangeLogGapError, match="pruned"):
             mb.changes(since=2)
         assert _ops(mb.changes(since=5)) == [("store", "default", "late")]
+        with pytest.raises(ValidationError, match="non-negative"):
+            mb.changes(since=-1)  # not "pruned": there is nothing before 0
         sub = mb.subscribe(lambda c: None, since=0)
         sub.wait_caught_up()
         sub.close()

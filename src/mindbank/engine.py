@@ -1005,9 +1005,12 @@ class MindBank:
 
         Raises:
             ChangeLogGapError: changes after ``since`` were pruned.
+            ValidationError: ``since`` is not a non-negative integer.
         """
         from mindbank.memory.changes import read_changes
 
+        if isinstance(since, bool) or not isinstance(since, int) or since < 0:
+            raise ValidationError(f"since must be a non-negative sequence number, got {since!r}")
         if namespace is not None:
             check_namespace(namespace)
         check_limit(limit, 0)

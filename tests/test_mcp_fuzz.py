@@ -1,0 +1,98 @@
+"""Random calls to the MCP tools, in-process through the SDK's client: arguments mostly of the
+right JSON type (so the calls reach mindbank), sometimes not. Every call answers with a result,
+an argument error from the SDK, or mindbank's one-line message; never an internal error (a
+Python exception's text), and the server keeps serving."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client
+
+from mindbank.mcp.server import build_server
+
+BY_TYPE: dict[str, list[Any]] = {
+    "string": ["", "k", "api-*", "default", "ns", "x" * 2000, "ü", "success", "failure",
+               "hybrid", "semantic", "store", "retrieve", "list", "delete", "search", "SELECT 1",
+               "set", "show", "check", "remove", "analyze", "learn", "predict", "hot", "lessons"],
+    "integer": [0, -1, 1, 3, 10, 10**12],
+    "number": [0, -1, 0.5, 1, 1.5, -0.5, 1e300],
+    "boolean": [True, False],
+    "array": [[], ["a"], ["k", "ns"], [1, 2], [{"a": 1}]],
+    "object": [{}, {"a": 1}, {"type": "object"}, {"type": "object", "required": ["a"]},
+               {"size": 1, "outcome": "success"}],
+    "null": [None],
+}  # fmt: skip
+ANY = [v for values in BY_TYPE.values() for v in values]
+# Tools that train or run tasks: exercised by their own tests, too slow for hundreds of calls.
+SLOW = {"pipeline_run", "neural_train", "model_update", "pattern_learn", "strategy_select"}
+INTERNAL = re.compile(
+    r"NoneType|has no attribute|unsupported operand|Traceback|KeyError|TypeError|IndexError|"
+    r"ZeroDivision|not subscriptable|not iterable|unhashable|AssertionError|RecursionError|"
+    r"OverflowError|invalid literal|sqlite3\.|psycopg|Errno"
+)
+
+
+def _types(schema: dict[str, Any]) -> list[str]:
+    if "type" in schema:
+        kind = schema["type"]
+        return kind if isinstance(kind, list) else [kind]
+    out = [t for sub in schema.get("anyOf", []) for t in _types(sub)]
+    return out or ["string"]
+
+
+def _value(rng: random.Random, schema: dict[str, Any]) -> Any:
+    if rng.random() < 0.1:
+        return rng.choice(ANY)  # probably the wrong type
+    enums = [schema.get("enum")] + [sub.get("enum") for sub in schema.get("anyOf", [])]
+    enums = [e for e in enums if e]
+    if enums and rng.random() < 0.8:
+        return rng.choice(rng.choice(enums))
+    return rng.choice(
+        BY_TYPE[rng.choice([t for t in _types(schema) if t in BY_TYPE] or ["string"])]
+    )
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_random_tool_calls_get_answers_not_internal_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    monkeypatch.setenv("MINDBANK_EMBEDDER", "hashing")
+    rng = random.Random(seed)
+    server, close = build_server(tmp_path / "m.db")
+    outcomes = {"ok": 0, "arguments": 0, "refused": 0}
+
+    async def scenario() -> None:
+        async with Client(server) as client:
+            tools = [t for t in (await client.list_tools()).tools if t.name not in SLOW]
+            for _ in range(800):
+                tool = rng.choice(tools)
+                props = tool.input_schema.get("properties", {})
+                required = set(tool.input_schema.get("required", []))
+                args = {
+                    name: _value(rng, schema)
+                    for name, schema in props.items()
+                    if name in required or rng.random() < 0.5
+                }
+                result = await client.call_tool(tool.name, args)
+                if not result.is_error:
+                    outcomes["ok"] += 1
+                    continue
+                text = " ".join(getattr(c, "text", "") for c in result.content)
+                if "Arguments\n" in text:  # the SDK's check of the arguments' types
+                    outcomes["arguments"] += 1
+                    continue
+                assert not INTERNAL.search(text), (tool.name, args, text)
+                outcomes["refused"] += 1
+            assert len((await client.list_tools()).tools) > len(tools)  # still serving
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        close()
+    assert outcomes["ok"] > 300 and outcomes["refused"] > 30, outcomes
