@@ -381,6 +381,36 @@ def test_cached_rows_see_another_process_commit(tmp_path: Path, header: bool) ->
         assert db.wal_header() == header_now
 
 
+def test_a_read_after_another_process_commit_sees_it(tmp_path: Path) -> None:
+    """Linearizable reads through the working-memory tier: another process stores 1..300
+    under one key and prints each number once its commit returned; every retrieve made after
+    reading the number sees at least that value (the row is cached between reads)."""
+    path = tmp_path / "m.db"
+    settings = mindbank.Settings(embed=False)
+    with mindbank.open(path, settings=settings) as mb:
+        mb.store("k", 0)
+        script = (
+            "import sys, mindbank\n"
+            "mb = mindbank.open(sys.argv[1], settings=mindbank.Settings(embed=False))\n"
+            "for i in range(1, 301):\n"
+            "    mb.store('k', i)\n"
+            "    print(i, flush=True)\n"
+            "mb.close()\n"
+        )
+        seen = 0
+        with subprocess.Popen(
+            [sys.executable, "-c", script, str(path)], stdout=subprocess.PIPE, text=True
+        ) as writer:
+            assert writer.stdout is not None
+            for line in writer.stdout:
+                committed = int(line)
+                for _ in range(3):  # the first read may fill the tier, the next ones hit it
+                    value = mb.retrieve("k").value  # type: ignore[union-attr]
+                    assert value >= committed, (value, committed)
+                    seen = max(seen, value)
+        assert writer.returncode == 0 and seen == 300
+
+
 def test_retrieve_many(db_path: Path, clock: FakeClock) -> None:
     with mindbank.open(db_path, clock=clock) as mb:
         mb.store_many({"key": f"k{i:04d}", "value": {"i": i}, "namespace": "n"}
