@@ -321,6 +321,27 @@ def test_a_rolled_back_write_is_never_served(db_path: Path, clock: FakeClock) ->
         assert mb.retrieve_many(["k", "new"])["k"].value == "v1"
 
 
+def test_accesses_counted_in_a_rolled_back_transaction_are_kept(
+    db_path: Path, clock: FakeClock
+) -> None:
+    """An access-count write that a rollback took back is buffered again: the reads happened."""
+    settings = mindbank.Settings(embed=False, access_flush_every=1)  # each access written
+    with mindbank.open(db_path, clock=clock, settings=settings) as mb:
+        mb.store("k", "v")
+        with pytest.raises(RuntimeError), mb.transaction():
+            for _ in range(3):
+                mb.retrieve("k")
+            with mb.transaction():  # a savepoint released: the outer rollback takes it back
+                mb.retrieve("k")
+            with pytest.raises(RuntimeError), mb.transaction():  # one rolled back on its own
+                mb.retrieve("k")
+                raise RuntimeError
+            raise RuntimeError
+        assert mb.retrieve("k").access_count == 6  # type: ignore[union-attr]
+    with mindbank.open(db_path, clock=clock) as again:
+        assert again.get("k").access_count == 6  # type: ignore[union-attr]
+
+
 def test_own_writes_keep_the_other_cached_rows(tmp_path: Path, clock: FakeClock) -> None:
     """The working-memory tier survives this handle's own stores, deletes and access-count
     writes (only the written rows go); another connection's commit still empties it."""

@@ -99,6 +99,29 @@ class Transactions(abc.ABC):
         """True inside ``transaction()``."""
         return self._depth > 0
 
+    @property
+    def _undo(self) -> list[list[Callable[[], None]]]:
+        """Per open level (the transaction, then its savepoints): what to call if it rolls
+        back."""
+        stack: list[list[Callable[[], None]]] | None = self.__dict__.get("_undo_stack")
+        if stack is None:
+            stack = self.__dict__["_undo_stack"] = []
+        return stack
+
+    def on_rollback(self, fn: Callable[[], None]) -> None:
+        """Call ``fn`` if the innermost open transaction or savepoint rolls back (or an
+        enclosing one does later): for state kept outside the database that its work
+        changed. Nothing happens outside a transaction."""
+        stack = self._undo
+        if stack:
+            stack[-1].append(fn)
+
+    def _rolled_back(self, undo: list[Callable[[], None]]) -> None:
+        self.rollbacks += 1
+        for fn in reversed(undo):
+            with contextlib.suppress(Exception):
+                fn()
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
         """A transaction; nested calls are savepoints that roll back on their own."""
@@ -112,11 +135,12 @@ class Transactions(abc.ABC):
                 self._abandon()
             raise
         self._depth = depth + 1
+        self._undo.append([])
         try:
             yield
         except BaseException:
             self._depth = depth
-            self.rollbacks += 1
+            undo = self._undo.pop()
             # The error that got us here is the one to raise, even if the rollback fails too
             # (a connection the server closed): the server rolls back what it never committed.
             with contextlib.suppress(Exception):
@@ -125,15 +149,21 @@ class Transactions(abc.ABC):
                 else:
                     self.conn.execute(f"ROLLBACK TO {name}")
                     self.conn.execute(f"RELEASE {name}")
+            self._rolled_back(undo)
             raise
         self._depth = depth
+        undo = self._undo.pop()
         try:
             self.run("COMMIT" if depth == 0 else f"RELEASE {name}")
         except MindbankError:
             if depth == 0:
-                self.rollbacks += 1
                 self._abandon()
+                self._rolled_back(undo)
+            else:
+                self._undo[-1].extend(undo)
             raise
+        if depth > 0:  # the enclosing level may still roll this back
+            self._undo[-1].extend(undo)
 
 
 class Database(Transactions):

@@ -528,7 +528,21 @@ class MemoryRepo:
                     accessed = at if row[8] is None else max(row[8], at)
                     cached[ident] = (*row[:8], accessed, row[9] + int(count), *row[10:])
         self._pending = {}
+        if self.db.in_transaction:  # written in a transaction that may yet roll back
+            self.db.on_rollback(lambda: self._unflush(pending))
         return len(rows)
+
+    def _unflush(self, flushed: dict[tuple[str, str], list[float]]) -> None:
+        """Access counts whose write was rolled back: buffered again (the accesses happened)."""
+        for ident, (count, at, rid) in flushed.items():
+            slot = self._pending.get(ident)
+            if slot is None:
+                if not self._pending:
+                    self._pending_since = at
+                self._pending[ident] = [count, at, rid]
+            elif slot[2] == rid:  # (not an entry deleted and stored again since)
+                slot[0] += count
+                slot[1] = max(slot[1], at)
 
     def _where(
         self,

@@ -753,6 +753,14 @@ class PgDatabase(Transactions):
     def _depth(self, value: int) -> None:
         self._local.depth = value
 
+    @property
+    def _undo(self) -> list[list[Callable[[], None]]]:
+        """As on SQLite, per thread (a thread's transaction is its own)."""
+        stack: list[list[Callable[[], None]]] | None = getattr(self._local, "undo", None)
+        if stack is None:
+            stack = self._local.undo = []
+        return stack
+
     @contextlib.contextmanager
     def connection(self) -> Iterator[Any]:
         """Hold one connection of the pool for this thread until the block ends (a
