@@ -9,11 +9,12 @@ import subprocess
 import sys
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis.stateful import RuleBasedStateMachine
 
 import mindbank
 
@@ -115,6 +116,55 @@ def tenant_url(admin: str, name: str) -> str:
 
 def _tenant(prefix: str) -> str:
     return f"{prefix}_{os.getpid()}_{next(_names)}"
+
+
+class Abort(Exception):
+    """Raised inside a transaction to roll it back."""
+
+
+class DatabaseMachine(RuleBasedStateMachine):
+    """A hypothesis state machine with a new memory per example: a SQLite file, or a new
+    PostgreSQL tenant when ``new_tenant`` is set (see :func:`run_machine_on_postgres`).
+    Handles opened with :meth:`open` are closed at the end."""
+
+    new_tenant: Callable[[], str] | None = None
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tmp = tempfile.TemporaryDirectory()
+        maker = type(self).new_tenant
+        self.path: Path | str = Path(self.tmp.name) / "m.db" if maker is None else maker()
+        self.clock = FakeClock()
+        self.handles: list[mindbank.MindBank] = []
+
+    def open(self, **kwargs: Any) -> mindbank.MindBank:
+        handle = mindbank.open(self.path, clock=self.clock, **kwargs)
+        self.handles.append(handle)
+        return handle
+
+    def teardown(self) -> None:
+        for handle in self.handles:
+            handle.close()
+        self.tmp.cleanup()
+
+
+def run_machine_on_postgres(
+    machine: type[Any], admin: str, prefix: str, *, examples: int, steps: int
+) -> None:
+    """Run a hypothesis state machine on PostgreSQL: its ``new_tenant`` gives each example a
+    new tenant (the machines open a new SQLite file when it is None)."""
+    from hypothesis import settings
+    from hypothesis.stateful import run_state_machine_as_test
+
+    def new_tenant() -> str:
+        return tenant_url(admin, _tenant(prefix))
+
+    on_postgres = type(f"{machine.__name__}OnPostgres", (machine,), {
+        "new_tenant": staticmethod(new_tenant)})  # fmt: skip
+    run_state_machine_as_test(
+        on_postgres,
+        settings=settings(max_examples=examples, stateful_step_count=steps, deadline=None),
+    )
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -5,40 +5,25 @@ items it shows every one. On SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import Callable
-from pathlib import Path
-
 import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from hypothesis.stateful import invariant, rule
 
 import mindbank
 
-from .conftest import FakeClock, _tenant, tenant_url
+from .conftest import Abort, DatabaseMachine, run_machine_on_postgres
 
 item_keys = st.sampled_from(["pool", "retry", "index", "cache"])
 words = st.sampled_from(["database", "timeout", "retry", "pool", "cache", "index", "lock"])
 texts = st.lists(words, min_size=1, max_size=4).map(" ".join)
 
 
-class _Abort(Exception):
-    """Raised to roll a transaction back."""
-
-
-class BankMachine(RuleBasedStateMachine):
-    #: None: a new SQLite file per example; else a callable returning a new tenant's URL.
-    new_tenant: Callable[[], str] | None = None
-
+class BankMachine(DatabaseMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.tmp = tempfile.TemporaryDirectory()
-        maker = type(self).new_tenant
-        self.path: Path | str = Path(self.tmp.name) / "b.db" if maker is None else maker()
-        self.clock = FakeClock()
-        self.mb = mindbank.open(self.path, clock=self.clock, embedder="hashing")
-        self.other = mindbank.open(self.path, clock=self.clock, embedder="hashing")
+        self.mb = self.open(embedder="hashing")
+        self.other = self.open(embedder="hashing")
         # key -> (content, usage count, successes)
         self.model: dict[str, tuple[str, int, int]] = {}
 
@@ -80,8 +65,8 @@ class BankMachine(RuleBasedStateMachine):
                 self.mb.bank.query(query, k=10)
                 if key in self.model:
                     self.mb.bank.feedback(self.item_id(key), True)
-                raise _Abort
-        except _Abort:
+                raise Abort
+        except Abort:
             pass
 
     @rule(query=texts, second=st.booleans())
@@ -99,11 +84,6 @@ class BankMachine(RuleBasedStateMachine):
             }
             assert items == self.model
 
-    def teardown(self) -> None:
-        self.mb.close()
-        self.other.close()
-        self.tmp.cleanup()
-
 
 TestBankMachine = BankMachine.TestCase
 TestBankMachine.settings = settings(max_examples=30, stateful_step_count=25, deadline=None)
@@ -112,10 +92,4 @@ TestBankMachine.settings = settings(max_examples=30, stateful_step_count=25, dea
 @pytest.mark.slow
 def test_the_machine_on_postgresql(pg_admin: str) -> None:
     """The same rules on PostgreSQL, a new tenant per example."""
-
-    class OnPostgres(BankMachine):
-        new_tenant = staticmethod(lambda: tenant_url(pg_admin, _tenant("bank")))
-
-    run_state_machine_as_test(
-        OnPostgres, settings=settings(max_examples=15, stateful_step_count=20, deadline=None)
-    )
+    run_machine_on_postgres(BankMachine, pg_admin, "bank", examples=15, steps=20)

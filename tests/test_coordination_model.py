@@ -4,9 +4,6 @@ second connection and transactions that roll back, on SQLite and on PostgreSQL."
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,16 +11,14 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
-    RuleBasedStateMachine,
     invariant,
     rule,
-    run_state_machine_as_test,
 )
 
 import mindbank
 from mindbank import ConflictError, NotFoundError, ValidationError
 
-from .conftest import FakeClock, _tenant, tenant_url
+from .conftest import Abort, DatabaseMachine, run_machine_on_postgres
 
 state_keys = st.sampled_from(["plan", "lock", "cfg"])
 values = st.none() | st.integers(-5, 5) | st.text(max_size=4) | st.lists(st.integers(), max_size=2)
@@ -32,25 +27,14 @@ priorities = st.sampled_from(["low", "medium", "high", "critical"])
 _ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 
 
-class _Abort(Exception):
-    """Raised to roll a transaction back."""
-
-
-class CoordinationMachine(RuleBasedStateMachine):
-    #: None: a new SQLite file per example; else a callable returning a new tenant's URL.
-    new_tenant: Callable[[], str] | None = None
-
+class CoordinationMachine(DatabaseMachine):
     tasks = Bundle("tasks")
 
     def __init__(self) -> None:
         super().__init__()
-        self.tmp = tempfile.TemporaryDirectory()
-        maker = type(self).new_tenant
-        self.path: Path | str = Path(self.tmp.name) / "c.db" if maker is None else maker()
-        self.clock = FakeClock()
         settings_ = mindbank.Settings(embed=False)
-        self.mb = mindbank.open(self.path, clock=self.clock, settings=settings_)
-        self.other = mindbank.open(self.path, clock=self.clock, settings=settings_)
+        self.mb = self.open(settings=settings_)
+        self.other = self.open(settings=settings_)
         self.shared: dict[str, tuple[Any, int]] = {}  # key -> (value, version)
         # id -> (status, priority, dependencies)
         self.model: dict[str, tuple[str, str, tuple[str, ...]]] = {}
@@ -95,8 +79,8 @@ class CoordinationMachine(RuleBasedStateMachine):
         try:
             with self.mb.transaction():
                 self.mb.shared.set(key, value)
-                raise _Abort
-        except _Abort:
+                raise Abort
+        except Abort:
             pass
 
     # -- tasks -------------------------------------------------------------------------------
@@ -149,8 +133,8 @@ class CoordinationMachine(RuleBasedStateMachine):
         try:
             with self.mb.transaction():
                 self.mb.tasks.update(tid, status="cancelled")
-                raise _Abort
-        except _Abort:
+                raise Abort
+        except Abort:
             pass
 
     # -- what both handles see ---------------------------------------------------------------
@@ -180,11 +164,6 @@ class CoordinationMachine(RuleBasedStateMachine):
         ranks = [_ORDER[self.model[t][1]] for t in got]
         assert ranks == sorted(ranks)  # in priority order
 
-    def teardown(self) -> None:
-        self.mb.close()
-        self.other.close()
-        self.tmp.cleanup()
-
 
 TestCoordinationMachine = CoordinationMachine.TestCase
 TestCoordinationMachine.settings = settings(max_examples=40, stateful_step_count=30, deadline=None)
@@ -193,10 +172,4 @@ TestCoordinationMachine.settings = settings(max_examples=40, stateful_step_count
 @pytest.mark.slow
 def test_the_machine_on_postgresql(pg_admin: str) -> None:
     """The same rules on PostgreSQL, a new tenant per example."""
-
-    class OnPostgres(CoordinationMachine):
-        new_tenant = staticmethod(lambda: tenant_url(pg_admin, _tenant("coord")))
-
-    run_state_machine_as_test(
-        OnPostgres, settings=settings(max_examples=20, stateful_step_count=20, deadline=None)
-    )
+    run_machine_on_postgres(CoordinationMachine, pg_admin, "coord", examples=20, steps=20)

@@ -4,25 +4,20 @@ plain dict model of the memory, and search never shows an entry the model does n
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
-    RuleBasedStateMachine,
     invariant,
     precondition,
     rule,
-    run_state_machine_as_test,
 )
 
 import mindbank
 
-from .conftest import FakeClock, _tenant, tenant_url
+from .conftest import Abort, DatabaseMachine, run_machine_on_postgres
 
 keys = st.sampled_from(["a", "b", "api-1", "api-2", "ü", "x y"])
 namespaces = st.sampled_from(["default", "ns1", "ns2"])
@@ -35,22 +30,10 @@ json_values = st.recursive(
 )
 
 
-class _Abort(Exception):
-    """Raised to roll a transaction back."""
-
-
-class MemoryMachine(RuleBasedStateMachine):
-    #: Where each example's memory lives: None, a new SQLite file; else a callable that
-    #: returns a new PostgreSQL tenant's URL (see test_the_machine_on_postgresql).
-    new_tenant: Callable[[], str] | None = None
-
+class MemoryMachine(DatabaseMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.tmp = tempfile.TemporaryDirectory()
-        maker = type(self).new_tenant
-        self.path: Path | str = Path(self.tmp.name) / "m.db" if maker is None else maker()
-        self.clock = FakeClock()
-        self.mb = mindbank.open(self.path, clock=self.clock)
+        self.mb = self.open()
         # (namespace, key) -> (value, tags, expires_at)
         self.model: dict[tuple[str, str], tuple[Any, tuple[str, ...], float | None]] = {}
 
@@ -118,8 +101,8 @@ class MemoryMachine(RuleBasedStateMachine):
                 assert self.mb.retrieve(key, namespace=ns).value == value  # type: ignore[union-attr]
                 self.mb.delete(other, namespace=ns)
                 self.mb.search(value.replace("\x00", "").strip() or "x", k=3)
-                raise _Abort
-        except _Abort:
+                raise Abort
+        except Abort:
             pass
 
     @rule(key=keys, ns=namespaces, value=st.text(max_size=10))
@@ -162,7 +145,7 @@ class MemoryMachine(RuleBasedStateMachine):
     @rule()
     def reopen(self) -> None:
         self.mb.close()
-        self.mb = mindbank.open(self.path, clock=self.clock)
+        self.mb = self.open()
 
     @invariant()
     def listing_matches(self) -> None:
@@ -174,10 +157,6 @@ class MemoryMachine(RuleBasedStateMachine):
         assert self.mb.count(tags=["t1"]) == sum(1 for v in live.values() if "t1" in v[1])
         assert self.mb.count(pattern="api-*") == sum(1 for k in live if k[1].startswith("api-"))
 
-    def teardown(self) -> None:
-        self.mb.close()
-        self.tmp.cleanup()
-
 
 TestMemoryMachine = MemoryMachine.TestCase
 TestMemoryMachine.settings = settings(max_examples=60, stateful_step_count=30, deadline=None)
@@ -186,10 +165,4 @@ TestMemoryMachine.settings = settings(max_examples=60, stateful_step_count=30, d
 @pytest.mark.slow
 def test_the_machine_on_postgresql(pg_admin: str) -> None:
     """The same rules on PostgreSQL, a new tenant per example."""
-
-    class OnPostgres(MemoryMachine):
-        new_tenant = staticmethod(lambda: tenant_url(pg_admin, _tenant("model")))
-
-    run_state_machine_as_test(
-        OnPostgres, settings=settings(max_examples=25, stateful_step_count=20, deadline=None)
-    )
+    run_machine_on_postgres(MemoryMachine, pg_admin, "model", examples=25, steps=20)
