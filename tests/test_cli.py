@@ -132,6 +132,8 @@ def test_clear_export_import_cleanup(invoke_any, tmp_path: Path) -> None:  # typ
     assert r.exit_code == 0 and len(out.read_text().splitlines()) == 4
     r = invoke("memory", "export", "-n", "main")
     assert json.loads(r.stdout)["key"] == "keep"
+    r = invoke("memory", "export", "")
+    assert r.exit_code == 1 and "export needs a file path" in r.stderr
 
     r = invoke("memory", "clear", "-n", "tmp", "--yes", "--json")
     assert json.loads(r.output) == {"namespace": "tmp", "deleted": 3}
