@@ -4,6 +4,7 @@ stays as it was."""
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from pathlib import Path
 
@@ -58,7 +59,8 @@ def test_any_arguments_get_an_answer_not_a_traceback(command: list[str], args: l
             mb.store("keep", {"me": 1}, namespace="safe")
         before = _snapshot(path)
         env = {"MINDBANK_DB": str(path), "MINDBANK_EMBEDDER": "hashing"}
-        result = CliRunner().invoke(cli, [*command, *args], env=env)
+        with contextlib.chdir(tmp):  # files it writes (an export to "{bad") land there
+            result = CliRunner().invoke(cli, [*command, *args], env=env)
         assert result.exception is None or isinstance(result.exception, SystemExit), (
             result.exception,
             result.output,

@@ -38,11 +38,6 @@ class VectorMirror:
         self._changes = 0  # applied since the snapshot was written
         self._path = snapshot_path(repo.db.path)
         self.source = "none"  # where the index came from: snapshot, sqlite
-        # The handle's rollback count when the index last read the log inside a transaction
-        # (None: it last read committed state). A rollback since then may have taken back
-        # changes the index applied, and the log's numbers are reused after a rollback, so
-        # the next search reloads the index instead of trusting its sequence number.
-        self._read_in_transaction: int | None = None
 
     @property
     def loaded(self) -> int:
@@ -56,15 +51,17 @@ class VectorMirror:
 
     def index(self) -> VectorIndex:
         """The index, brought up to date with the database."""
-        db = self._repo.db
-        taken_back = self._read_in_transaction not in (None, db.rollbacks)
         if self._index is None:
             self._load()
-        elif taken_back or not self._catch_up():
+        elif not self._catch_up():
             self._full_load()
-        self._read_in_transaction = db.rollbacks if db.in_transaction else None
         assert self._index is not None
-        return self._index
+        index = self._index
+        # Read inside a transaction: a rollback may take back changes the index applied, and
+        # the log's numbers are reused after it, so the index is then read again.
+        if self._repo.db.in_transaction:
+            self._repo.db.on_rollback(self.drop)
+        return index
 
     def _catch_up(self) -> bool:
         """Apply the logged changes since our version; False if the log no longer has them."""
@@ -111,6 +108,8 @@ class VectorMirror:
         self._version = version
         self.source = "sqlite"
         self._changes = 0
+        if self._repo.db.in_transaction:
+            return  # the snapshot file holds committed state only (this may yet roll back)
         if len(self._index) >= SNAPSHOT_FROM:
             self.save()
         else:

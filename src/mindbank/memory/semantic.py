@@ -128,7 +128,6 @@ class SemanticMemory:
         # The memory counter at which no live entry lacked a vector (-1: not known). Kept in
         # the database too, so that the next process can skip looking for missing vectors.
         self._complete_at = _parse_mark(self._repo.meta(_COMPLETE_KEY))
-        self._complete_rollbacks = self._repo.db.rollbacks
 
     # -- identity ----------------------------------------------------------------------------
 
@@ -214,19 +213,18 @@ class SemanticMemory:
         # Nothing written lacks its vector: no need to look for missing ones at search. (The
         # vector index itself catches up from embeddings_log at the next search.) Called inside
         # the write transaction, so the hint commits or rolls back with the write.
-        if complete and mark == self._complete_mark():
-            self._complete_at = self._repo.counters()
+        if complete and mark == self._complete_at:
+            self._set_complete(self._repo.counters())
             self._repo.set_meta(_COMPLETE_KEY, _format_mark(self._complete_at))
 
-    def _complete_mark(self) -> tuple[int, int]:
-        """The counters at which no live entry lacked a vector. After a rollback of this
-        handle the mark noted here may have been taken back with the write it followed (and
-        the counters reach the same values again later), so it is read again."""
-        rollbacks = self._repo.db.rollbacks
-        if rollbacks != self._complete_rollbacks:
-            self._complete_at = _parse_mark(self._repo.meta(_COMPLETE_KEY))
-            self._complete_rollbacks = rollbacks
-        return self._complete_at
+    def _set_complete(self, mark: tuple[int, int]) -> None:
+        """Note the counters at which no live entry lacked a vector. Noted inside a
+        transaction, the mark goes back to unknown if it rolls back: it may have been taken
+        back with the write it followed, and the counters reach the same values again."""
+        self._complete_at = mark
+        db = self._repo.db
+        if db.in_transaction:
+            db.on_rollback(lambda: setattr(self, "_complete_at", (-1, -1)))
 
     def close(self) -> None:
         """Rewrite the index snapshot if it fell far behind."""
@@ -317,9 +315,9 @@ class SemanticMemory:
             scored = [(i, s, None, s) for i, s in self._repo.keyword(query, pool, *filters)]
         else:
             self.check_identity()
-            if counters != self._complete_mark():
+            if counters != self._complete_at:
                 self.backfill()
-                self._complete_at = self._repo.counters()
+                self._set_complete(self._repo.counters())
                 try:  # a hint for the next process; a search does not wait for the lock
                     with self._repo.db.transaction():
                         self._repo.set_meta(_COMPLETE_KEY, _format_mark(self._complete_at))

@@ -119,7 +119,6 @@ class ReasoningBank:
         self.cache: LRUCache[builtins.list[BankHit]] = LRUCache(100, 60.0, clock)
         self._cache_counter: tuple[int, int] = (-1, -1)
         self._mirror: BankMirror | None = None
-        self._mirror_read_in_transaction: int | None = None
         self._query_vectors: LRUCache[Vectors] = LRUCache(256, 3600.0, clock)
 
     @property
@@ -297,16 +296,18 @@ class ReasoningBank:
 
         e = self.embedder
         m = self._mirror
-        db = self._repo.db
-        # Read inside a transaction that was rolled back since (the log's numbers come back
-        # to earlier values after a rollback): start again from the database.
-        taken_back = self._mirror_read_in_transaction not in (None, db.rollbacks)
-        if m is None or m.identity != e.identity or taken_back:
+        if m is None or m.identity != e.identity:
             m = self._mirror = BankMirror(e.identity, e.dims)
         if m.refresh(self._repo) and m.missing and self._backfill(m.missing):
             m.refresh(self._repo)
-        self._mirror_read_in_transaction = db.rollbacks if db.in_transaction else None
+        # Read inside a transaction: a rollback may take back what it read, and the log's
+        # numbers come back to earlier values after it, so the items are then read again.
+        if self._repo.db.in_transaction:
+            self._repo.db.on_rollback(self._forget_items)
         return m
+
+    def _forget_items(self) -> None:
+        self._mirror = None
 
     def _query_vector(self, text: str) -> Vectors:
         vec = self._query_vectors.get(text)
