@@ -36,6 +36,7 @@ from mindbank.memory.validation import (
     expiry,
 )
 from mindbank.store.database import Database, SlowQueryHook
+from mindbank.store.locking import serialized, unlocked
 from mindbank.store.memory import EntryRow, MemoryRepo
 
 if TYPE_CHECKING:  # loaded on first use, so that a CLI call that only retrieves starts fast
@@ -84,6 +85,7 @@ __all__ = ["Follower", "MindBank", "open", "restore"]
 PathLike = str | os.PathLike[str]
 
 
+@serialized(lambda self: self._db.lock)
 class MindBank:
     """An open mindbank database. Create it with :func:`mindbank.open`.
 
@@ -328,6 +330,7 @@ class MindBank:
         self._memory.flush_access()  # access counts grown here are part of the round
         return replica.sync()
 
+    @unlocked  # a loop: each round takes the lock (sync), the waits do not
     def sync_watch(
         self,
         server: str | None = None,
@@ -479,6 +482,7 @@ class MindBank:
     def __repr__(self) -> str:
         return f"<MindBank {str(self._db.path)!r}>"
 
+    @unlocked  # the transaction holds the lock while it is open
     @contextlib.contextmanager
     def transaction(self) -> Iterator[MindBank]:
         """Group writes: all or nothing. Nested transactions are savepoints.
@@ -1509,6 +1513,7 @@ class MindBank:
         self._db.set_slow_query(threshold_ms, callback)
 
 
+@serialized(lambda self: self._local._db.lock)
 class Follower:
     """A local memory that follows a shared one: reads here, writes through the server (get
     one with :meth:`MindBank.follower`). Everything not written here (``get``, ``retrieve``,

@@ -34,6 +34,7 @@ class VectorMirror:
         self._dims = dims
         self._index: VectorIndex | None = None
         self._version = -1
+        self._generation = -1  # of the database the index was loaded from
         self._snapshot_version = -1
         self._changes = 0  # applied since the snapshot was written
         self._path = snapshot_path(repo.db.path)
@@ -51,6 +52,8 @@ class VectorMirror:
 
     def index(self) -> VectorIndex:
         """The index, brought up to date with the database."""
+        if self._index is not None and self._repo.db.generation() != self._generation:
+            self._index = None  # the database was replaced (a restore): its log says nothing
         if self._index is None:
             self._load()
         elif not self._catch_up():
@@ -86,8 +89,10 @@ class VectorMirror:
     def _load(self) -> None:
         from mindbank.vectors.index import VectorIndex
 
-        snap = load_snapshot(self._path, self._identity, self._dims)
+        generation = self._repo.db.generation()
+        snap = load_snapshot(self._path, self._identity, self._dims, generation)
         if snap is not None:
+            self._generation = generation
             self._index = VectorIndex(
                 self._dims, snap.ids, snap.matrix, snap.namespaces, quantized=(snap.q8, snap.scale)
             )
@@ -102,8 +107,12 @@ class VectorMirror:
     def _full_load(self) -> None:
         from mindbank.vectors.index import VectorIndex
 
-        version = self._repo.counters()[1]  # read first: later changes are re-applied, harmlessly
+        # Read first: later changes are re-applied, harmlessly. (A restore made between these
+        # reads changes the generation, and the next search loads again.)
+        generation = self._repo.db.generation()
+        version = self._repo.counters()[1]
         mirror = self._repo.load_mirror(self._identity, self._dims)
+        self._generation = generation
         self._index = VectorIndex(self._dims, mirror.ids, mirror.matrix, mirror.namespaces)
         self._version = version
         self.source = "sqlite"
@@ -124,6 +133,7 @@ class VectorMirror:
             self._path,
             identity=self._identity,
             version=self._version,
+            generation=self._generation,
             ids=ids,
             matrix=matrix,
             namespaces=namespaces,

@@ -128,6 +128,18 @@ class SemanticMemory:
         # The memory counter at which no live entry lacked a vector (-1: not known). Kept in
         # the database too, so that the next process can skip looking for missing vectors.
         self._complete_at = _parse_mark(self._repo.meta(_COMPLETE_KEY))
+        self._generation = self._repo.db.generation()
+
+    def _follow_generation(self) -> int:
+        """The database's generation; what this object knew of an earlier one is dropped (a
+        restore replaced the database: counters and log numbers may have gone back)."""
+        generation = self._repo.db.generation()
+        if generation != self._generation:
+            self.cache.clear()
+            self._checked = False
+            self._complete_at = _parse_mark(self._repo.meta(_COMPLETE_KEY))
+            self._generation = generation
+        return generation
 
     # -- identity ----------------------------------------------------------------------------
 
@@ -293,10 +305,11 @@ class SemanticMemory:
             raise ValidationError(f"k must be a positive integer, got {k!r}")
         if mmr is not None and not 0.0 <= mmr <= 1.0:
             raise ValidationError(f"mmr (the weight of relevance) must be in [0, 1], got {mmr}")
+        generation = self._follow_generation()
         counters = self._repo.counters()
         # The counters come back to earlier values after a rollback: the handle's rollback
         # count tells results of a write taken back from those of a later one.
-        version = (counters, self._repo.db.rollbacks)
+        version = (counters, self._repo.db.rollbacks, generation)
         key = (query, k, mode, namespace, tuple(tags), min_score, mmr, since, until, version)
         now = self._clock()
         # Time moves no counter: a result holding an entry that expired since is not served

@@ -38,6 +38,7 @@ from mindbank.records import (
     UpdateReport,
 )
 from mindbank.store.database import Database
+from mindbank.store.locking import serialized
 from mindbank.store.neural import NeuralRepo
 
 if TYPE_CHECKING:
@@ -80,6 +81,7 @@ def _sha(blob: bytes) -> str:
     return hashlib.sha256(blob).hexdigest()
 
 
+@serialized(lambda self: self._db.lock)
 class NeuralModels:
     """Get one as ``mb.neural``."""
 

@@ -21,11 +21,13 @@ from mindbank.pipeline.runner import RunResult, run_one
 from mindbank.pipeline.strategies import Strategy
 from mindbank.pipeline.tasks import Task
 from mindbank.store.database import Database
+from mindbank.store.locking import serialized
 from mindbank.store.pipeline import PipelineRepo
 
 __all__ = ["Pipeline"]
 
 
+@serialized(lambda self: self._db.lock)
 class Pipeline:
     """Get one as ``mb.pipeline``."""
 

@@ -45,6 +45,7 @@ from mindbank.records import (
 )
 from mindbank.store.codec import dumps
 from mindbank.store.database import Database
+from mindbank.store.locking import serialized
 from mindbank.store.reasoning import (
     BANK_TABLES,
     ItemRow,
@@ -101,6 +102,7 @@ def _outcome_label(outcome: object) -> bool:
     raise ValidationError(f"outcome must be 'success' or 'failure', got {outcome!r}")
 
 
+@serialized(lambda self: self._db.lock)
 class ReasoningBank:
     """Store, query, learn and consolidate reasoning items. Get one as ``mb.bank``."""
 
@@ -117,7 +119,8 @@ class ReasoningBank:
         self.settings = settings
         self._clock = clock
         self.cache: LRUCache[builtins.list[BankHit]] = LRUCache(100, 60.0, clock)
-        self._cache_counter: tuple[int, int] = (-1, -1)
+        self._cache_counter: tuple[int, int, int] = (-1, -1, -1)
+        self._mirror_generation = -1  # of the database the items in memory were read from
         self._mirror: BankMirror | None = None
         self._query_vectors: LRUCache[Vectors] = LRUCache(256, 3600.0, clock)
 
@@ -247,10 +250,11 @@ class ReasoningBank:
     def _invalidate(self) -> None:
         self.cache.clear()
 
-    def _fresh_counter(self) -> tuple[int, int]:
+    def _fresh_counter(self) -> tuple[int, int, int]:
         # The log's head comes back to an earlier value after a rollback: the handle's
-        # rollback count tells answers given before it from those after a later write.
-        counter = (self._repo.log_head(), self._repo.db.rollbacks)
+        # rollback count tells answers given before it from those after a later write; and
+        # after a restore (a new generation of the database).
+        counter = (self._repo.log_head(), self._repo.db.rollbacks, self._repo.db.generation())
         if counter != self._cache_counter:
             self.cache.clear()
             self._cache_counter = counter
@@ -296,8 +300,12 @@ class ReasoningBank:
 
         e = self.embedder
         m = self._mirror
-        if m is None or m.identity != e.identity:
+        generation = self._repo.db.generation()
+        if m is None or m.identity != e.identity or generation != self._mirror_generation:
+            # (A new generation: a restore replaced the database, and the log's numbers with
+            # it; what was read from the old one says nothing about the new.)
             m = self._mirror = BankMirror(e.identity, e.dims)
+            self._mirror_generation = generation
         if m.refresh(self._repo) and m.missing and self._backfill(m.missing):
             m.refresh(self._repo)
         # Read inside a transaction: a rollback may take back what it read, and the log's

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import abc
 import contextlib
-import mmap
 import os
+import secrets
 import socket
 import sqlite3
-import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -35,12 +35,16 @@ from mindbank.store.schema import APPLICATION_ID, MIGRATIONS
 if TYPE_CHECKING:
     from mindbank.records import MigrationInfo
 
-__all__ = ["Database", "SlowQueryHook", "migration_problems", "translate_error"]
+__all__ = [
+    "Database",
+    "SlowQueryHook",
+    "migration_problems",
+    "new_generation",
+    "translate_error",
+]
 
 SlowQueryHook = Callable[[str, float], None]
 """Called with (sql, milliseconds) for each statement over the slow-query threshold."""
-
-_SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 def translate_error(exc: sqlite3.Error, path: str | Path = "") -> StoreError:
@@ -55,6 +59,11 @@ def translate_error(exc: sqlite3.Error, path: str | Path = "") -> StoreError:
     if "not a database" in msg or "malformed" in msg:
         return NotADatabaseError(f"not a mindbank database{where}: {msg}")
     return StoreError(f"{msg}{where}")
+
+
+def new_generation() -> int:
+    """A new generation number (see :meth:`Database.generation`): random, never 0."""
+    return secrets.randbelow(2**31 - 2) + 1
 
 
 def migration_problems(known: Mapping[int, str], applied: Mapping[int, str]) -> list[str]:
@@ -82,6 +91,9 @@ class Transactions(abc.ABC):
     BEGIN = "BEGIN"
     conn: Any
     _depth: int
+    #: The handle's lock (see mindbank.store.locking): a transaction holds it to its end, so
+    #: another thread sharing the handle waits for it instead of joining it.
+    lock: threading.RLock
     #: How many transactions and savepoints this handle rolled back: what a cache of rows read
     #: through it compares, since a rollback leaves the database's change counters as they were.
     rollbacks: int = 0
@@ -124,7 +136,13 @@ class Transactions(abc.ABC):
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
-        """A transaction; nested calls are savepoints that roll back on their own."""
+        """A transaction; nested calls are savepoints that roll back on their own. The
+        handle's lock is held until it ends."""
+        with self.lock, self._transaction():
+            yield
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
         depth = self._depth
         name = f"mb_sp{depth}"
         try:
@@ -187,16 +205,20 @@ class Database(Transactions):
         self.path = Path(path)
         self.settings = settings or Settings()
         self.clock = clock
+        self.lock = threading.RLock()
         self._depth = 0
         self._slow_hooks: list[SlowQueryHook] = []
         self._in_slow_hook = False
-        self._shm: mmap.mmap | None = None
-        self._shm_tried = False
         _check_file(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            # Threads may share the handle: its lock (mindbank.store.locking) lets one in at
+            # a time, which is what SQLite's own check (same thread only) stood for.
             self.conn = sqlite3.connect(
-                self.path, timeout=self.settings.busy_timeout, isolation_level=None
+                self.path,
+                timeout=self.settings.busy_timeout,
+                isolation_level=None,
+                check_same_thread=False,
             )
         except sqlite3.Error as exc:
             raise translate_error(exc, self.path) from exc
@@ -227,7 +249,15 @@ class Database(Transactions):
     # -- identification and migrations -------------------------------------------------------
 
     def _identify(self) -> None:
-        app_id = self.conn.execute("PRAGMA application_id").fetchone()[0]
+        # SQLite reads the header here (and writes nothing): a file that is not SQLite fails.
+        try:
+            app_id = self.conn.execute("PRAGMA application_id").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            if "not a database" not in str(exc):
+                raise
+            raise NotADatabaseError(
+                f"{self.path} is not a mindbank database; it was left untouched"
+            ) from None
         if app_id == APPLICATION_ID:
             return
         if app_id != 0:
@@ -385,79 +415,39 @@ class Database(Transactions):
         if self.conn.in_transaction:
             self.conn.execute("ROLLBACK")
 
+    def generation(self) -> int:
+        """The database's generation: 0 from its creation; a new random number each time it
+        is replaced or rewritten as a whole (a restore, a reembed, a vacuum), set in the same
+        commit. What is derived from the database and kept outside it (the vector index and
+        its snapshot, the ReasoningBank's items, caches) is tied to a generation and dropped
+        when it changes: log sequence numbers alone cannot say that a restore took them back
+        or reused them. Kept in the header's ``user_version`` (a read costs about 1.5 µs)."""
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def start_generation(self) -> int:
+        """Start a new generation (inside the transaction that rewrites the data, if any)."""
+        generation = new_generation()
+        self.run(f"PRAGMA user_version = {generation}")
+        return generation
+
     def table_names(self) -> list[str]:
         """The database's tables, by name."""
         rows = self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY 1")
         return [r[0] for r in rows]
 
-    def wal_header(self) -> bytes | None:
-        """The two copies of the WAL-index header at the start of the ``-shm`` file (see
-        https://www.sqlite.org/walformat.html), read without a lock or a system call.
-
-        Every commit by any connection rewrites them (the frame count and checksums move;
-        a WAL restart changes the salts), before the commit returns. So unchanged bytes mean
-        nobody committed since they were read; changed ones mean someone may have (this
-        connection, another, or a checkpoint): ask ``PRAGMA data_version``, which costs a
-        read transaction. None when the file cannot be mapped or its header is not the
-        known format (version 3007000, initialised): then only ``data_version`` tells.
-        (A connection in exclusive locking mode keeps its WAL index in its own memory; no
-        other connection can read the database while it exists, and mindbank never opens
-        one.)
-        """
-        shm = self._shm
-        if shm is None:
-            if self._shm_tried:
-                return None
-            self._shm_tried = True
-            shm = self._shm = _map_wal_index(Path(f"{self.path}-shm"))
-            if shm is None:
-                return None
-        return shm[:96]
-
     def close(self) -> None:
         """Close the connection (idempotent)."""
-        if self._shm is not None:
-            self._shm.close()
-            self._shm = None
         with contextlib.suppress(sqlite3.ProgrammingError):
             self.conn.close()
 
 
-def _map_wal_index(path: Path) -> mmap.mmap | None:
-    """The first page of a WAL-index (``-shm``) file mapped read-only, or None if it is not
-    there, not initialised, or not in the format of SQLite 3.7.0 and later."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        if os.fstat(fd).st_size < 136:
-            return None
-        shm = mmap.mmap(fd, 136, access=mmap.ACCESS_READ)
-    except (OSError, ValueError):
-        return None
-    finally:
-        os.close(fd)
-    # iVersion (native-endian u32 at 0) and isInit (u8 at 12) of the first copy.
-    if int.from_bytes(shm[0:4], sys.byteorder) != 3007000 or shm[12] != 1:
-        shm.close()
-        return None
-    return shm
-
-
 def _check_file(path: Path) -> None:
-    """Refuse anything that is not an SQLite file, before SQLite can touch it."""
+    """Refuse a directory before SQLite can touch it. (Whether a file is an SQLite database
+    is for SQLite itself to say, on the first read: see :meth:`Database._identify`. mindbank
+    never opens the database file, its ``-wal`` or its ``-shm`` with a descriptor of its own;
+    see docs/memory-store.md, "One process, many connections".)"""
     if path.is_dir():
         raise NotADatabaseError(f"{path} is a directory, not a mindbank database")
-    if not path.exists():
-        return
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(16)
-    except OSError as exc:
-        raise StoreError(f"cannot read {path}: {exc.strerror}") from exc
-    if head and head != _SQLITE_MAGIC:
-        raise NotADatabaseError(f"{path} is not a mindbank database; it was left untouched")
 
 
 def _json_text(value: Any) -> str:

@@ -4,8 +4,8 @@ integrity checks, optimize and vacuum."""
 from __future__ import annotations
 
 import os
+import secrets
 import sqlite3
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,12 @@ from mindbank.errors import (
     ValidationError,
 )
 from mindbank.records import CheckReport, HotKey, NamespaceUsage, QueryResult, Stats, UsageReport
-from mindbank.store.database import Database, migration_problems, translate_error
+from mindbank.store.database import (
+    Database,
+    migration_problems,
+    new_generation,
+    translate_error,
+)
 from mindbank.store.schema import APPLICATION_ID, MIGRATIONS
 from mindbank.store.snapshot import snapshot_path
 
@@ -191,28 +196,60 @@ def vacuum(db: Database) -> tuple[int, int]:
     before = size()
     try:
         db.conn.execute("VACUUM")
+        db.conn.execute(f"PRAGMA user_version = {new_generation()}")
         db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     except sqlite3.Error as exc:
         raise translate_error(exc, db.path) from exc
     return before, size()
 
 
-def _copy(src: sqlite3.Connection, target: Path) -> None:
-    """Copy a whole database into a new file next to ``target``, then rename it into place."""
+_TMP = ".mindbank-tmp"
+
+
+def _tmp_path(target: Path) -> Path:
+    """A temporary file next to ``target``, named with this process's id, after removing
+    the ones that processes no longer alive left there (a backup killed half way)."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
+    for old in target.parent.glob(f".{target.name}.*{_TMP}*"):
+        try:
+            pid = int(old.name[len(target.name) + 2 :].split(".", 1)[0])
+        except ValueError:
+            continue
+        if not _alive(pid):
+            old.unlink(missing_ok=True)
+    return target.parent / f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}{_TMP}"
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _copy(src: sqlite3.Connection, target: Path, *, generation: bool = False) -> None:
+    """Copy a whole database into a new file next to ``target``, then rename it into place
+    (``generation``: the copy starts a new generation, see ``Database.generation``)."""
+    tmp = _tmp_path(target)
     try:
         dst = sqlite3.connect(tmp)
         try:
             src.backup(dst)
+            if generation:
+                dst.execute(f"PRAGMA user_version = {new_generation()}")
             # A backup is one self-contained file: no WAL beside it.
             dst.execute("PRAGMA journal_mode = DELETE")
         finally:
             dst.close()
         os.replace(tmp, target)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        for leftover in (tmp, Path(f"{tmp}-journal")):
+            leftover.unlink(missing_ok=True)
         raise
 
 
@@ -259,9 +296,8 @@ def verify_backup(path: Path) -> int:
     schema version."""
     if not path.is_file():
         raise NotADatabaseError(f"{path} does not exist or is not a file")
-    with path.open("rb") as fh:
-        if fh.read(16) != b"SQLite format 3\x00":
-            raise NotADatabaseError(f"{path} is not a mindbank database")
+    # SQLite reads the header (never a descriptor of ours: ``path`` may be a live database
+    # this process has open, and closing one would drop the process's locks on it).
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     except sqlite3.Error as exc:
@@ -301,16 +337,26 @@ def restore(source: Path, target: Path) -> None:
         src = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
     except sqlite3.Error as exc:
         raise translate_error(exc, source) from exc
+    fresh = _tmp_path(target)
     try:
+        # The backup, in a new generation: handles that keep derived state (the vector index
+        # and its snapshot, the ReasoningBank's items, caches) see that the database was
+        # replaced in the same commit that replaces it, whatever its log numbers say.
+        _copy(src, fresh, generation=True)
         if not target.exists() or target.stat().st_size == 0:
-            _copy(src, target)
+            os.replace(fresh, target)
             return
-        dst = sqlite3.connect(target, timeout=5.0)
+        new = sqlite3.connect(f"{fresh.resolve().as_uri()}?mode=ro", uri=True)
         try:
-            src.backup(dst)
+            dst = sqlite3.connect(target, timeout=5.0)
+            try:
+                new.backup(dst)
+            finally:
+                dst.close()
         finally:
-            dst.close()
+            new.close()
     except sqlite3.Error as exc:
         raise StoreError(f"restore into {target} failed: {exc}") from exc
     finally:
         src.close()
+        fresh.unlink(missing_ok=True)

@@ -688,6 +688,7 @@ class PgDatabase(Transactions):
         self.settings = settings or Settings()
         self.clock = clock
         self.url = url
+        self.lock = threading.RLock()
         self.path = _Display(url)
         self.codec = _Codec()
         self._local = threading.local()
@@ -952,6 +953,15 @@ class PgDatabase(Transactions):
                 )
                 applied.append(version)
         return applied
+
+    def generation(self) -> int:
+        """Always 0: on PostgreSQL, derived state (the HNSW index, tsvector) lives in the server
+        and follows every change itself; a restore replaces rows in one transaction."""
+        return 0
+
+    def start_generation(self) -> int:
+        """Nothing to start on PostgreSQL (see :meth:`generation`)."""
+        return 0
 
     def table_names(self) -> list[str]:
         """The database's tables, by name."""

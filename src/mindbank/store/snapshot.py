@@ -30,6 +30,7 @@ class Snapshot:
     """Vectors of one embedder as of log sequence number ``version``."""
 
     version: int
+    generation: int
     ids: npt.NDArray[np.int64]
     matrix: npt.NDArray[np.float32]
     namespaces: tuple[str, ...]
@@ -47,6 +48,7 @@ def save_snapshot(
     *,
     identity: str,
     version: int,
+    generation: int,
     ids: npt.NDArray[np.int64],
     matrix: npt.NDArray[np.float32],
     namespaces: tuple[str, ...],
@@ -65,6 +67,7 @@ def save_snapshot(
                 fh,
                 format=np.asarray([FORMAT], dtype=np.int64),
                 version=np.asarray([version], dtype=np.int64),
+                generation=np.asarray([generation], dtype=np.int64),
                 identity=np.asarray([identity]),
                 ids=np.ascontiguousarray(ids, dtype=np.int64),
                 matrix=np.ascontiguousarray(matrix, dtype="<f4"),
@@ -79,8 +82,9 @@ def save_snapshot(
         raise
 
 
-def load_snapshot(path: Path, identity: str, dims: int) -> Snapshot | None:
-    """The snapshot, or None when it is missing, unreadable, of another embedder or malformed."""
+def load_snapshot(path: Path, identity: str, dims: int, generation: int) -> Snapshot | None:
+    """The snapshot, or None when it is missing, unreadable, of another embedder or another
+    generation of the database (see ``Database.generation``), or malformed."""
     import numpy as np
 
     if not path.is_file():
@@ -88,6 +92,10 @@ def load_snapshot(path: Path, identity: str, dims: int) -> Snapshot | None:
     try:
         with path.open("rb") as fh, np.load(fh, allow_pickle=False) as data:
             if int(data["format"][0]) != FORMAT or str(data["identity"][0]) != identity:
+                return None
+            # Written before generations were recorded: generation 0.
+            written = int(data["generation"][0]) if "generation" in data.files else 0
+            if written != generation:
                 return None
             ids = np.asarray(data["ids"], dtype=np.int64)
             matrix = np.asarray(data["matrix"], dtype=np.float32)
@@ -105,4 +113,4 @@ def load_snapshot(path: Path, identity: str, dims: int) -> Snapshot | None:
         return None
     if not 0 < scale < 1e9:
         return None
-    return Snapshot(version, ids, matrix, tuple(names[c] for c in codes.tolist()), q8, scale)
+    return Snapshot(version, generation, ids, matrix, tuple(names[c] for c in codes.tolist()), q8, scale)

@@ -1,0 +1,97 @@
+"""One handle, many threads: every public method of a handle's objects runs under the
+handle's lock.
+
+A :class:`~mindbank.store.database.Database` (SQLite or PostgreSQL) carries one
+``threading.RLock``; :func:`serialized` wraps each public method of a class so that it runs
+while holding it. One thread at a time uses the handle's connection and its in-memory state
+(the working-memory tier, the vector index, caches), so threads can share a handle the way they
+share a file object; a transaction holds the lock from ``BEGIN`` to ``COMMIT``, so another
+thread's call waits for it instead of joining it. The lock is re-entrant: methods call each
+other freely. Uncontended, it costs well under a microsecond per call (``bench/bench_store.py``
+measures the store's paths with it).
+
+Generators yield outside the lock (each step runs under it), so a caller that holds an
+iterator open does not block the others; context managers marked with :func:`unlocked` take
+the lock themselves for as long as they are open.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Iterator
+from functools import cached_property
+from typing import Any, TypeVar
+
+__all__ = ["serialized", "unlocked"]
+
+C = TypeVar("C", bound=type)
+F = TypeVar("F", bound=Callable[..., Any])
+
+_SKIP = "__mindbank_unlocked__"
+
+
+def unlocked(fn: F) -> F:
+    """Leave ``fn`` alone in a :func:`serialized` class: it takes the lock itself (a context
+    manager that holds it while open), or must not hold it (a loop that runs for minutes)."""
+    setattr(fn, _SKIP, True)
+    return fn
+
+
+def serialized(lock_of: Callable[[Any], Any]) -> Callable[[C], C]:
+    """A class decorator: every public method, property and cached property of the class
+    runs under ``lock_of(self)``.
+
+    Args:
+        lock_of: the lock of an instance (the handle's ``Database.lock``).
+    """
+
+    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+        if inspect.isgeneratorfunction(fn):
+
+            @functools.wraps(fn)
+            def stepped(self: Any, *args: Any, **kwargs: Any) -> Iterator[Any]:
+                lock = lock_of(self)
+                with lock:
+                    steps = fn(self, *args, **kwargs)
+                while True:
+                    with lock:
+                        try:
+                            item = next(steps)
+                        except StopIteration:
+                            return
+                    yield item
+
+            return stepped
+
+        @functools.wraps(fn)
+        def locked(self: Any, *args: Any, **kwargs: Any) -> Any:
+            with lock_of(self):
+                return fn(self, *args, **kwargs)
+
+        return locked
+
+    def decorate(cls: C) -> C:
+        for name, attr in list(vars(cls).items()):
+            if name.startswith("_") and name not in ("__enter__", "__exit__"):
+                continue
+            if getattr(attr, _SKIP, False):
+                continue
+            if inspect.isfunction(attr):
+                setattr(cls, name, wrap(attr))
+            elif isinstance(attr, cached_property):
+                attr.func = wrap(attr.func)
+            elif isinstance(attr, property) and attr.fget is not None:
+                setattr(
+                    cls,
+                    name,
+                    property(
+                        wrap(attr.fget),
+                        None if attr.fset is None else wrap(attr.fset),
+                        None if attr.fdel is None else wrap(attr.fdel),
+                        attr.__doc__,
+                    ),
+                )
+        return cls
+
+    return decorate
