@@ -9,6 +9,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 import time
@@ -459,7 +460,7 @@ class MindBank:
         if "_sync_lost" in self.__dict__:
             self._sync_lost()
         try:
-            self._memory.flush_access()
+            self._memory.flush_access(wait=True)
             if "_semantic" in self.__dict__:
                 self._semantic.close()
         finally:
@@ -603,7 +604,7 @@ class MindBank:
         and if a recent search showed it, counts as using that search's result (feedback)."""
         entry = self._memory.get(key, namespace, self._clock())
         if entry is not None:
-            self._feedback.used(namespace, key)
+            self._db.best_effort(lambda: self._feedback.used(namespace, key))
             if "_schemas" in self.__dict__ and self._schemas.migrators:
                 return self._upgraded(entry)
         return entry
@@ -632,7 +633,7 @@ class MindBank:
         entries = self._memory.get_many(wanted, namespace, self._clock())
         upgrade = "_schemas" in self.__dict__ and self._schemas.migrators
         for key, entry in entries.items():
-            self._feedback.used(namespace, key)
+            self._db.best_effort(functools.partial(self._feedback.used, namespace, key))
             if upgrade:
                 entries[key] = self._upgraded(entry)
         return entries
@@ -1133,7 +1134,7 @@ class MindBank:
         )
         if rerank:
             hits = self._feedback.rerank(hits, k)
-        self._feedback.shown(query, hits)
+        self._db.best_effort(lambda: self._feedback.shown(query, hits))
         return hits
 
     def reembed(self, progress: Callable[[int], None] | None = None) -> int:
@@ -1345,8 +1346,8 @@ class MindBank:
         """Update the query planner's statistics (``PRAGMA optimize``) and checkpoint the WAL."""
         self._sqlite_only("optimize", "the server's autovacuum analyzes the tables")
         self._memory.flush_access()
-        self._db.execute("PRAGMA optimize")
-        self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        self._db.run("PRAGMA optimize")  # (run: a lock held past the timeout is mindbank's error)
+        self._db.run("PRAGMA wal_checkpoint(PASSIVE)")
 
     def compress(
         self,
@@ -1742,7 +1743,7 @@ def _copy(
     with (
         open(source, settings=quiet) as src,
         open(target, settings=quiet) as dst,
-        src._db.snapshot() if src._pg else contextlib.nullcontext(),  # type: ignore[attr-defined]
+        src._db.snapshot() if src._pg else contextlib.nullcontext(),
         dst._db.transaction(),
     ):
         if replace:

@@ -268,19 +268,51 @@ class SemanticMemory:
                 progress(done)
 
     def reembed(self, progress: Callable[[int], None] | None = None) -> int:
-        """Replace every vector with one from the embedder in use; returns how many."""
-        with self._repo.db.transaction():
-            self._repo.db.execute(
-                "DELETE FROM embeddings WHERE embedder != ?", (self.embedder.identity,)
+        """Recompute every vector with the embedder in use (the same one too); returns how
+        many entries have one now.
+
+        All or nothing: the new vectors are computed first (in memory: 1.5 KB per entry at
+        384 dimensions), then replace every vector, the embedder recorded and the database's
+        generation in one transaction. A run killed before it leaves the old vectors and
+        embedder as they were; entries written meanwhile are embedded after it.
+        """
+        import numpy as np
+
+        db = self._repo.db
+        identity = self.embedder.identity
+        skip = sorted(self._settings.no_embed_namespaces)
+        rows = self._repo.missing(None, skip, self._clock())
+        done: dict[int, tuple[str, bytes]] = {}
+        for start in range(0, len(rows), _BACKFILL_BATCH):
+            batch = rows[start : start + _BACKFILL_BATCH]
+            texts = [embedding_text(v, t) for _, v, t, _ in batch]
+            vecs = np.asarray(self.embedder.embed(texts), dtype="<f4")
+            for (entry_id, *_), text, vec in zip(batch, texts, vecs, strict=True):
+                done[entry_id] = (content_hash(text), vec.tobytes())
+            if progress is not None:
+                progress(len(done))
+        with db.transaction():
+            now_rows = self._repo.missing(None, skip, self._clock())
+            current = {r[0]: content_hash(embedding_text(r[1], r[2])) for r in now_rows}
+            db.execute("DELETE FROM embeddings")
+            self._repo.put_vectors(
+                [
+                    (i, identity, h, blob)
+                    for i, (h, blob) in done.items()
+                    if current.get(i) == h  # (not changed or deleted meanwhile)
+                ]
             )
-            self._repo.set_meta("embedder", self.embedder.identity)
+            self._repo.set_meta("embedder", identity)
+            self._repo.set_meta(_COMPLETE_KEY, "-1:-1")
+            db.start_generation()
         self._checked = False
         self._complete_at = (-1, -1)
-        self._repo.set_meta(_COMPLETE_KEY, "-1:-1")
         self.mirror.forget_snapshot()
         self.mirror.drop()
         self.cache.clear()
-        return self.backfill(progress)
+        self._follow_generation()
+        self.backfill()
+        return len(done)
 
     # -- searching ---------------------------------------------------------------------------
 

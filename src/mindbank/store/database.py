@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mindbank.config import Settings
 from mindbank.errors import (
@@ -43,6 +43,8 @@ __all__ = [
     "translate_error",
 ]
 
+T = TypeVar("T")
+
 SlowQueryHook = Callable[[str, float], None]
 """Called with (sql, milliseconds) for each statement over the slow-query threshold."""
 
@@ -59,6 +61,18 @@ def translate_error(exc: sqlite3.Error, path: str | Path = "") -> StoreError:
     if "not a database" in msg or "malformed" in msg:
         return NotADatabaseError(f"not a mindbank database{where}: {msg}")
     return StoreError(f"{msg}{where}")
+
+
+#: How long a read waits for the write lock to write its bookkeeping (access counts, ...)
+#: before it puts it off: a read never waits out the whole busy timeout for it.
+_BOOKKEEPING_WAIT_MS = 20
+
+
+def _full_or_read_only(exc: MindbankError) -> bool:
+    text = str(exc)
+    return any(
+        s in text for s in ("disk is full", "readonly database", "read-only", "disk I/O error")
+    )
 
 
 def new_generation() -> int:
@@ -93,7 +107,7 @@ class Transactions(abc.ABC):
     _depth: int
     #: The handle's lock (see mindbank.store.locking): a transaction holds it to its end, so
     #: another thread sharing the handle waits for it instead of joining it.
-    lock: threading.RLock
+    lock: Any
     #: How many transactions and savepoints this handle rolled back: what a cache of rows read
     #: through it compares, since a rollback leaves the database's change counters as they were.
     rollbacks: int = 0
@@ -119,6 +133,29 @@ class Transactions(abc.ABC):
         if stack is None:
             stack = self.__dict__["_undo_stack"] = []
         return stack
+
+    def best_effort(self, fn: Callable[[], T], *, wait: bool = False) -> T | None:
+        """Run ``fn``, a bookkeeping write that a read makes (access counts, feedback on use,
+        search impressions): if another process holds the write lock (``wait``: past the
+        busy timeout; else past a few milliseconds), the disk is full or the file read-only,
+        return None instead of failing the read. The caller keeps what it could not write
+        for a later try, or lets it go."""
+        if self.in_transaction:
+            return fn()  # the lock is ours already; a failure here is the transaction's
+        try:
+            if wait:
+                return fn()
+            with self._short_wait():
+                return fn()
+        except MindbankError as exc:
+            if isinstance(exc, DatabaseLockedError) or _full_or_read_only(exc):
+                return None
+            raise
+
+    @contextlib.contextmanager
+    def _short_wait(self) -> Iterator[None]:
+        """Wait at most a few milliseconds for another process's lock (SQLite overrides)."""
+        yield
 
     def on_rollback(self, fn: Callable[[], None]) -> None:
         """Call ``fn`` if the innermost open transaction or savepoint rolls back (or an
@@ -429,6 +466,37 @@ class Database(Transactions):
         generation = new_generation()
         self.run(f"PRAGMA user_version = {generation}")
         return generation
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Read in one snapshot until the block ends: a read transaction (WAL: writers go on,
+        this connection sees the database as of its first read; it takes no write lock, so
+        it never waits for one). Nothing inside may write."""
+        with self.lock:
+            if self.in_transaction:
+                yield
+                return
+            self.run("BEGIN")
+            self._depth = 1
+            try:
+                yield
+            finally:
+                self._depth = 0
+                with contextlib.suppress(sqlite3.Error):
+                    self.conn.execute("ROLLBACK")
+
+    @contextlib.contextmanager
+    def _short_wait(self) -> Iterator[None]:
+        wait_ms = int(self.settings.busy_timeout * 1000)
+        short = min(wait_ms, _BOOKKEEPING_WAIT_MS)
+        if short == wait_ms:
+            yield
+            return
+        self.conn.execute(f"PRAGMA busy_timeout = {short}")
+        try:
+            yield
+        finally:
+            self.conn.execute(f"PRAGMA busy_timeout = {wait_ms}")
 
     def table_names(self) -> list[str]:
         """The database's tables, by name."""

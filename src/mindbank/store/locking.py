@@ -1,8 +1,9 @@
 """One handle, many threads: every public method of a handle's objects runs under the
 handle's lock.
 
-A :class:`~mindbank.store.database.Database` (SQLite or PostgreSQL) carries one
-``threading.RLock``; :func:`serialized` wraps each public method of a class so that it runs
+A SQLite :class:`~mindbank.store.database.Database` carries one ``threading.RLock``
+(a PostgreSQL one needs none: each thread has its own connection and transactions from the
+pool, so its lock is :data:`NO_LOCK`); :func:`serialized` wraps each public method of a class so that it runs
 while holding it. One thread at a time uses the handle's connection and its in-memory state
 (the working-memory tier, the vector index, caches), so threads can share a handle the way they
 share a file object; a transaction holds the lock from ``BEGIN`` to ``COMMIT``, so another
@@ -23,12 +24,26 @@ from collections.abc import Callable, Iterator
 from functools import cached_property
 from typing import Any, TypeVar
 
-__all__ = ["serialized", "unlocked"]
+__all__ = ["NO_LOCK", "serialized", "unlocked"]
 
 C = TypeVar("C", bound=type)
 F = TypeVar("F", bound=Callable[..., Any])
 
 _SKIP = "__mindbank_unlocked__"
+
+
+class _NoLock:
+    """The lock of a handle whose threads need none (PostgreSQL: a connection and a
+    transaction per thread, from the pool)."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+NO_LOCK = _NoLock()
 
 
 def unlocked(fn: F) -> F:

@@ -490,11 +490,18 @@ class MemoryRepo:
         """Rows held in the working-memory tier, and their estimated bytes."""
         return len(self._rows), self._rows_bytes
 
-    def flush_access(self) -> int:
+    def flush_access(self, *, wait: bool = False) -> int:
         """Write the buffered access counts; returns how many entries were touched. The
-        cached rows get the same counts, so the working-memory tier stays valid."""
+        cached rows get the same counts, so the working-memory tier stays valid.
+
+        Best effort: if another process holds the write lock (``wait``: past the busy
+        timeout), the disk is full or the file read-only, the counts stay buffered for the
+        next flush and the read that called this goes on (``Database.best_effort``)."""
         if not self._pending:
             return 0
+        return self.db.best_effort(self._flush_pending, wait=wait) or 0
+
+    def _flush_pending(self) -> int:
         pending = self._pending
         # By row id: an entry deleted and stored again meanwhile does not inherit the counts.
         rows = [(int(c), t, int(rid)) for c, t, rid in pending.values()]

@@ -33,6 +33,7 @@ from mindbank.errors import (
 )
 from mindbank.store import pg_witness
 from mindbank.store.database import Transactions, migration_problems
+from mindbank.store.locking import NO_LOCK
 
 __all__ = [
     "HNSW_DIMS",
@@ -688,7 +689,9 @@ class PgDatabase(Transactions):
         self.settings = settings or Settings()
         self.clock = clock
         self.url = url
-        self.lock = threading.RLock()
+        # Threads share a PostgreSQL handle through the pool: each has its own connection and
+        # its own transactions, and they run at once. (On SQLite, one connection: a lock.)
+        self.lock = NO_LOCK
         self.path = _Display(url)
         self.codec = _Codec()
         self._local = threading.local()

@@ -113,4 +113,6 @@ def load_snapshot(path: Path, identity: str, dims: int, generation: int) -> Snap
         return None
     if not 0 < scale < 1e9:
         return None
-    return Snapshot(version, generation, ids, matrix, tuple(names[c] for c in codes.tolist()), q8, scale)
+    return Snapshot(
+        version, generation, ids, matrix, tuple(names[c] for c in codes.tolist()), q8, scale
+    )

@@ -220,17 +220,23 @@ class VectorRepo:
         return dict(self._run("SELECT embedder, count(*) FROM embeddings GROUP BY 1").fetchall())
 
     def missing(
-        self, embedder: str, skip_namespaces: Iterable[str], now: float, limit: int | None = None
+        self,
+        embedder: str | None,
+        skip_namespaces: Iterable[str],
+        now: float,
+        limit: int | None = None,
     ) -> list[tuple[int, str, str, str]]:
-        """Live entries without a current vector: ``(id, value, value_type, key)``."""
+        """Live entries without a current vector of ``embedder`` (None: every live entry to
+        embed): ``(id, value, value_type, key)``."""
         skip = list(skip_namespaces)
         marks = ",".join("?" * len(skip))
         not_skipped = f"AND m.namespace NOT IN ({marks})" if skip else ""
+        lacking = "e.entry_id IS NULL AND" if embedder is not None else ""
         rows = self._run(
             f"SELECT m.id, mb_plain(m.value), m.value_type, m.key FROM memory_store m "
             f"LEFT JOIN embeddings e ON e.entry_id = m.id AND e.embedder = ? "
-            f"WHERE e.entry_id IS NULL AND {_LIVE} {not_skipped} ORDER BY m.id LIMIT ?",
-            (embedder, now, *skip, -1 if limit is None else limit),
+            f"WHERE {lacking} {_LIVE} {not_skipped} ORDER BY m.id LIMIT ?",
+            (embedder or "", now, *skip, -1 if limit is None else limit),
         ).fetchall()
         return [(int(r[0]), str(r[1]), str(r[2]), str(r[3])) for r in rows]
 

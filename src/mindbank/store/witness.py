@@ -119,7 +119,7 @@ def _missing_triggers(db: Database) -> tuple[str, ...]:
 def verify_database(db: Database) -> WitnessReport:
     """Verify the whole chain of a database against its rows (reads every row once)."""
     try:
-        with db.transaction():  # one consistent view; BEGIN IMMEDIATE keeps writers out
+        with db.snapshot():  # one consistent view, without the write lock: a read never waits
             v = verify(_records(db), _rows(db))
             missing = _missing_triggers(db)
     except sqlite3.Error as exc:
