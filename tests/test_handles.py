@@ -423,3 +423,196 @@ def test_a_killed_reembed_leaves_the_old_embedder_usable(tmp_path: Path) -> None
         mb.store("later", "a note about deploy work")
         assert mb.reembed() == 1501  # the same embedder: every vector again
         assert mb.index_status().ok
+
+
+# A stress worker: two handles, two threads on each, storing, deleting, searching, writing
+# pairs in transactions and watching; it prints each write once it has returned (committed)
+# and reports any open of the database's files made outside SQLite (an audit hook).
+_STRESS = textwrap.dedent(
+    """
+    import os, sys, threading, time
+    path, name, seconds = os.path.realpath(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+    watched = {path, path + "-wal", path + "-shm"}
+    out_lock = threading.Lock()
+
+    def say(line):
+        with out_lock:
+            print(line, flush=True)
+
+    def audit(event, args):
+        if event == "open" and args and isinstance(args[0], (str, bytes, os.PathLike)):
+            if os.path.realpath(os.fsdecode(args[0])) in watched:
+                say(f"OPEN {os.fsdecode(args[0])}")
+        elif event == "mmap.__new__" and args[0] >= 0:
+            try:
+                if os.readlink(f"/proc/self/fd/{args[0]}") in watched:
+                    say("OPEN mmap")
+            except OSError:
+                pass
+
+    sys.addaudithook(audit)
+    import mindbank
+
+    settings = mindbank.Settings(busy_timeout=30.0)
+    handles = [mindbank.open(path, settings=settings) for _ in range(2)]
+    changes = []
+    sub = handles[1].subscribe(lambda c: changes.append(c.seq), interval=0.05)
+    stop = time.monotonic() + seconds
+
+    def work(mb, t):
+        n = 0
+        while time.monotonic() < stop:
+            n += 1
+            key = f"{name}-{t}-{n}"
+            mb.store(key, f"note {n} about deploys and tests from {name}", tags=[name])
+            say(f"S {key}")
+            if n % 5 == 0:
+                mb.delete(f"{name}-{t}-{n - 1}")
+                say(f"D {name}-{t}-{n - 1}")
+            if n % 7 == 0:
+                with mb.transaction():
+                    mb.store(f"{key}-a", 1)
+                    mb.store(f"{key}-b", 2)
+                say(f"P {key}")
+            if n % 3 == 0:
+                mb.search("deploys", k=3)
+                mb.retrieve(key)
+
+    threads = [threading.Thread(target=work, args=(mb, f"{h}{t}"))
+               for h, mb in enumerate(handles) for t in range(2)]
+    for t in threads: t.start()
+    for t in threads: t.join()
+    sub.close()
+    if sub.error is not None:
+        raise sub.error
+    if changes != sorted(set(changes)):
+        say("DISORDER")
+    for mb in handles: mb.close()
+    say("DONE")
+    """
+)
+
+
+@pytest.mark.slow
+def test_stress_many_processes_handles_threads_and_kills(tmp_path: Path) -> None:
+    """Three workers (two handles, four threads, a subscription each) for about 40 seconds;
+    one is killed with SIGKILL at random moments and started again. Afterwards the database
+    is intact, its witness chain verifies, every write reported committed is there, every
+    transaction is all or nothing, and no worker opened the database's files outside SQLite."""
+    import random
+    import signal
+
+    path = tmp_path / "m.db"
+    mindbank.open(path).close()
+    env = {**os.environ, "PYTHONPATH": str(SRC), "MINDBANK_EMBEDDER": "hashing"}
+    rng = random.Random(18)
+    lines: list[str] = []
+    lock = threading.Lock()
+
+    def start(name: str, seconds: float) -> subprocess.Popen[str]:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _STRESS, str(path), name, str(seconds)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        )  # fmt: skip
+
+        def read() -> None:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                with lock:
+                    lines.append(line.strip())
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        readers.append(reader)
+        procs.append(proc)
+        return proc
+
+    procs: list[subprocess.Popen[str]] = []
+    readers: list[threading.Thread] = []
+
+    steady = [start(f"w{i}", 40) for i in range(2)]
+    kills = 0
+    deadline = time.monotonic() + 38
+    victim_n = 0
+    while time.monotonic() < deadline:
+        victim = start(f"k{victim_n}", 60)
+        victim_n += 1
+        time.sleep(rng.uniform(1.0, 4.0))
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        kills += 1
+    for proc in steady:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    for reader in readers:  # every process has ended: their output ends too
+        reader.join(30)
+    for proc in procs:
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+    with lock:
+        log = list(lines)
+    assert not [line for line in log if line.startswith("OPEN") or line == "DISORDER"]
+    assert log.count("DONE") == 2
+    stored = {line[2:] for line in log if line.startswith("S ")}
+    deleted = {line[2:] for line in log if line.startswith("D ")}
+    pairs = {line[2:] for line in log if line.startswith("P ")}
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        keys = {r[0] for r in conn.execute("SELECT key FROM memory_store")}
+    finally:
+        conn.close()
+    # Every committed write is there. (A killed worker may have deleted key n-1 at n % 5 == 0
+    # and died before saying so.)
+    missing = stored - deleted - keys
+    assert all(k.startswith("k") and (int(k.rsplit("-", 1)[1]) + 1) % 5 == 0 for k in missing)
+    assert not (deleted & keys)
+    assert all(f"{p}-a" in keys and f"{p}-b" in keys for p in pairs)
+    # A pair is never half there, killed or not.
+    halves = {k[:-2] for k in keys if k.endswith(("-a", "-b"))}
+    assert all((f"{h}-a" in keys) == (f"{h}-b" in keys) for h in halves)
+    r = run_mindbank("db", "verify", "--db", str(path))
+    assert r.returncode == 0, r.stdout + r.stderr
+    with mindbank.open(path) as mb:
+        assert mb.check().ok
+        assert mb.index_status().ok
+    print(f"stress: {len(stored)} stores, {len(deleted)} deletes, {len(pairs)} transactions, "
+          f"{kills} kills survived, 0 lost")  # fmt: skip
+
+
+def test_index_status_finds_a_snapshot_that_disagrees_and_search_does_not_serve_it(
+    tmp_path: Path,
+) -> None:
+    import numpy as np
+
+    from mindbank.store.snapshot import load_snapshot, save_snapshot, snapshot_path
+
+    path = tmp_path / "m.db"
+    with mindbank.open(path) as mb:
+        mb.store_many(_facts("a", 1200))
+        expected = [h.entry.key for h in mb.search("deploy work", mode="semantic")]
+        identity, dims = mb.embedder.identity, mb.embedder.dims
+    snap_file = snapshot_path(path)
+    with mindbank.open(path) as mb:
+        assert mb.index_status().snapshot == "ok"
+    snap = load_snapshot(snap_file, identity, dims, 0)
+    assert snap is not None
+    matrix = snap.matrix.copy()
+    matrix[[0, 600, 1199]] = matrix[[1199, 0, 600]]  # three entries' vectors swapped
+    save_snapshot(
+        snap_file, identity=identity, version=snap.version, generation=0, ids=snap.ids,
+        matrix=matrix, namespaces=snap.namespaces, q8=snap.q8, scale=snap.scale,
+    )  # fmt: skip
+    with mindbank.open(path) as mb:
+        status = mb.index_status()
+        assert status.snapshot == "wrong" and not status.ok
+        assert [h.entry.key for h in mb.search("deploy work", mode="semantic")] == expected
+        assert mb._semantic.mirror.source == "sqlite"  # the snapshot was not served
+    with mindbank.open(path) as mb:
+        assert mb.index_status().snapshot == "ok"  # rewritten after the reload
+    r = run_mindbank("memory", "index", "status", "--json", "--db", str(path))
+    assert json.loads(r.stdout)["snapshot"] == "ok"
+    assert np.isfinite(matrix).all()

@@ -99,10 +99,34 @@ class VectorMirror:
             self._version = snap.version
             self._snapshot_version = snap.version
             self._changes = 0
-            if self._catch_up() and len(self._index) == self._repo.vector_count(self._identity):
+            if (
+                self._catch_up()
+                and len(self._index) == self._repo.vector_count(self._identity)
+                and self._sample_agrees()
+            ):
                 self.source = "snapshot"
                 return
         self._full_load()
+
+    def _sample_agrees(self, n: int = 64) -> bool:
+        """Whether ``n`` vectors spread over the loaded index equal the table's (a snapshot
+        that disagrees in content, not only in count, is not served)."""
+        import numpy as np
+
+        assert self._index is not None
+        ids = self._index.ids
+        if not len(ids):
+            return True
+        picks = [int(ids[i]) for i in np.linspace(0, len(ids) - 1, min(n, len(ids))).astype(int)]
+        stored = self._repo.vectors_of(sorted(set(picks)), self._identity)
+        for entry_id in picks:
+            vec = self._index.vector(entry_id)
+            blob = stored.get(entry_id)
+            if vec is None or blob is None or not np.array_equal(
+                vec, np.frombuffer(blob, dtype="<f4")
+            ):
+                return False
+        return True
 
     def _full_load(self) -> None:
         from mindbank.vectors.index import VectorIndex
@@ -152,6 +176,44 @@ class VectorMirror:
             and len(self._index) >= SNAPSHOT_FROM
         ):
             self.save()
+
+    def check_snapshot(self) -> str:
+        """Compare the snapshot file with the table: ``"none"`` (no file), ``"stale"`` (of
+        another embedder or generation, or older than the log keeps: a new process ignores
+        it and writes a new one), ``"ok"`` (caught up from the log, it holds exactly the
+        table's vectors and namespaces) or ``"wrong"`` (it would load and disagrees: delete
+        it, or run ``index rebuild``). Reads every vector once."""
+        import numpy as np
+
+        from mindbank.vectors.index import VectorIndex
+
+        if not self._path.is_file():
+            return "none"
+        snap = load_snapshot(self._path, self._identity, self._dims, self._repo.db.generation())
+        if snap is None:
+            return "stale"
+        current = self._repo.counters()[1]
+        if current < snap.version or self._repo.oldest_logged() > snap.version + 1:
+            return "stale"
+        index = VectorIndex(
+            self._dims, snap.ids, snap.matrix, snap.namespaces, quantized=(snap.q8, snap.scale)
+        )
+        changes, _ = self._repo.changes_since(snap.version, self._identity)
+        for entry_id, blob, namespace in changes:
+            if blob is None or namespace is None:
+                index.remove(entry_id)
+            else:
+                index.upsert(entry_id, np.frombuffer(blob, dtype="<f4"), namespace)
+        truth = self._repo.load_mirror(self._identity, self._dims)
+        ids, matrix, namespaces, _, _ = index.export()
+        order = np.argsort(ids, kind="stable")
+        same = (
+            len(ids) == len(truth.ids)
+            and bool(np.array_equal(ids[order], truth.ids))
+            and bool(np.array_equal(matrix[order], truth.matrix))
+            and [namespaces[i] for i in order.tolist()] == list(truth.namespaces)
+        )
+        return "ok" if same else "wrong"
 
     def forget_snapshot(self) -> None:
         """Delete the snapshot file."""

@@ -478,6 +478,7 @@ class SemanticMemory:
             fts_rows=self._repo.fts_count(),
             fts_ok=self._repo.fts_integrity(),
             loaded=self.mirror.loaded,
+            snapshot=self.mirror.check_snapshot(),
         )
 
     def rebuild(self, progress: Callable[[int], None] | None = None) -> int:

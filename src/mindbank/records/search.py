@@ -60,6 +60,9 @@ class IndexStatus(Record):
         fts_rows: rows in the full-text index (equal to ``entries`` when in step).
         fts_ok: FTS5's integrity check against memory_store passed.
         loaded: vectors in this process's in-memory index (0 until the first search).
+        snapshot: the vector snapshot file against the table: ``none``, ``stale`` (ignored
+            by the next process, which writes a new one), ``ok``, or ``wrong`` (it would be
+            loaded and disagrees with the table: not ok).
     """
 
     embedder: str
@@ -72,6 +75,7 @@ class IndexStatus(Record):
     fts_rows: int
     fts_ok: bool
     loaded: int
+    snapshot: str = "none"
 
     @property
     def ok(self) -> bool:
@@ -81,6 +85,7 @@ class IndexStatus(Record):
             and self.other_vectors == 0
             and self.fts_ok
             and self.fts_rows == self.entries
+            and self.snapshot != "wrong"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -97,6 +102,7 @@ class IndexStatus(Record):
             "fts_rows": self.fts_rows,
             "fts_ok": self.fts_ok,
             "loaded": self.loaded,
+            "snapshot": self.snapshot,
         }
 
 

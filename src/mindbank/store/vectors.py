@@ -160,6 +160,16 @@ class VectorRepo:
             ]
         )
 
+    def vectors_of(self, entry_ids: Sequence[int], embedder: str) -> dict[int, bytes]:
+        """The stored vectors (float32 little-endian) of some entries, by entry id."""
+        marks = ",".join("?" * len(entry_ids))
+        rows = self._run(
+            f"SELECT entry_id, mb_f32(vector, quant) FROM embeddings "
+            f"WHERE embedder = ? AND entry_id IN ({marks})",
+            (embedder, *entry_ids),
+        ).fetchall()
+        return {int(r[0]): bytes(r[1]) for r in rows}
+
     def prune_log(self, keep: int) -> None:
         """Forget all but the last ``keep`` changes (an index older than that reloads fully)."""
         self._run(
