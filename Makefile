@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test test-fast lint bench clean
+.PHONY: demo test test-fast test-py lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,8 +33,12 @@ test: lint
 test-fast: lint
 	$(BIN)/pytest -m "not slow"
 
+# The tests alone, on another Python: make test-py PYTHON=python3.13 VENV=.venv-3.13
+test-py: $(VENV)/.dev
+	$(BIN)/pytest
+
 bench: $(VENV)/.base
 	$(BIN)/python bench/bench_store.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv-3.13 .mypy_cache .ruff_cache .pytest_cache

@@ -3,6 +3,7 @@ PostgreSQL server and ``backend_mb``: the same API on each backend."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import subprocess
@@ -208,5 +209,5 @@ def raw_rows(db: Path | str, sql: str) -> list[tuple[Any, ...]]:
             return [tuple(r) for r in conn.execute(sql)]
     import sqlite3
 
-    with sqlite3.connect(db) as conn:
+    with contextlib.closing(sqlite3.connect(db)) as conn, conn:
         return [tuple(r) for r in conn.execute(sql)]

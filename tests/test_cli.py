@@ -6,6 +6,7 @@ reopen that file; a few run the real `python -m mindbank` in a subprocess.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from pathlib import Path
@@ -94,6 +95,11 @@ def test_value_from_stdin(invoke_any) -> None:  # type: ignore[no-untyped-def]
     assert invoke("memory", "retrieve", "log").output == "line one\nline two\n\n"
 
 
+def _rows(path: Path) -> list[tuple[str, str]]:
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        return conn.execute("SELECT key, value FROM memory_store").fetchall()
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -113,12 +119,12 @@ def test_errors_are_one_line_and_exit_1(
     invoke, db_path: Path, args: list[str], message: str
 ) -> None:  # type: ignore[no-untyped-def]
     invoke("memory", "store", "keep", "me")
-    before = sqlite3.connect(db_path).execute("SELECT key, value FROM memory_store").fetchall()
+    before = _rows(db_path)
     r = invoke(*args)
     assert r.exit_code == 1, r.output
     assert r.stderr.startswith("error: ") and message in r.stderr
     assert r.stderr.count("\n") == 1
-    after = sqlite3.connect(db_path).execute("SELECT key, value FROM memory_store").fetchall()
+    after = _rows(db_path)
     assert after == before
 
 

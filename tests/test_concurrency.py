@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -147,7 +148,7 @@ def test_backup_while_another_process_writes(tmp_path: Path) -> None:
         mb.backup(tmp_path / "snap.db")
     _, err = writer.communicate(timeout=120)
     assert writer.returncode == 0, err
-    with sqlite3.connect(tmp_path / "snap.db") as conn:
+    with contextlib.closing(sqlite3.connect(tmp_path / "snap.db")) as conn, conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         n = conn.execute("SELECT count(*) FROM memory_store").fetchone()[0]
     assert 0 <= n <= 500

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -54,7 +55,7 @@ def _fill(mb: MindBank) -> None:
 
 
 def test_fresh_database_has_the_twelve_tables_and_wal(mb: MindBank, db_path: Path) -> None:
-    with sqlite3.connect(db_path) as conn:
+    with contextlib.closing(sqlite3.connect(db_path)) as conn, conn:
         names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         rows = conn.execute("SELECT version, sha256 FROM schema_migrations").fetchall()
@@ -66,7 +67,7 @@ def test_fresh_database_has_the_twelve_tables_and_wal(mb: MindBank, db_path: Pat
 
 def test_newer_schema_is_refused(db_path: Path) -> None:
     mindbank.open(db_path).close()
-    with sqlite3.connect(db_path) as conn:
+    with contextlib.closing(sqlite3.connect(db_path)) as conn, conn:
         conn.execute("INSERT INTO schema_migrations VALUES (999, 'future', 'x', 0)")
     with pytest.raises(SchemaError, match="newer mindbank"):
         mindbank.open(db_path)
@@ -74,7 +75,7 @@ def test_newer_schema_is_refused(db_path: Path) -> None:
 
 def test_altered_migration_is_detected(db_path: Path) -> None:
     mindbank.open(db_path).close()
-    with sqlite3.connect(db_path) as conn:
+    with contextlib.closing(sqlite3.connect(db_path)) as conn, conn:
         conn.execute("UPDATE schema_migrations SET sha256 = 'tampered' WHERE version = 1")
     with pytest.raises(SchemaError, match="hash mismatch"):
         mindbank.open(db_path)
@@ -94,7 +95,7 @@ def test_a_file_that_is_not_a_database_is_never_touched(tmp_path: Path, content:
 
 def test_another_applications_sqlite_file_is_never_touched(tmp_path: Path) -> None:
     path = tmp_path / "other.db"
-    with sqlite3.connect(path) as conn:
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
         conn.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)")
         conn.execute("INSERT INTO customers (name) VALUES ('Ada')")
     conn.close()

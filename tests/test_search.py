@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import sqlite3
@@ -492,7 +493,10 @@ def test_search_persists_across_reopen_and_rebuild(tmp_path: Path) -> None:
         mb.store("a", "persistent memory works")
     with mindbank.open(path, embedder="hashing") as mb:
         assert mb.search("persistent memory")[0].entry.key == "a"
-        with sqlite3.connect(path) as conn:  # lose the full-text index behind its back
+        with (
+            contextlib.closing(sqlite3.connect(path)) as conn,
+            conn,
+        ):  # lose the full-text index behind its back
             conn.execute("DELETE FROM memory_fts_data")
         assert not mb.index_status().fts_ok
         mb.rebuild_index()
@@ -767,7 +771,7 @@ def test_a_corrupt_or_foreign_snapshot_is_detected(tmp_path: Path) -> None:
         mb.search("topic 7", mode="semantic")
         assert mb._semantic.mirror.source == "snapshot"
     # A snapshot whose rows disagree with the database (count check) is not trusted.
-    with sqlite3.connect(path) as conn:
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
         conn.execute(
             "DELETE FROM embeddings WHERE entry_id IN (SELECT entry_id FROM embeddings LIMIT 10)"
         )
