@@ -234,6 +234,19 @@ def main() -> None:
     rate, base = _best_rate(mb_peek), _best_rate(base_get(keys))
     _row("get (no access count)", rate, "ops/s", "-", rate / base)
 
+    # What the handle's lock costs (threads may share a handle): the same gets through the
+    # method without its lock, in the same run.
+    unlocked_get = mindbank.MindBank.get.__wrapped__  # type: ignore[attr-defined]
+
+    def mb_peek_unlocked() -> int:
+        for k in keys:
+            unlocked_get(mb, k, namespace="r")
+        return n
+
+    bare = _best_rate(mb_peek_unlocked)
+    print(f"{'  the lock':<34} {1e9 / rate - 1e9 / bare:>12,.0f} ns/call   "
+          f"(get without it: {bare:,.0f}/s; with: x{rate / bare:.2f})")  # fmt: skip
+
     # list 100 by prefix -------------------------------------------------------------------
     # Each prefix matches 1,000 keys; the list takes the first 100.
     prefixes = [f"key-{i:04d}" for i in range(max(n // 1000, 1))]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -134,3 +135,41 @@ def test_memory_bridge_import_export_and_index(tmp_path: Path) -> None:
         "memory", "bridge", "import", "--folder", str(tmp_path / "nope"), "--db", str(db)
     )
     assert r.returncode == 1 and "no memory folder" in r.stderr
+
+
+def test_hooks_running_in_parallel_lose_nothing(tmp_path: Path) -> None:
+    """Claude Code runs hooks of parallel subagents at once: eight hook processes on one
+    database, each finds its memory and records its outcome."""
+    import subprocess
+    import sys
+
+    db = tmp_path / "m.db"
+    with mindbank.open(db) as mb:
+        mb.store("locked-db", "database is locked: use BEGIN IMMEDIATE and a busy timeout")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MINDBANK_")}
+    env["MINDBANK_EMBEDDER"] = "hashing"
+    procs = []
+    for i in range(4):
+        pre = json.dumps({"prompt": f"the database is locked again ({i})"})
+        post = json.dumps({
+            "session_id": f"s{i}", "tool_name": "Task",
+            "tool_input": {"description": f"task {i}", "prompt": f"fix the lock, attempt {i}"},
+            "tool_response": {"exit_code": 0, "tests_passed": 2, "tests_failed": 0},
+        })  # fmt: skip
+        for hook, data in (("pre-task", pre), ("post-task", post)):
+            p = subprocess.Popen(
+                [sys.executable, "-m", "mindbank", "hooks", hook, "--db", str(db)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                text=True, env=env,
+            )  # fmt: skip
+            procs.append((hook, p, data))
+    outs = [(hook, *p.communicate(data, timeout=120), p.returncode) for hook, p, data in procs]
+    for hook, out, err, code in outs:
+        # (a hook over its time budget says so on stderr: eight at once on two cores are slow)
+        assert code == 0 and all(" took " in line for line in err.splitlines()), (hook, err)
+        if hook == "pre-task":
+            assert "locked-db" in out
+    with mindbank.open(db) as mb:
+        tasks = sorted(t.task for t in mb.bank.trajectories())
+        assert tasks == [f"fix the lock, attempt {i}" for i in range(4)]
+        assert mb.check().ok

@@ -438,3 +438,33 @@ def test_change_schema_update_pattern_and_compress_tools_over_stdio(tmp_path: Pa
             assert comp["entries"] >= 1 and "semantic_recall_at_10" in comp
 
     asyncio.run(scenario())
+
+
+def test_a_long_lived_server_sees_other_processes_writes(tmp_path: Path) -> None:
+    """The MCP server holds its handle for the whole session: each retrieve and search sees
+    what other processes (the CLI, another agent) committed before it, and those processes
+    never find the server's -wal and -shm gone."""
+    db = tmp_path / "m.db"
+
+    def outside(key: str, value: str) -> None:
+        r = subprocess.run(
+            [sys.executable, "-m", "mindbank", "memory", "store", key, value, "--db", str(db)],
+            capture_output=True, text=True, env={**os.environ, **ENV}, timeout=60,
+        )  # fmt: skip
+        assert r.returncode == 0, r.stderr
+
+    async def scenario() -> None:
+        async with Client(_stdio(db)) as client:
+            await _call(client, "memory_store", {"key": "diag", "value": "from the server"})
+            for i in range(3):
+                outside("diag", f"outside {i}")
+                got = await _call(client, "memory_retrieve", {"key": "diag"})
+                assert got["entry"]["value"] == f"outside {i}"
+                outside(f"note{i}", f"a lesson about rollbacks number {i}")
+                hits = await _call(client, "memory_search", {"query": "rollbacks", "k": 5})
+                assert {h["entry"]["key"] for h in hits["hits"]} >= {
+                    f"note{j}" for j in range(i + 1)
+                }
+                assert Path(f"{db}-wal").exists() and Path(f"{db}-shm").exists()
+
+    asyncio.run(scenario())
