@@ -156,33 +156,64 @@ _WRITER = textwrap.dedent(
 )
 
 
-# A process that records every open of the database's three files made outside SQLite
-# (Python's audit events "open" (io.open, os.open) and "mmap.__new__"), while it runs every
-# path that touches them: handles, threads, a subscription, search, stats, backup, export,
-# vacuum, check, verify, compression, a restore by another process, and closing.
-_AUDITED = textwrap.dedent(
+# Installs a Python audit hook (events "open": io.open and os.open; "mmap.__new__") that
+# reports every open of the database's three files made outside SQLite, but the one open of the
+# -shm file by mindbank.store.walindex, whose descriptor must then stay open for good (closing
+# it would drop the process's locks): ``check()`` reports one that was closed.
+_AUDIT = textwrap.dedent(
     """
-    import os, subprocess, sys, threading
-    path = os.path.realpath(sys.argv[1])
-    watched = {path, path + "-wal", path + "-shm"}
-    opened = []
+    import os, sys
 
-    def audit(event, args):
-        if event == "open" and args and isinstance(args[0], (str, bytes, os.PathLike)):
-            name = os.fsdecode(args[0])
-            if os.path.realpath(name) in watched:
-                opened.append(name)
-        elif event == "mmap.__new__":
-            fd = args[0]
-            if fd >= 0:
+    def watch(path, report):
+        path = os.path.realpath(path)
+        watched = {path, path + "-wal", path + "-shm"}
+        walindex = os.path.join("mindbank", "store", "walindex.py")
+        kept = set()
+
+        def audit(event, args):
+            if event == "open" and args and isinstance(args[0], (str, bytes, os.PathLike)):
+                name = os.path.realpath(os.fsdecode(args[0]))
+                if name in watched:
+                    caller = sys._getframe(1).f_code.co_filename
+                    if caller.endswith(walindex) and name.endswith("-shm") and name not in kept:
+                        kept.add(name)
+                    else:
+                        report(f"OPEN {name} from {caller}")
+            elif event == "mmap.__new__" and args[0] >= 0:
                 try:
-                    target = os.readlink(f"/proc/self/fd/{fd}")
+                    target = os.readlink(f"/proc/self/fd/{args[0]}")
                 except OSError:
                     return
-                if target in watched:
-                    opened.append("mmap " + target)
+                caller = sys._getframe(1).f_code.co_filename
+                if target in watched and not caller.endswith(walindex):
+                    report(f"MMAP {target} from {caller}")
 
-    sys.addaudithook(audit)
+        sys.addaudithook(audit)
+
+        def check():
+            from mindbank.store import walindex as w
+            for shm, (dev, ino, fd, _) in w._mapped.items():
+                try:
+                    st = os.fstat(fd)
+                except OSError:
+                    report(f"CLOSED {shm}")
+                    continue
+                if (st.st_dev, st.st_ino) != (dev, ino):
+                    report(f"CLOSED {shm}")
+
+        return check
+    """
+)
+
+# A process that records every open of the database's three files made outside SQLite (see
+# _AUDIT) while it runs every path that touches them: handles, threads, a subscription,
+# search, stats, backup, export, vacuum, check, verify, a restore by another process, closing.
+_AUDITED = _AUDIT + textwrap.dedent(
+    """
+    import subprocess, threading
+    path = os.path.realpath(sys.argv[1])
+    opened = []
+    check = watch(path, opened.append)
     import mindbank
 
     settings = mindbank.Settings()
@@ -211,6 +242,7 @@ _AUDITED = textwrap.dedent(
     b.search("deploys")
     sub.close()
     a.close(); b.close()
+    check()
     print("\\n".join(opened) if opened else "none")
     """
 )
@@ -428,29 +460,17 @@ def test_a_killed_reembed_leaves_the_old_embedder_usable(tmp_path: Path) -> None
 # A stress worker: two handles, two threads on each, storing, deleting, searching, writing
 # pairs in transactions and watching; it prints each write once it has returned (committed)
 # and reports any open of the database's files made outside SQLite (an audit hook).
-_STRESS = textwrap.dedent(
+_STRESS = _AUDIT + textwrap.dedent(
     """
-    import os, sys, threading, time
+    import threading, time
     path, name, seconds = os.path.realpath(sys.argv[1]), sys.argv[2], float(sys.argv[3])
-    watched = {path, path + "-wal", path + "-shm"}
     out_lock = threading.Lock()
 
     def say(line):
         with out_lock:
             print(line, flush=True)
 
-    def audit(event, args):
-        if event == "open" and args and isinstance(args[0], (str, bytes, os.PathLike)):
-            if os.path.realpath(os.fsdecode(args[0])) in watched:
-                say(f"OPEN {os.fsdecode(args[0])}")
-        elif event == "mmap.__new__" and args[0] >= 0:
-            try:
-                if os.readlink(f"/proc/self/fd/{args[0]}") in watched:
-                    say("OPEN mmap")
-            except OSError:
-                pass
-
-    sys.addaudithook(audit)
+    check = watch(path, say)
     import mindbank
 
     settings = mindbank.Settings(busy_timeout=30.0)
@@ -500,6 +520,7 @@ _STRESS = textwrap.dedent(
     if changes[: len(log)] != log:
         say(f"DISORDER {len(changes)} delivered, {len(log)} in the log")
     for mb in handles: mb.close()
+    check()
     say("DONE")
     """
 )
@@ -564,7 +585,7 @@ def test_stress_many_processes_handles_threads_and_kills(tmp_path: Path) -> None
                 pipe.close()
     with lock:
         log = list(lines)
-    assert not [line for line in log if line.startswith(("OPEN", "DISORDER"))]
+    assert not [line for line in log if line.startswith(("OPEN", "MMAP", "CLOSED", "DISORDER"))]
     assert log.count("DONE") == 2
     stored = {line[2:] for line in log if line.startswith("S ")}
     deleted = {line[2:] for line in log if line.startswith("D ")}
@@ -665,3 +686,54 @@ def test_a_backup_killed_half_way_leaves_nothing_after_the_next(tmp_path: Path) 
         mb.backup(target)
     assert not leftover.exists() and alive.exists()
     assert sorted(p.name for p in target.parent.iterdir()) == [alive.name, "b.db"]
+
+
+def test_locked_methods_keep_their_parameters() -> None:
+    import inspect
+
+    from mindbank.store.locking import serialized
+
+    @serialized
+    class Thing:
+        def __init__(self) -> None:
+            self._lock = threading.RLock()
+
+        def every(self, a, /, b=2, *c, d, e=5, **f):  # type: ignore[no-untyped-def]
+            """Doc."""
+            return (a, b, c, d, e, f)
+
+        def steps(self, n: int):  # type: ignore[no-untyped-def]
+            yield from range(n)
+
+    t = Thing()
+    assert t.every(1, d=4) == (1, 2, (), 4, 5, {})
+    assert t.every(1, 3, 7, 8, d=4, z=1) == (1, 3, (7, 8), 4, 5, {"z": 1})
+    with pytest.raises(TypeError):
+        t.every(a=1, d=4)  # positional-only stays positional-only
+    assert Thing.every.__doc__ == "Doc." and "d" in inspect.signature(Thing.every).parameters
+    assert list(t.steps(3)) == [0, 1, 2]
+    assert mindbank.MindBank.retrieve.__wrapped__.__name__ == "retrieve"  # type: ignore[attr-defined]
+
+
+def test_a_transaction_in_one_thread_is_not_joined_by_another(tmp_path: Path) -> None:
+    """Thread A's transaction holds the handle: thread B's store waits for it, and is not
+    part of it (A rolls back; B's entry stays)."""
+    with mindbank.open(tmp_path / "m.db", settings=SETTINGS) as mb:
+        inside, done = threading.Event(), threading.Event()
+
+        def other() -> None:
+            inside.wait(10)
+            mb.store("b", "from B")
+            done.set()
+
+        t = threading.Thread(target=other)
+        t.start()
+        with pytest.raises(RuntimeError), mb.transaction():
+            mb.store("a", "from A")
+            inside.set()
+            assert not done.wait(0.3)  # B waits for the transaction
+            raise RuntimeError("roll back")
+        t.join(10)
+        assert done.is_set()
+        assert mb.retrieve("a") is None
+        assert mb.retrieve("b").value == "from B"  # type: ignore[union-attr]

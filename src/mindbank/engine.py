@@ -86,7 +86,7 @@ __all__ = ["Follower", "MindBank", "open", "restore"]
 PathLike = str | os.PathLike[str]
 
 
-@serialized(lambda self: self._db.lock)
+@serialized
 class MindBank:
     """An open mindbank database. Create it with :func:`mindbank.open`.
 
@@ -102,6 +102,7 @@ class MindBank:
 
     def __init__(self, db: Database, embedder: Embedder | str | None = None):
         self._db = db
+        self._lock = db.lock  # every public method runs under it (mindbank.store.locking)
         self._embedder_spec = embedder
         self._clock = db.clock
         self._pg = getattr(db, "dialect", "sqlite") == "postgres"
@@ -604,7 +605,9 @@ class MindBank:
         and if a recent search showed it, counts as using that search's result (feedback)."""
         entry = self._memory.get(key, namespace, self._clock())
         if entry is not None:
-            self._db.best_effort(lambda: self._feedback.used(namespace, key))
+            feedback = self._feedback
+            if feedback.armed():  # (most reads: no search showed anything lately)
+                self._db.best_effort(functools.partial(feedback.used, namespace, key))
             if "_schemas" in self.__dict__ and self._schemas.migrators:
                 return self._upgraded(entry)
         return entry
@@ -632,8 +635,11 @@ class MindBank:
             raise ValidationError("keys must be strings")
         entries = self._memory.get_many(wanted, namespace, self._clock())
         upgrade = "_schemas" in self.__dict__ and self._schemas.migrators
+        feedback = self._feedback
+        armed = bool(entries) and feedback.armed()
         for key, entry in entries.items():
-            self._db.best_effort(functools.partial(self._feedback.used, namespace, key))
+            if armed:
+                self._db.best_effort(functools.partial(feedback.used, namespace, key))
             if upgrade:
                 entries[key] = self._upgraded(entry)
         return entries
@@ -1514,7 +1520,7 @@ class MindBank:
         self._db.set_slow_query(threshold_ms, callback)
 
 
-@serialized(lambda self: self._local._db.lock)
+@serialized
 class Follower:
     """A local memory that follows a shared one: reads here, writes through the server (get
     one with :meth:`MindBank.follower`). Everything not written here (``get``, ``retrieve``,
@@ -1522,6 +1528,7 @@ class Follower:
 
     def __init__(self, local: MindBank, replica: Replica):
         self._local = local
+        self._lock = local._db.lock
         self._replica = replica
 
     def store(

@@ -64,7 +64,9 @@ class FeedbackLoop:
             self._pruned_at = now
         self._armed_until = now + window
 
-    def _armed(self) -> bool:
+    def armed(self) -> bool:
+        """Whether a search showed results within the feedback window (a retrieve may then
+        be feedback); reads the database at most once a second."""
         now = self._clock()
         if now < self._armed_until:
             return True
@@ -79,7 +81,7 @@ class FeedbackLoop:
     def used(self, namespace: str, key: str) -> bool:
         """An entry was retrieved: if a recent search showed it, record it as used there and
         the results above it as skipped. Returns whether feedback was recorded."""
-        if not self._armed():
+        if not self.armed():
             return False
         now = self._clock()
         for imp_id, query, results in self._repo.impressions_since(

@@ -59,16 +59,14 @@ def _object(value: Any, what: str) -> dict[str, Any]:
     return dict(value)
 
 
-_serialized = serialized(lambda self: self._repo.db.lock)
-
-
 class _Part:
     def __init__(self, repo: CoordinationRepo, clock: Clock):
         self._repo = repo
+        self._lock = repo.db.lock  # (mindbank.store.locking)
         self._clock = clock
 
 
-@_serialized
+@serialized
 class Sessions(_Part):
     """Sessions: context that survives across process runs until it expires."""
 
@@ -123,7 +121,7 @@ class Sessions(_Part):
         return self._repo.session_list(self._clock())
 
 
-@_serialized
+@serialized
 class Agents(_Part):
     """The agent registry and each agent's private memory."""
 
@@ -180,7 +178,7 @@ class Agents(_Part):
         return self._repo.agent_memory(agent_id, None)
 
 
-@_serialized
+@serialized
 class Tasks(_Part):
     """Tasks with status, priority, dependencies and result."""
 
@@ -288,7 +286,7 @@ class Tasks(_Part):
         ]
 
 
-@_serialized
+@serialized
 class SharedStates(_Part):
     """Versioned values shared between agents, with compare-and-set."""
 
@@ -345,7 +343,7 @@ class SharedStates(_Part):
         return self._repo.shared_delete(check_name(key, "key"))
 
 
-@_serialized
+@serialized
 class Events(_Part):
     """The append-only events log."""
 
@@ -376,7 +374,7 @@ def _percentile(sorted_values: Sequence[float], q: float) -> float:
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
 
-@_serialized
+@serialized
 class Metrics(_Part):
     """Performance metrics: record measurements, aggregate them over a window."""
 
@@ -419,7 +417,7 @@ class Metrics(_Part):
         return self._repo.metric_names()
 
 
-@_serialized
+@serialized
 class Workflows(_Part):
     """Workflow checkpoints, to resume after a crash."""
 
@@ -444,7 +442,7 @@ class Workflows(_Part):
         return self._repo.workflow_list(state)
 
 
-@_serialized
+@serialized
 class Topologies(_Part):
     """Swarm topology: each save is a new version, so history is kept."""
 
@@ -476,7 +474,7 @@ class Topologies(_Part):
         return self._repo.topology_history(swarm_id, limit)
 
 
-@_serialized
+@serialized
 class ConsensusLog(_Part):
     """Proposals that agents accept until a quorum is reached."""
 

@@ -122,8 +122,10 @@ class VectorMirror:
         for entry_id in picks:
             vec = self._index.vector(entry_id)
             blob = stored.get(entry_id)
-            if vec is None or blob is None or not np.array_equal(
-                vec, np.frombuffer(blob, dtype="<f4")
+            if (
+                vec is None
+                or blob is None
+                or not np.array_equal(vec, np.frombuffer(blob, dtype="<f4"))
             ):
                 return False
         return True

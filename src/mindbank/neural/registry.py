@@ -81,7 +81,7 @@ def _sha(blob: bytes) -> str:
     return hashlib.sha256(blob).hexdigest()
 
 
-@serialized(lambda self: self._db.lock)
+@serialized
 class NeuralModels:
     """Get one as ``mb.neural``."""
 
@@ -97,6 +97,7 @@ class NeuralModels:
         self._embedder_fn = embedder
         self._embedder_spec = embedder_spec
         self._db = db
+        self._lock = db.lock  # (mindbank.store.locking)
         self._repo = NeuralRepo(db)
         self._clock = clock
         self.cache: LRUCache[Model] = LRUCache(cache_size, cache_ttl, clock)

@@ -27,7 +27,7 @@ from mindbank.store.pipeline import PipelineRepo
 __all__ = ["Pipeline"]
 
 
-@serialized(lambda self: self._db.lock)
+@serialized
 class Pipeline:
     """Get one as ``mb.pipeline``."""
 
@@ -39,6 +39,7 @@ class Pipeline:
         on_result: Callable[[RunResult, Task], None] | None = None,
     ):
         self._db = db
+        self._lock = db.lock  # (mindbank.store.locking)
         self._repo = PipelineRepo(db)
         self._clock = clock
         self.folder = folder

@@ -102,7 +102,7 @@ def _outcome_label(outcome: object) -> bool:
     raise ValidationError(f"outcome must be 'success' or 'failure', got {outcome!r}")
 
 
-@serialized(lambda self: self._db.lock)
+@serialized
 class ReasoningBank:
     """Store, query, learn and consolidate reasoning items. Get one as ``mb.bank``."""
 
@@ -114,6 +114,7 @@ class ReasoningBank:
         clock: Callable[[], float],
     ):
         self._db = db
+        self._lock = db.lock  # (mindbank.store.locking)
         self._repo = bank_repo(db)
         self._embedder_fn = embedder
         self.settings = settings

@@ -31,6 +31,7 @@ from mindbank.errors import (
 from mindbank.store.compression import register as register_codec
 from mindbank.store.digests import register as register_digests
 from mindbank.store.schema import APPLICATION_ID, MIGRATIONS
+from mindbank.store.walindex import header_reader
 
 if TYPE_CHECKING:
     from mindbank.records import MigrationInfo
@@ -243,6 +244,8 @@ class Database(Transactions):
         self.settings = settings or Settings()
         self.clock = clock
         self.lock = threading.RLock()
+        self._wal_reader: Callable[[], bytes] | None = None
+        self._wal_tried = False
         self._depth = 0
         self._slow_hooks: list[SlowQueryHook] = []
         self._in_slow_hook = False
@@ -451,6 +454,20 @@ class Database(Transactions):
         """After a failed COMMIT: roll back what is still open."""
         if self.conn.in_transaction:
             self.conn.execute("ROLLBACK")
+
+    def wal_header(self) -> bytes | None:
+        """The two copies of the WAL-index header (see :mod:`mindbank.store.walindex`): bytes
+        that every commit by any connection changes before it returns. None when they cannot
+        be read that way; then only ``PRAGMA data_version`` tells."""
+        reader = self._wal_reader
+        if reader is None:
+            if self._wal_tried:
+                return None
+            self._wal_tried = True
+            reader = self._wal_reader = header_reader(self.path)
+            if reader is None:
+                return None
+        return reader()
 
     def generation(self) -> int:
         """The database's generation: 0 from its creation; a new random number each time it

@@ -53,20 +53,62 @@ def unlocked(fn: F) -> F:
     return fn
 
 
-def serialized(lock_of: Callable[[Any], Any]) -> Callable[[C], C]:
-    """A class decorator: every public method, property and cached property of the class
-    runs under ``lock_of(self)``.
+def _locked(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` under ``self._lock``, with ``fn``'s own parameter list: a wrapper taking
+    ``*args, **kwargs`` costs twice as much per call (about 0.4 µs against 0.2 µs here), and
+    these wrap the fastest paths (a retrieve from the working-memory tier takes 2-3 µs)."""
+    params = list(inspect.signature(fn).parameters.values())
+    names = {"_fn": fn}
+    head: list[str] = []
+    call: list[str] = []
+    star = False
+    for n, p in enumerate(params):
+        default = ""
+        if p.default is not inspect.Parameter.empty:
+            names[f"_d{n}"] = p.default
+            default = f"=_d{n}"
+        if p.kind is p.POSITIONAL_ONLY:
+            head.append(p.name + default)
+            call.append(p.name)
+            if n + 1 == len(params) or params[n + 1].kind is not p.POSITIONAL_ONLY:
+                head.append("/")
+        elif p.kind is p.POSITIONAL_OR_KEYWORD:
+            head.append(p.name + default)
+            call.append(p.name)
+        elif p.kind is p.VAR_POSITIONAL:
+            head.append("*" + p.name)
+            call.append("*" + p.name)
+            star = True
+        elif p.kind is p.KEYWORD_ONLY:
+            if not star:
+                head.append("*")
+                star = True
+            head.append(p.name + default)
+            call.append(f"{p.name}={p.name}")
+        else:
+            head.append("**" + p.name)
+            call.append("**" + p.name)
+    me = params[0].name
+    source = (
+        f"def locked({', '.join(head)}):\n"
+        f"    with {me}._lock:\n"
+        f"        return _fn({', '.join(call)})\n"
+    )
+    exec(source, names)  # (source built above from fn's own signature only)
+    return functools.wraps(fn)(names["locked"])
 
-    Args:
-        lock_of: the lock of an instance (the handle's ``Database.lock``).
-    """
+
+def serialized(cls: C) -> C:
+    """A class decorator: every public method, property and cached property of the class
+    runs under the instance's ``_lock`` (the handle's ``Database.lock``, which the instance
+    sets in ``__init__``)."""
 
     def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
         if inspect.isgeneratorfunction(fn):
 
             @functools.wraps(fn)
             def stepped(self: Any, *args: Any, **kwargs: Any) -> Iterator[Any]:
-                lock = lock_of(self)
+                lock = self._lock
                 with lock:
                     steps = fn(self, *args, **kwargs)
                 while True:
@@ -79,34 +121,26 @@ def serialized(lock_of: Callable[[Any], Any]) -> Callable[[C], C]:
 
             return stepped
 
-        @functools.wraps(fn)
-        def locked(self: Any, *args: Any, **kwargs: Any) -> Any:
-            with lock_of(self):
-                return fn(self, *args, **kwargs)
+        return _locked(fn)
 
-        return locked
-
-    def decorate(cls: C) -> C:
-        for name, attr in list(vars(cls).items()):
-            if name.startswith("_") and name not in ("__enter__", "__exit__"):
-                continue
-            if getattr(attr, _SKIP, False):
-                continue
-            if inspect.isfunction(attr):
-                setattr(cls, name, wrap(attr))
-            elif isinstance(attr, cached_property):
-                attr.func = wrap(attr.func)
-            elif isinstance(attr, property) and attr.fget is not None:
-                setattr(
-                    cls,
-                    name,
-                    property(
-                        wrap(attr.fget),
-                        None if attr.fset is None else wrap(attr.fset),
-                        None if attr.fdel is None else wrap(attr.fdel),
-                        attr.__doc__,
-                    ),
-                )
-        return cls
-
-    return decorate
+    for name, attr in list(vars(cls).items()):
+        if name.startswith("_") and name not in ("__enter__", "__exit__"):
+            continue
+        if getattr(attr, _SKIP, False):
+            continue
+        if inspect.isfunction(attr):
+            setattr(cls, name, wrap(attr))
+        elif isinstance(attr, cached_property):
+            attr.func = wrap(attr.func)
+        elif isinstance(attr, property) and attr.fget is not None:
+            setattr(
+                cls,
+                name,
+                property(
+                    wrap(attr.fget),
+                    None if attr.fset is None else wrap(attr.fset),
+                    None if attr.fdel is None else wrap(attr.fdel),
+                    attr.__doc__,
+                ),
+            )
+    return cls

@@ -163,8 +163,10 @@ class MemoryRepo:
         # size passes Settings.working_memory_bytes.
         self._rows: dict[tuple[str, str], Any] = {}
         self._rows_bytes = 0
-        # (data_version, total_changes, rollbacks) when the rows were last known current.
+        # (data_version, total_changes, rollbacks) when the rows were last known current,
+        # and the WAL-index header then (unchanged header: no commit since, see _current).
         self._seen: tuple[int, int, int] = (-1, -1, -1)
+        self._seen_header: bytes | None = None
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -402,12 +404,20 @@ class MemoryRepo:
     def _current(self) -> bool:
         """Whether the cached rows are still what the database holds: this handle neither
         changed nor rolled back anything since they were known current, and no other
-        connection committed (``PRAGMA data_version`` did not move: about 1.5 µs)."""
+        connection committed (the WAL-index header is as it was, which costs no system
+        call; else ``PRAGMA data_version``, which costs a read transaction, decides)."""
         db = self.db
         version, changes, rollbacks = self._seen
         if db.conn.total_changes != changes or db.rollbacks != rollbacks:
             return False
-        return bool(db.execute("PRAGMA data_version").fetchone()[0] == version)
+        header = db.wal_header()
+        if header is not None and header == self._seen_header:
+            return True
+        # Read after the header: if nobody committed up to now, that header is current.
+        if db.execute("PRAGMA data_version").fetchone()[0] != version:
+            return False
+        self._seen_header = header
+        return True
 
     def _drop_rows(self) -> None:
         """Empty the working-memory tier and mark the database's state as its start."""
@@ -418,8 +428,10 @@ class MemoryRepo:
     def _mark(self) -> None:
         """Remember the database's state now as the one the cached rows are current at."""
         db = self.db
+        header = db.wal_header()  # before data_version (see _current)
         version = db.execute("PRAGMA data_version").fetchone()[0]
         self._seen = (version, db.conn.total_changes, db.rollbacks)
+        self._seen_header = header
 
     @contextlib.contextmanager
     def writing(self, idents: Iterable[tuple[str, str]]) -> Iterator[None]:
@@ -442,11 +454,13 @@ class MemoryRepo:
                     self._rows_bytes -= _row_bytes(row)
         if current:
             db = self.db
+            header = db.wal_header()  # before data_version (see _current)
             if (
                 db.execute("PRAGMA data_version").fetchone()[0] == version
                 and db.rollbacks == rollbacks
             ):
                 self._seen = (version, db.conn.total_changes, rollbacks)
+                self._seen_header = header
 
     def _live_entries(
         self, found: dict[str, Any], keys: Sequence[str], namespace: str, now: float
