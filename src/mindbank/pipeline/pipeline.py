@@ -21,7 +21,7 @@ from mindbank.pipeline.runner import RunResult, run_one
 from mindbank.pipeline.strategies import Strategy
 from mindbank.pipeline.tasks import Task
 from mindbank.store.database import Database
-from mindbank.store.locking import serialized
+from mindbank.store.locking import serialized, unlocked
 from mindbank.store.pipeline import PipelineRepo
 
 __all__ = ["Pipeline"]
@@ -45,6 +45,7 @@ class Pipeline:
         self.folder = folder
         self._on_result = on_result
 
+    @unlocked  # minutes of test runs touch no database: only the writes below take the lock
     def run(
         self,
         tasks: Sequence[Task],
