@@ -80,7 +80,7 @@ class CoordinationRepo:
 
     def _all(self, sql: str, params: Sequence[Any], make: Callable[[Sequence[Any]], T]) -> list[T]:
         with self._errors():
-            rows = self.db.execute(sql, params).fetchall()
+            rows = self.db.execute(*self.db.numbered(sql, params)).fetchall()
         return [make(r) for r in rows]
 
     # -- sessions ----------------------------------------------------------------------------
@@ -359,9 +359,11 @@ class CoordinationRepo:
         """The metric's values in the window, ascending."""
         with self._errors():
             rows = self.db.execute(
-                "SELECT value FROM performance_metrics WHERE metric_name = ?1 "
-                "AND (timestamp >= ?2 OR ?2 IS NULL) AND timestamp <= ?3 ORDER BY value",
-                (name, since, until),
+                *self.db.numbered(
+                    "SELECT value FROM performance_metrics WHERE metric_name = ?1 "
+                    "AND (timestamp >= ?2 OR ?2 IS NULL) AND timestamp <= ?3 ORDER BY value",
+                    (name, since, until),
+                )
             ).fetchall()
         return [r[0] for r in rows]
 

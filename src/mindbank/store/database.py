@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import functools
 import os
+import re
 import secrets
 import socket
 import sqlite3
@@ -41,6 +43,7 @@ __all__ = [
     "SlowQueryHook",
     "migration_problems",
     "new_generation",
+    "qmarks",
     "translate_error",
 ]
 
@@ -74,6 +77,25 @@ def _full_or_read_only(exc: MindbankError) -> bool:
     return any(
         s in text for s in ("disk is full", "readonly database", "read-only", "disk I/O error")
     )
+
+
+def qmarks(sql: str, params: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
+    """A statement with SQLite's numbered parameters (``?1``, ``?2``: the N-th, usable more
+    than once) and its parameters, as plain ``?`` parameters in order. Python 3.12's sqlite3
+    warns on numbered parameters given as a sequence (it takes them for named ones), and 3.14
+    refuses them."""
+    plain, order = _numbered(sql)
+    if not order:  # plain ? already
+        return sql, tuple(params)
+    return plain, tuple(params[n - 1] for n in order)
+
+
+@functools.lru_cache(maxsize=256)
+def _numbered(sql: str) -> tuple[str, tuple[int, ...]]:
+    return _NUMBERED.sub("?", sql), tuple(int(n) for n in _NUMBERED.findall(sql))
+
+
+_NUMBERED = re.compile(r"\?(\d+)")
 
 
 def new_generation() -> int:
@@ -468,6 +490,12 @@ class Database(Transactions):
             if reader is None:
                 return None
         return reader()
+
+    @staticmethod
+    def numbered(sql: str, params: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
+        """A statement with numbered parameters (``?1``, usable twice) as this database runs
+        it best: plain ``?`` here (see :func:`qmarks`)."""
+        return qmarks(sql, params)
 
     def generation(self) -> int:
         """The database's generation: 0 from its creation; a new random number each time it

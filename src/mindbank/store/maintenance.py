@@ -139,17 +139,22 @@ def analytics(db: Database, since: float, now: float, top: int) -> UsageReport:
     )
     try:
         rows = db.execute(
-            f"SELECT namespace, count(*), sum({size}), sum(access_count), "
-            "count(*) FILTER (WHERE created_at >= ?2), count(*) FILTER (WHERE updated_at >= ?2), "
-            "count(*) FILTER (WHERE accessed_at >= ?2) "
-            f"FROM memory_store WHERE {live} GROUP BY namespace ORDER BY namespace",
-            (now, since),
+            *db.numbered(
+                f"SELECT namespace, count(*), sum({size}), sum(access_count), "
+                "count(*) FILTER (WHERE created_at >= ?2), "
+                "count(*) FILTER (WHERE updated_at >= ?2), "
+                "count(*) FILTER (WHERE accessed_at >= ?2) "
+                f"FROM memory_store WHERE {live} GROUP BY namespace ORDER BY namespace",
+                (now, since),
+            )
         ).fetchall()
         hot = db.execute(
-            "SELECT key, namespace, access_count, accessed_at FROM memory_store "
-            f"WHERE accessed_at >= ?2 AND {live} "
-            "ORDER BY access_count DESC, accessed_at DESC LIMIT ?3",
-            (now, since, top),
+            *db.numbered(
+                "SELECT key, namespace, access_count, accessed_at FROM memory_store "
+                f"WHERE accessed_at >= ?2 AND {live} "
+                "ORDER BY access_count DESC, accessed_at DESC LIMIT ?3",
+                (now, since, top),
+            )
         ).fetchall()
     except sqlite3.Error as exc:
         raise translate_error(exc, db.path) from exc

@@ -957,6 +957,12 @@ class PgDatabase(Transactions):
                 applied.append(version)
         return applied
 
+    @staticmethod
+    def numbered(sql: str, params: Sequence[Any]) -> tuple[str, Sequence[Any]]:
+        """A statement with numbered parameters as is: the server infers a parameter's type
+        from its first use, which ``?N`` keeps for its repeats."""
+        return sql, params
+
     def generation(self) -> int:
         """Always 0: on PostgreSQL, derived state (the HNSW index, tsvector) lives in the server
         and follows every change itself; a restore replaces rows in one transaction."""
