@@ -740,3 +740,42 @@ def test_an_agent_token_of_its_own_is_the_tenant_and_is_revoked_alone(pg_admin: 
     with psycopg_connect(pg_admin) as conn:  # the tenant's agents went with it
         assert not conn.execute(
             "SELECT 1 FROM pg_roles WHERE rolname LIKE %s", (f"{alice}%",)).fetchall()  # fmt: skip
+
+
+def test_threads_share_a_handle_for_every_kind_of_call(pg_admin: str) -> None:
+    """Six threads at once on one PostgreSQL handle (each its own connection): stores,
+    retrieves with their access counts, searches, ReasoningBank writes and queries, and
+    transactions; no call fails, and everything each wrote is there."""
+    import threading
+
+    url = tenant_url(pg_admin, _tenant("mt"))
+    with mindbank.open(url, settings=mindbank.Settings(pool_size=4)) as mb:
+        errors: list[str] = []
+
+        def work(n: int) -> None:
+            try:
+                for i in range(15):
+                    mb.store(f"t{n}-{i}", f"note {i} from thread {n} about deploys")
+                    assert mb.retrieve(f"t{n}-{i}") is not None
+                    if i % 3 == 0:
+                        mb.search("deploys", k=3)
+                        mb.bank.store(f"b{n}-{i}", f"lesson {i} of thread {n}")
+                        mb.bank.query("lesson", k=2)
+                    if i % 5 == 0:
+                        with mb.transaction():
+                            mb.store(f"p{n}-{i}-a", 1)
+                            mb.store(f"p{n}-{i}-b", 2)
+            except Exception as exc:  # collected for the assertion below
+                errors.append(f"thread {n}: {exc!r}")
+
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(300)
+        assert errors == []
+        assert mb.count() == 6 * 15 + 6 * 3 * 2
+        assert len(mb.bank.list(limit=None)) == 6 * 5
+    with mindbank.open(url) as mb:  # the access counts were written at close
+        counts = [mb.get(f"t{n}-{i}").access_count for n in range(6) for i in range(15)]  # type: ignore[union-attr]
+        assert counts == [1] * 90

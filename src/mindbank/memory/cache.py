@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
@@ -22,6 +23,8 @@ class LRUCache(Generic[V]):
         self.ttl = ttl
         self._clock = clock
         self._data: OrderedDict[Hashable, tuple[float, V]] = OrderedDict()
+        # Threads may share a handle's caches (on PostgreSQL its calls run at once).
+        self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
@@ -34,26 +37,31 @@ class LRUCache(Generic[V]):
             or self._clock() - item[0] >= self.ttl
             or (valid is not None and not valid(item[1]))
         ):
-            if item is not None:
-                del self._data[key]
-            self.misses += 1
+            with self._lock:
+                if item is not None and self._data.get(key) is item:
+                    del self._data[key]
+                self.misses += 1
             return None
-        self._data.move_to_end(key)
-        self.hits += 1
+        with self._lock:
+            if key in self._data:
+                self._data.move_to_end(key)
+            self.hits += 1
         return item[1]
 
     def put(self, key: Hashable, value: V) -> None:
         """Store a value, evicting the least recently used one if full."""
         if self.size == 0:
             return
-        self._data[key] = (self._clock(), value)
-        self._data.move_to_end(key)
-        while len(self._data) > self.size:
-            self._data.popitem(last=False)
+        with self._lock:
+            self._data[key] = (self._clock(), value)
+            self._data.move_to_end(key)
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
 
     def clear(self) -> None:
         """Forget every value (the counts stay)."""
-        self._data.clear()
+        with self._lock:
+            self._data.clear()
 
     def __len__(self) -> int:
         return len(self._data)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -122,6 +123,7 @@ class ReasoningBank:
         self.cache: LRUCache[builtins.list[BankHit]] = LRUCache(100, 60.0, clock)
         self._cache_counter: tuple[int, int, int] = (-1, -1, -1)
         self._mirror_generation = -1  # of the database the items in memory were read from
+        self._mirror_lock = threading.Lock()
         self._mirror: BankMirror | None = None
         self._query_vectors: LRUCache[Vectors] = LRUCache(256, 3600.0, clock)
 
@@ -300,15 +302,20 @@ class ReasoningBank:
         from mindbank.reasoning.mirror import BankMirror
 
         e = self.embedder
-        m = self._mirror
-        generation = self._repo.db.generation()
-        if m is None or m.identity != e.identity or generation != self._mirror_generation:
-            # (A new generation: a restore replaced the database, and the log's numbers with
-            # it; what was read from the old one says nothing about the new.)
-            m = self._mirror = BankMirror(e.identity, e.dims)
-            self._mirror_generation = generation
-        if m.refresh(self._repo) and m.missing and self._backfill(m.missing):
-            m.refresh(self._repo)
+        # One thread at a time brings the items up to date (on PostgreSQL, threads sharing
+        # the handle run at once); embedding what lacks a vector writes, so it runs outside.
+        with self._mirror_lock:
+            m = self._mirror
+            generation = self._repo.db.generation()
+            if m is None or m.identity != e.identity or generation != self._mirror_generation:
+                # (A new generation: a restore replaced the database, and the log's numbers
+                # with it; what was read from the old one says nothing about the new.)
+                m = self._mirror = BankMirror(e.identity, e.dims)
+                self._mirror_generation = generation
+            missing = list(m.missing) if m.refresh(self._repo) else []
+        if missing and self._backfill(missing):
+            with self._mirror_lock:
+                m.refresh(self._repo)
         # Read inside a transaction: a rollback may take back what it read, and the log's
         # numbers come back to earlier values after it, so the items are then read again.
         if self._repo.db.in_transaction:

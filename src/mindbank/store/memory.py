@@ -516,25 +516,31 @@ class MemoryRepo:
         return self.db.best_effort(self._flush_pending, wait=wait) or 0
 
     def _flush_pending(self) -> int:
-        pending = self._pending
+        # Taken whole first: on PostgreSQL, threads that share the handle count accesses
+        # meanwhile (into a new buffer), and a failed write puts these back.
+        pending, self._pending = self._pending, {}
+        items = list(pending.items())
         # By row id: an entry deleted and stored again meanwhile does not inherit the counts.
-        rows = [(int(c), t, int(rid)) for c, t, rid in pending.values()]
-        with self.writing(()):
-            try:
-                if self.db.in_transaction:
-                    self.db.executemany(self.SQL_FLUSH, rows)
-                else:
-                    with self.db.transaction():
+        rows = [(int(c), t, int(rid)) for _, (c, t, rid) in items]
+        try:
+            with self.writing(()):
+                try:
+                    if self.db.in_transaction:
                         self.db.executemany(self.SQL_FLUSH, rows)
-            except sqlite3.Error as exc:
-                raise translate_error(exc, self.db.path) from exc
-            cached = self._rows
-            for ident, (count, at, rid) in pending.items():
-                row = cached.get(ident)
-                if row is not None and row[11] == rid:
-                    accessed = at if row[8] is None else max(row[8], at)
-                    cached[ident] = (*row[:8], accessed, row[9] + int(count), *row[10:])
-        self._pending = {}
+                    else:
+                        with self.db.transaction():
+                            self.db.executemany(self.SQL_FLUSH, rows)
+                except sqlite3.Error as exc:
+                    raise translate_error(exc, self.db.path) from exc
+                cached = self._rows
+                for ident, (count, at, rid) in items:
+                    row = cached.get(ident)
+                    if row is not None and row[11] == rid:
+                        accessed = at if row[8] is None else max(row[8], at)
+                        cached[ident] = (*row[:8], accessed, row[9] + int(count), *row[10:])
+        except BaseException:
+            self._unflush(pending)
+            raise
         if self.db.in_transaction:  # written in a transaction that may yet roll back
             self.db.on_rollback(lambda: self._unflush(pending))
         return len(rows)
