@@ -49,3 +49,26 @@ def test_reasoningbank_doc_example_runs_as_written(tmp_path: Path) -> None:
     assert lines[0].startswith("Verdict(label='failure', source='tests'")
     assert lines[1].startswith("Pitfall: int-division fails math task with AssertionError")
     assert len(lines) == 2 + 2  # the two items in the bank
+
+
+def test_architecture_names_only_modules_that_exist() -> None:
+    """docs/architecture.md describes the code as it is: every module or package it names is
+    there (a bare ``name.py`` somewhere under mindbank/, a path from mindbank/)."""
+    doc = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    src = ROOT / "src" / "mindbank"
+    names = set(re.findall(r"`((?:[a-z_]+/)*[a-z_]+(?:\.py|/))`", doc))
+    assert len(names) > 30
+    every = {p.relative_to(src).as_posix() for p in src.rglob("*.py")}
+    missing = []
+    for name in sorted(names):
+        if name.startswith("tests/"):
+            ok = (ROOT / name).exists()
+        elif name.endswith("/"):
+            ok = (src / name).is_dir()
+        elif "/" in name:
+            ok = name in every
+        else:
+            ok = any(p == name or p.endswith("/" + name) for p in every)
+        if not ok:
+            missing.append(name)
+    assert missing == []

@@ -779,3 +779,64 @@ def test_threads_share_a_handle_for_every_kind_of_call(pg_admin: str) -> None:
     with mindbank.open(url) as mb:  # the access counts were written at close
         counts = [mb.get(f"t{n}-{i}").access_count for n in range(6) for i in range(15)]  # type: ignore[union-attr]
         assert counts == [1] * 90
+
+
+# What one backend keeps and the other does not need, and why. Anything else that differs
+# fails test_schemas_agree: a column on one side only would be dropped by `db copy`.
+_ONLY_SQLITE_TABLES = {
+    "embeddings_log": "the in-process vector index's change log (the server searches pgvector)",
+    "meta": "the vector index's bookkeeping (embedder, completeness) for the in-process index",
+    "sync_meta": "a replica's own state (replicas are SQLite)",
+    "zstd_dicts": "dictionaries of compressed cold entries (compression is SQLite's)",
+}
+_ONLY_SQLITE_COLUMNS = {
+    ("embeddings", "quant"): "int8-quantized vectors (the copy reads them as float32)",
+    ("sync_ops", "pushed"): "a replica's delivery mark (the server keeps what it received)",
+}
+_ONLY_PG_COLUMNS = {
+    ("memory_store", "fts"): "the full-text tsvector (SQLite's FTS5 is a table of its own)",
+    ("patterns", "rowid"): "SQLite's implicit rowid, made explicit",
+}
+
+
+def test_schemas_agree(pg_admin: str, tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    mindbank.open(db).close()
+    lite = {
+        t: {c[1] for c in raw_rows(db, f'PRAGMA table_info("{t}")')}
+        for (t,) in raw_rows(
+            db,
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' "
+            "AND name NOT LIKE 'memory_fts%'",
+        )
+    }
+    pg: dict[str, set[str]] = {}
+    for t, c in raw_rows(
+        pg_admin,
+        "SELECT table_name, column_name FROM information_schema.columns "
+        "WHERE table_schema = 'public'",
+    ):
+        pg.setdefault(t, set()).add(c)
+    assert set(lite) - set(pg) == set(_ONLY_SQLITE_TABLES)
+    assert set(pg) - set(lite) == set()
+    for t in sorted(set(lite) & set(pg)):
+        only_lite = {(t, c) for c in lite[t] - pg[t]}
+        only_pg = {(t, c) for c in pg[t] - lite[t] - {"tenant"}}
+        assert only_lite <= set(_ONLY_SQLITE_COLUMNS), only_lite
+        assert only_pg <= set(_ONLY_PG_COLUMNS), only_pg
+    # Every table but the migrations' belongs to a tenant (counters: see the next test).
+    assert {t for t, cols in pg.items() if "tenant" not in cols} <= {
+        "schema_migrations",
+        "counters",
+    }
+
+
+@pytest.mark.xfail(strict=True, reason="issue 20, 7: counters is shared by every tenant")
+def test_every_table_but_the_migrations_belongs_to_a_tenant(pg_admin: str) -> None:
+    tables = raw_rows(
+        pg_admin,
+        "SELECT table_name FROM information_schema.tables t WHERE table_schema = 'public' "
+        "AND NOT EXISTS (SELECT 1 FROM information_schema.columns c WHERE c.table_schema = "
+        "'public' AND c.table_name = t.table_name AND c.column_name = 'tenant')",
+    )
+    assert {t for (t,) in tables} == {"schema_migrations"}
