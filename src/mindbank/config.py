@@ -111,7 +111,7 @@ MODES = {"aggressive": 2.0, "balanced": 1.0, "conservative": 0.5}
 
 @dataclass(frozen=True, slots=True)
 class LearningSettings:
-    """How memory learns from use (the reference's LearningBridge and feedback loop).
+    """How memory learns from use (Claude-Flow's LearningBridge and feedback loop).
 
     Feedback: a search's results are remembered for ``feedback_window`` seconds; retrieving
     one of them then counts as using it (reward +1, boost moved ``rate_used`` of the way) and

@@ -871,7 +871,7 @@ class MindBank:
 
         Args:
             namespace: the namespace.
-            schema: a JSON Schema, or a document of definitions (the reference's
+            schema: a JSON Schema, or a document of definitions (Claude-Flow's
                 ``{"memory": {"schemas": {"definitions": ...}}}`` or ``{"definitions": ...}``).
             name: the definition values must match (needed when there are several).
             strict: refuse fields the schema does not list.

@@ -687,7 +687,7 @@ def schema() -> None:
 def schema_set(
     namespace: str, path: Path, name: str | None, strict: bool, db: Path | None, as_json: bool
 ) -> None:
-    """Give NAMESPACE the JSON Schema in PATH (a schema, or the reference's definitions).
+    """Give NAMESPACE the JSON Schema in PATH (a schema, or Claude-Flow's definitions).
 
     \b
     Example:

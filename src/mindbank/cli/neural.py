@@ -77,7 +77,7 @@ def neural() -> None:
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path), default="model.json")
 @click.option("--preset", help="Start from a catalog preset (see `mindbank neural catalog`).")
 def init(path: Path, preset: str | None) -> None:
-    """Write a starter model configuration (the reference's format) to PATH.
+    """Write a starter model configuration (Claude-Flow's format) to PATH.
 
     \b
     Examples:
@@ -467,7 +467,7 @@ def history(name: str, version: int | None, db: Path | None, as_json: bool) -> N
 @db_option
 @json_option
 def catalog(db: Path | None, as_json: bool) -> None:
-    """The reference's 27 named models as presets, and which you have trained (with their
+    """Claude-Flow's 27 named models as presets, and which you have trained (with their
     measured accuracy; an untrained preset shows no number).
 
     \b

@@ -1,6 +1,6 @@
-"""``mindbank training``: the reference's training commands, each doing what it says.
+"""``mindbank training``: Claude-Flow's training commands, each doing what it says.
 
-Options the reference lists that mindbank does not implement are refused with the reason
+Options Claude-Flow lists that mindbank does not implement are refused with the reason
 (exit 2), never accepted silently.
 """
 
@@ -23,7 +23,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def refused(why: str, *flags: str) -> Callable[[F], F]:
-    """Hidden flags from the reference that mindbank does not implement: using one fails with
+    """Hidden flags from Claude-Flow that mindbank does not implement: using one fails with
     ``why``."""
 
     def refuse(ctx: click.Context, param: click.Parameter, value: Any) -> None:

@@ -1,7 +1,7 @@
 """The memory graph: entries as nodes, edges from similarity and from co-access, PageRank.
 
 PageRank is computed sparsely by power iteration over edge lists (``numpy.bincount``), so a
-graph of 100,000 entries and a million edges takes a fraction of a second; the reference
+graph of 100,000 entries and a million edges takes a fraction of a second; Claude-Flow
 skipped it above 5,000 nodes. Edge weights split each node's rank among its neighbours;
 nodes without edges spread theirs evenly (the usual treatment of dangling nodes).
 """

@@ -27,7 +27,7 @@ def confidence(
     now: float,
     settings: LearningSettings,
 ) -> float:
-    """An entry's confidence in [0, 1] (the reference's LearningBridge).
+    """An entry's confidence in [0, 1] (Claude-Flow's LearningBridge).
 
     A new entry starts at 0.5 (stored, not yet shown useful). Each access adds
     ``access_boost`` (capped at 1); each idle day since the last access (or creation) multiplies it by

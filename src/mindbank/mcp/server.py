@@ -187,8 +187,7 @@ def build_server(db: str | os.PathLike[str] | None = None) -> tuple[MCPServer, C
         query: str | None = None,
         limit: int = 10,
     ) -> dict[str, Any]:
-        """One tool for every memory action (the reference's memory_usage): store (key,
-        value, namespace, ttl), retrieve (key), list (namespace), delete (key), search
+        """One tool for every memory action: store (key, value, namespace, ttl), retrieve (key), list (namespace), delete (key), search
         (query)."""
         if action in ("store", "retrieve", "delete") and not key:
             raise ToolError(f"argument 'key' is required for action {action!r}")
@@ -374,7 +373,7 @@ def build_server(db: str | os.PathLike[str] | None = None) -> tuple[MCPServer, C
         description: str = "",
     ) -> dict[str, Any]:
         """Train a neural model on records and store it as a new version. config is the
-        reference's model configuration (architecture.layers, training); data is
+        Claude-Flow's model configuration (architecture.layers, training); data is
         {"trainingData": [...], "validationData": [...]} or a list of records; target is the
         field to predict. Reports progress per epoch; returns the version with its measured
         validation accuracy (null without validation data)."""

@@ -1,7 +1,7 @@
 """Namespace schemas: JSON Schema validation of values, strict mode, and migrators.
 
 A namespace can carry a JSON Schema (draft 4, 6 or 7; compiled with ``fastjsonschema``). The
-document may be the reference's configuration (``{"memory": {"schemas": {"definitions": {...}}}}``
+document may be Claude-Flow's configuration (``{"memory": {"schemas": {"definitions": {...}}}}``
 or ``{"definitions": {...}}``: the ``name`` picks the definition values must match, and ``$ref``
 may point at any definition) or a single schema. Every write to the namespace (``store``,
 ``store_many``, ``import_``) is checked first, and a violating value is refused with the

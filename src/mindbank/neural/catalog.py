@@ -1,7 +1,7 @@
-"""The reference's 27 named models, as presets: what each expects and predicts, and an
+"""Claude-Flow's 27 named models, as presets: what each expects and predicts, and an
 architecture. A preset is "untrained" until you train it on your own records
 (``mindbank neural train --model <preset> ...``); then the catalog shows its measured
-validation accuracy. The reference's accuracy column (92 %, 88 % ...) is not reproduced: no
+validation accuracy. Claude-Flow's accuracy column (92 %, 88 % ...) is not reproduced: no
 number appears here that was not measured on your data.
 """
 
@@ -71,7 +71,7 @@ PRESETS: dict[str, tuple[str, str, tuple[str, ...], str, str]] = {
 
 
 def preset_config(name: str) -> dict[str, Any]:
-    """The model configuration of a preset (the reference's format)."""
+    """The model configuration of a preset (Claude-Flow's format)."""
     category, purpose, _, _, head = PRESETS[name]
     return starter_config(name, head, category, purpose)
 

@@ -1,6 +1,6 @@
 """A trained model: featurizer + network + what it predicts, and how it explains itself.
 
-Training data is the reference's JSON (``{"trainingData": [...], "validationData": [...]}``),
+Training data is Claude-Flow's JSON (``{"trainingData": [...], "validationData": [...]}``),
 a list of records, or JSON Lines, with a named target field. Without validation data a
 stratified 20 % held-out split is made (seeded). The accuracy a model reports is its measured
 validation accuracy (for regression: R^2 on the validation data); with no validation records
@@ -55,7 +55,7 @@ class Prediction:
 
 
 def load_records(data: Any, target: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """``(training, validation)`` records from the reference's JSON, a list, or JSON Lines
+    """``(training, validation)`` records from Claude-Flow's JSON, a list, or JSON Lines
     text. Raises ValidationError if empty or a record lacks the target."""
     if isinstance(data, str):
         text = data.strip()

@@ -1,4 +1,4 @@
-"""A feed-forward network in numpy: the reference's model configuration, trained for real.
+"""A feed-forward network in numpy: Claude-Flow's model configuration, trained for real.
 
 Layers are dense, with relu, tanh, sigmoid or linear hidden activations. The head decides the
 loss: ``softmax`` (several classes, cross-entropy), ``sigmoid`` with one unit (two classes,
@@ -67,7 +67,7 @@ def _num(obj: Mapping[str, Any], key: str, default: Any, kind: type, low: float)
 
 
 def parse_config(config: Mapping[str, Any]) -> NetworkConfig:
-    """Read the reference's model configuration (``architecture.layers`` with ``type``
+    """Read Claude-Flow's model configuration (``architecture.layers`` with ``type``
     input/hidden/output, ``size``, ``activation``; ``training`` with ``learning_rate``,
     ``batch_size``, ``epochs``, ``optimizer``, ``lr_schedule``, ``early_stopping``, ``l2``,
     ``seed``).

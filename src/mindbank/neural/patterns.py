@@ -1,6 +1,6 @@
 """Cognitive patterns: which way of thinking an operation calls for, learned from examples.
 
-The six patterns of the reference (convergent, divergent, lateral, systems, critical,
+The six patterns of Claude-Flow (convergent, divergent, lateral, systems, critical,
 adaptive), each with its description and examples. ``analyze`` embeds the operation and scores
 each pattern by its highest cosine to the pattern's texts, plus the cosine to their mean, plus
 half the cosine to the mean of the operations learned for it (the texts' mean when none were);

@@ -126,7 +126,7 @@ class NeuralModels:
         """Train a model on data and store it as the next version of ``name``.
 
         Args:
-            config: the reference's model configuration (``architecture``, ``training``).
+            config: Claude-Flow's model configuration (``architecture``, ``training``).
             data: ``{"trainingData": [...], "validationData": [...]}``, a list of records, or
                 JSON / JSON Lines text.
             target: the field to predict.

@@ -1,7 +1,7 @@
 """The ReasoningBank: reasoning items learned from judged attempts, retrieved for new tasks.
 
 An item is ``title / description (when to use, and when not) / content`` with a confidence, a
-usage record and provenance. Items come from :meth:`ReasoningBank.store` (the reference's
+usage record and provenance. Items come from :meth:`ReasoningBank.store` (Claude-Flow's
 memory-model mapping: key → title, value → content, namespace → domain) or are distilled from
 trajectories (:meth:`ReasoningBank.record_trajectory`). A query ranks items by a weighted sum of
 similarity (to the item's content and to the task it was learned on), recency and reliability,
@@ -149,7 +149,7 @@ class ReasoningBank:
         strategy: str | None = None,
         outcome: str | None = None,
     ) -> Item:
-        """Store an item under a key (the reference's memory-model mapping); storing the same
+        """Store an item under a key (Claude-Flow's memory-model mapping); storing the same
         key again replaces its text and confidence and keeps its track record.
 
         Args:
@@ -841,7 +841,7 @@ class ReasoningBank:
     # -- care --------------------------------------------------------------------------------
 
     def status(self) -> BankStatus:
-        """Counts, average confidence and the query cache (the reference's status fields)."""
+        """Counts, average confidence and the query cache (Claude-Flow's status fields)."""
         c = self._repo.status_counts()
         avg = c["avg_confidence"]
         return BankStatus(

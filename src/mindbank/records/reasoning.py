@@ -27,7 +27,7 @@ class Item(Record):
 
     Attributes:
         id: a UUID.
-        namespace: the item's domain (the reference's ``domain``).
+        namespace: the item's domain (Claude-Flow's ``domain``).
         key: the memory-model key when stored with :meth:`ReasoningBank.store`, else None.
         title: a one-line name.
         description: when to use it, and when not.
@@ -75,7 +75,7 @@ class Item(Record):
 
     @property
     def value(self) -> str:
-        """The content (the reference's memory-model ``value``)."""
+        """The content (Claude-Flow's memory-model ``value``)."""
         return self.content
 
     @property
@@ -183,7 +183,7 @@ class BankHit(Record):
     rank: int
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict (with the reference's ``key``/``value`` fields)."""
+        """Return a JSON-ready dict (with Claude-Flow's ``key``/``value`` fields)."""
         return {
             "rank": self.rank,
             "score": self.score,
@@ -201,7 +201,7 @@ class BankHit(Record):
 
 @dataclass(frozen=True, slots=True)
 class BankStatus(Record):
-    """The state of the ReasoningBank (the reference's ``getStatus`` fields, measured)."""
+    """The state of the ReasoningBank (Claude-Flow's ``getStatus`` fields, measured)."""
 
     total_memories: int
     total_categories: int

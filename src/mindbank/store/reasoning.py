@@ -2,7 +2,7 @@
 links.
 
 Inputs arrive validated (``mindbank.reasoning``); this module only reads and writes. Item text
-lives in ``pattern_data`` (JSON, the reference's layout: title, content, domain, agent,
+lives in ``pattern_data`` (JSON, Claude-Flow's layout: title, content, domain, agent,
 task_type ... plus description, kind, strategy, outcome); the columns hold what is filtered or
 updated in place. Vectors are float32 little-endian BLOBs, one per item and kind (``content``,
 ``task``), with the embedder identity in ``model``.

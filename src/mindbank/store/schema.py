@@ -108,7 +108,7 @@ _M1 = (
     )""",
     "CREATE INDEX events_type_time ON events (type, timestamp)",
     "CREATE INDEX events_time ON events (timestamp)",
-    # patterns: the reference's learned-pattern table; the ReasoningBank builds on it.
+    # patterns: Claude-Flow's learned-pattern table; the ReasoningBank builds on it.
     """CREATE TABLE patterns (
         id TEXT PRIMARY KEY,
         type TEXT NOT NULL,
