@@ -372,7 +372,7 @@ def build_server(db: str | os.PathLike[str] | None = None) -> tuple[MCPServer, C
         name: str | None = None,
         description: str = "",
     ) -> dict[str, Any]:
-        """Train a neural model on records and store it as a new version. config is the
+        """Train a neural model on records and store it as a new version. config is
         Claude-Flow's model configuration (architecture.layers, training); data is
         {"trainingData": [...], "validationData": [...]} or a list of records; target is the
         field to predict. Reports progress per epoch; returns the version with its measured

@@ -1,6 +1,6 @@
 """What the pipeline learns from its runs: strategy profiles, selection, validation.
 
-Profiles, per strategy and per task kind, are folded over the runs in order with the
+Profiles, per strategy and per task kind, are folded over the runs in order with
 Claude-Flow's exponential moving average (rate 0.4): ``value = value * 0.6 + run * 0.4`` for the
 success rate (1 or 0), the score and the time; plus uses, the trend (the last 10 runs' success
 rate minus the 10 before) and the improvement rate (EMA success rate minus the plain success
