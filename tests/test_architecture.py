@@ -132,3 +132,33 @@ def test_every_module_imports_and_has_a_docstring() -> None:
             continue
         module = importlib.import_module(info.name)
         assert module.__doc__, f"{info.name} needs a module docstring"
+
+
+def test_no_backend_is_guessed_by_duck_typing() -> None:
+    """Every database says which it is (``Database.dialect``, ``.witnessed``): nothing asks
+    ``getattr(db, "dialect", ...)`` and guesses from the answer."""
+    sniffs = []
+    for path in _modules():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id in ("getattr", "hasattr")
+                and len(node.args) >= 2
+                and isinstance(node.args[1], ast.Constant)
+                and node.args[1].value in ("dialect", "witnessed")
+            ):
+                sniffs.append(f"{path.relative_to(SRC)}:{node.lineno}")
+    assert sniffs == []
+
+
+def test_nothing_outside_walindex_maps_or_opens_the_database_files() -> None:
+    """The rule of docs/memory-store.md ("One process, many connections"): only
+    store/walindex.py maps a file (mmap), since closing a descriptor of the database's files
+    drops every lock the process holds on them."""
+    users = [
+        str(path.relative_to(SRC))
+        for path in _modules()
+        if "mmap" in _imports(path) and path.name != "walindex.py"
+    ]
+    assert users == []

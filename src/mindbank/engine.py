@@ -105,7 +105,7 @@ class MindBank:
         self._lock = db.lock  # every public method runs under it (mindbank.store.locking)
         self._embedder_spec = embedder
         self._clock = db.clock
-        self._pg = getattr(db, "dialect", "sqlite") == "postgres"
+        self._pg = db.dialect == "postgres"
         if self._pg:
             from mindbank.store.pg_memory import PgMemoryRepo
 

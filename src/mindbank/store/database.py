@@ -126,6 +126,10 @@ class Transactions(abc.ABC):
     """
 
     BEGIN = "BEGIN"
+    #: Which database: "sqlite" or "postgres" (what a repository asks where the SQL differs).
+    dialect = "sqlite"
+    #: Whether writes are recorded in the witness chain.
+    witnessed = True
     conn: Any
     _depth: int
     #: The handle's lock (see mindbank.store.locking): a transaction holds it to its end, so

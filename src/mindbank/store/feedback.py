@@ -227,7 +227,7 @@ class FeedbackRepo:
 
 def feedback_repo(db: Database) -> FeedbackRepo:
     """The feedback repository for this database's backend."""
-    if getattr(db, "dialect", "sqlite") == "postgres":
+    if db.dialect == "postgres":
         from mindbank.store.pg_memory import PgFeedbackRepo
 
         return PgFeedbackRepo(db)

@@ -134,7 +134,7 @@ def analytics(db: Database, since: float, now: float, top: int) -> UsageReport:
     live = "(expires_at > ?1 OR expires_at IS NULL)"
     size = (
         "octet_length(value)"
-        if getattr(db, "dialect", "sqlite") == "postgres"
+        if db.dialect == "postgres"
         else "length(CAST(value AS BLOB))"
     )
     try:

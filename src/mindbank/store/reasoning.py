@@ -587,7 +587,7 @@ class BankRepo:
 
 def bank_repo(db: Database) -> BankRepo:
     """The bank's repository for this database's backend."""
-    if getattr(db, "dialect", "sqlite") == "postgres":
+    if db.dialect == "postgres":
         from mindbank.store.pg_memory import PgBankRepo
 
         return PgBankRepo(db)

@@ -29,7 +29,7 @@ class SyncRepo:
         """Add operations not seen before (by id); returns the new ones. ``pushed``: on a
         replica, whether the server has them already (None on the server)."""
         ops = list(ops)
-        if getattr(self.db, "dialect", "sqlite") == "postgres" and ops:  # one statement
+        if self.db.dialect == "postgres" and ops:  # one statement
             columns = [list(c) for c in zip(*[(*op[:6], dumps(op[6])) for op in ops], strict=True)]
             rows = self.db.run(
                 f"INSERT INTO sync_ops ({_COLS}) SELECT * FROM unnest(?::text[], ?::text[], "

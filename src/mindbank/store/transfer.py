@@ -67,7 +67,7 @@ _DERIVED = {
 
 def columns(db: Any, table: str) -> list[str]:
     """A table's columns in order."""
-    if getattr(db, "dialect", "sqlite") == "postgres":
+    if db.dialect == "postgres":
         rows = db.run(
             "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' "
             "AND table_name = ? ORDER BY ordinal_position",

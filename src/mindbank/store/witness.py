@@ -132,7 +132,7 @@ def verify_database(db: Database) -> WitnessReport:
 def append(db: Database, records: Sequence[tuple[str, str, str, str]]) -> None:
     """Append ``(op, table, key, content digest)`` records (call inside a write transaction:
     the head read here stays the head until commit)."""
-    if not records or not getattr(db, "witnessed", True):  # no chain on PostgreSQL yet
+    if not records or not db.witnessed:  # no chain on PostgreSQL yet
         return
     seq, prev = db.execute(
         "SELECT seq, chain FROM witness_chain ORDER BY seq DESC LIMIT 1"
