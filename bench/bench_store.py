@@ -244,8 +244,10 @@ def main() -> None:
         return n
 
     bare = _best_rate(mb_peek_unlocked)
-    print(f"{'  the lock':<34} {1e9 / rate - 1e9 / bare:>12,.0f} ns/call   "
-          f"(get without it: {bare:,.0f}/s; with: x{rate / bare:.2f})")  # fmt: skip
+    print(
+        f"{'  the lock':<34} {1e9 / rate - 1e9 / bare:>12,.0f} ns/call   "
+        f"(get without it: {bare:,.0f}/s; with: x{rate / bare:.2f})"
+    )
 
     # list 100 by prefix -------------------------------------------------------------------
     # Each prefix matches 1,000 keys; the list takes the first 100.

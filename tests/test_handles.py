@@ -71,10 +71,18 @@ def test_memory_watch_prints_every_outside_store(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MINDBANK_")}
     env["MINDBANK_EMBEDDER"] = "hashing"
     watch = subprocess.Popen(
-        [sys.executable, "-m", "mindbank", "memory", "watch", "--for", "8", "--json",
-         "--interval", "0.05", "--since", str(head), "--db", str(path)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "mindbank",
+            *f"memory watch --for 8 --json --interval 0.05 --since {head} --db".split(),
+            str(path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         _outside(path, *((f"k{i}", f"v{i}") for i in range(5)))
         out, err = watch.communicate(timeout=60)
@@ -255,8 +263,11 @@ def test_nothing_opens_the_database_files_outside_sqlite(tmp_path: Path) -> None
     env["MINDBANK_EMBEDDER"] = "hashing"
     result = subprocess.run(
         [sys.executable, "-c", _AUDITED, str(path)],
-        capture_output=True, text=True, env=env, timeout=300,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "none"
 
@@ -279,10 +290,13 @@ _TOPICS = ["deploy", "database", "testing", "security", "cache", "network", "bil
 
 def _facts(prefix: str, n: int, start: int = 0) -> list[dict[str, object]]:
     return [
-        {"key": f"{prefix}{i}", "value": f"{prefix} note {i} about {_TOPICS[i % 8]} and "
-         f"{_TOPICS[(i * 3) % 8]} work item {i}"}
+        {
+            "key": f"{prefix}{i}",
+            "value": f"{prefix} note {i} about {_TOPICS[i % 8]} and "
+            f"{_TOPICS[(i * 3) % 8]} work item {i}",
+        }
         for i in range(start, start + n)
-    ]  # fmt: skip
+    ]
 
 
 def _answers(mb: mindbank.MindBank) -> list[object]:
@@ -347,16 +361,21 @@ def test_a_long_lived_handle_follows_a_restore_by_another_process(
         )
         subprocess.run(
             [sys.executable, "-c", script, str(path)],
-            check=True, env={**os.environ, **env}, cwd=SRC.parent,
-        )  # fmt: skip
+            check=True,
+            env={**os.environ, **env},
+            cwd=SRC.parent,
+        )
         with mindbank.open(path, settings=settings) as fresh:
             expected = _answers(fresh)
         assert _answers(mb) == expected
         assert mb.index_status().ok
     out = subprocess.run(
         [sys.executable, "-c", _FRESH, str(path), str(SRC.parent)],
-        check=True, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(SRC)},
-    ).stdout  # fmt: skip
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(SRC)},
+    ).stdout
     assert json.loads(out) == json.loads(json.dumps(expected))
 
 
@@ -547,8 +566,11 @@ def test_stress_many_processes_handles_threads_and_kills(tmp_path: Path) -> None
     def start(name: str, seconds: float) -> subprocess.Popen[str]:
         proc = subprocess.Popen(
             [sys.executable, "-c", _STRESS, str(path), name, str(seconds)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-        )  # fmt: skip
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
 
         def read() -> None:
             assert proc.stdout is not None
@@ -613,8 +635,10 @@ def test_stress_many_processes_handles_threads_and_kills(tmp_path: Path) -> None
     with mindbank.open(path) as mb:
         assert mb.check().ok
         assert mb.index_status().ok
-    print(f"stress: {len(stored)} stores, {len(deleted)} deletes, {len(pairs)} transactions, "
-          f"{kills} kills survived, 0 lost")  # fmt: skip
+    print(
+        f"stress: {len(stored)} stores, {len(deleted)} deletes, {len(pairs)} transactions, "
+        f"{kills} kills survived, 0 lost"
+    )
 
 
 def test_index_status_finds_a_snapshot_that_disagrees_and_search_does_not_serve_it(
@@ -637,9 +661,16 @@ def test_index_status_finds_a_snapshot_that_disagrees_and_search_does_not_serve_
     matrix = snap.matrix.copy()
     matrix[[0, 600, 1199]] = matrix[[1199, 0, 600]]  # three entries' vectors swapped
     save_snapshot(
-        snap_file, identity=identity, version=snap.version, generation=0, ids=snap.ids,
-        matrix=matrix, namespaces=snap.namespaces, q8=snap.q8, scale=snap.scale,
-    )  # fmt: skip
+        snap_file,
+        identity=identity,
+        version=snap.version,
+        generation=0,
+        ids=snap.ids,
+        matrix=matrix,
+        namespaces=snap.namespaces,
+        q8=snap.q8,
+        scale=snap.scale,
+    )
     with mindbank.open(path) as mb:
         status = mb.index_status()
         assert status.snapshot == "wrong" and not status.ok
@@ -676,8 +707,12 @@ def test_a_backup_killed_half_way_leaves_nothing_after_the_next(tmp_path: Path) 
     path = tmp_path / "m.db"
     target = tmp_path / "backups" / "b.db"
     target.parent.mkdir()
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)  # fmt: skip
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     leftover = target.parent / f".b.db.{int(dead.stdout)}.0badc0de.mindbank-tmp"
     leftover.write_bytes(b"\0" * 100_000)  # what a killed backup leaves
     alive = target.parent / f".b.db.{os.getpid()}.feedf00d.mindbank-tmp"

@@ -151,17 +151,23 @@ def test_hooks_running_in_parallel_lose_nothing(tmp_path: Path) -> None:
     procs = []
     for i in range(4):
         pre = json.dumps({"prompt": f"the database is locked again ({i})"})
-        post = json.dumps({
-            "session_id": f"s{i}", "tool_name": "Task",
-            "tool_input": {"description": f"task {i}", "prompt": f"fix the lock, attempt {i}"},
-            "tool_response": {"exit_code": 0, "tests_passed": 2, "tests_failed": 0},
-        })  # fmt: skip
+        post = json.dumps(
+            {
+                "session_id": f"s{i}",
+                "tool_name": "Task",
+                "tool_input": {"description": f"task {i}", "prompt": f"fix the lock, attempt {i}"},
+                "tool_response": {"exit_code": 0, "tests_passed": 2, "tests_failed": 0},
+            }
+        )
         for hook, data in (("pre-task", pre), ("post-task", post)):
             p = subprocess.Popen(
                 [sys.executable, "-m", "mindbank", "hooks", hook, "--db", str(db)],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                text=True, env=env,
-            )  # fmt: skip
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
             procs.append((hook, p, data))
     outs = [(hook, *p.communicate(data, timeout=120), p.returncode) for hook, p, data in procs]
     for hook, out, err, code in outs:

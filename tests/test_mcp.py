@@ -447,10 +447,9 @@ def test_a_long_lived_server_sees_other_processes_writes(tmp_path: Path) -> None
     db = tmp_path / "m.db"
 
     def outside(key: str, value: str) -> None:
-        r = subprocess.run(
-            [sys.executable, "-m", "mindbank", "memory", "store", key, value, "--db", str(db)],
-            capture_output=True, text=True, env={**os.environ, **ENV}, timeout=60,
-        )  # fmt: skip
+        command = [sys.executable, "-m", "mindbank", "memory", "store", key, value]
+        env = {**os.environ, **ENV}
+        r = subprocess.run([*command, "--db", str(db)], capture_output=True, text=True, env=env)
         assert r.returncode == 0, r.stderr
 
     async def scenario() -> None:
