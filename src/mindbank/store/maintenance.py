@@ -132,11 +132,7 @@ def stats(db: Database, now: float) -> Stats:
 def analytics(db: Database, since: float, now: float, top: int) -> UsageReport:
     """Usage by namespace over the window, and the most-accessed keys touched in it."""
     live = "(expires_at > ?1 OR expires_at IS NULL)"
-    size = (
-        "octet_length(value)"
-        if db.dialect == "postgres"
-        else "length(CAST(value AS BLOB))"
-    )
+    size = "octet_length(value)" if db.dialect == "postgres" else "length(CAST(value AS BLOB))"
     try:
         rows = db.execute(
             *db.numbered(
