@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import importlib
 import pkgutil
+import re
 from pathlib import Path
 
 import mindbank
@@ -162,3 +163,36 @@ def test_nothing_outside_walindex_maps_or_opens_the_database_files() -> None:
         if "mmap" in _imports(path) and path.name != "walindex.py"
     ]
     assert users == []
+
+
+_SQL = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|PRAGMA|CREATE|DROP|ALTER|BEGIN|WITH)\s")
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    ids = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                ids.add(id(body[0].value))
+    return ids
+
+
+def test_all_sql_lives_in_store() -> None:
+    """DESIGN: "All SQL lives in store/". No string outside it (docstrings, which show
+    examples, aside) is a statement."""
+    found = []
+    for path in _modules():
+        if _part(path) == "store":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        skip = _docstrings(tree)
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and id(node) not in skip
+                and _SQL.match(node.value)
+            ):
+                found.append(f"{path.relative_to(SRC)}:{node.lineno}: {node.value[:40]!r}")
+    assert found == []

@@ -1351,9 +1351,10 @@ class MindBank:
     def optimize(self) -> None:
         """Update the query planner's statistics (``PRAGMA optimize``) and checkpoint the WAL."""
         self._sqlite_only("optimize", "the server's autovacuum analyzes the tables")
+        from mindbank.store import maintenance
+
         self._memory.flush_access()
-        self._db.run("PRAGMA optimize")  # (run: a lock held past the timeout is mindbank's error)
-        self._db.run("PRAGMA wal_checkpoint(PASSIVE)")
+        maintenance.optimize(self._db)
 
     def compress(
         self,
@@ -1446,14 +1447,12 @@ class MindBank:
                         f"too little text to train a compression dictionary from "
                         f"{len(samples)} values ({exc}); nothing was compressed"
                     ) from None
-                dict_bytes = int(self._db.run(
-                    "SELECT length(data) FROM zstd_dicts WHERE dict_id = ?", (dict_id,)
-                ).fetchone()[0])  # fmt: skip
+                dict_bytes = compression.dictionary_size(self._db, dict_id)
                 n_values, v_before, v_after, records = compression.compress_values(
                     self._db, candidates, dict_id, min_bytes, level
                 )
                 if n_values == 0:  # an unused dictionary is not kept
-                    self._db.run("DELETE FROM zstd_dicts WHERE dict_id = ?", (dict_id,))
+                    compression.drop_dictionary(self._db, dict_id)
                     dict_id, dict_bytes = None, 0
                 witness_append(self._db, records)
             if vectors and chosen:
@@ -1793,13 +1792,12 @@ def _copy(
 
 
 def _copy_changes(src: MindBank, dst: MindBank) -> int:
+    from mindbank.store import transfer
+
     rows = [(c.namespace, c.key, c.op, c.actor, c.at) for c in _all_changes(src)]
     if rows:
         with dst._db.transaction():
-            dst._db.executemany(
-                "INSERT INTO change_log (namespace, key, op, actor, at) VALUES (?, ?, ?, ?, ?)",
-                rows,
-            )
+            transfer.append_changes(dst._db, rows)
     return len(rows)
 
 
@@ -1816,26 +1814,12 @@ def _all_changes(mb: MindBank) -> Iterator[Change]:
 
 def _copy_vectors(src: MindBank, dst: MindBank) -> int:
     """Vectors by (namespace, key), as float32, into the entries just imported."""
-    import numpy as np
+    from mindbank.store import transfer
 
-    if src._pg:
-        rows = src._db.run(
-            "SELECT m.namespace, m.key, e.embedder, e.content_hash, e.vector::text "
-            "FROM embeddings e JOIN memory_store m ON m.id = e.entry_id"
-        ).fetchall()
-        vecs = [(r[0], r[1], r[2], r[3], np.array([float(x) for x in r[4].strip("[]").split(",")],
-                 dtype="<f4")) for r in rows]  # fmt: skip
-    else:
-        rows = src._db.run(
-            "SELECT m.namespace, m.key, e.embedder, e.content_hash, mb_f32(e.vector, e.quant) "
-            "FROM embeddings e JOIN memory_store m ON m.id = e.entry_id"
-        ).fetchall()
-        vecs = [(r[0], r[1], r[2], r[3], np.frombuffer(r[4], dtype="<f4")) for r in rows]
+    vecs = transfer.keyed_vectors(src._db)
     if not vecs:
         return 0
-    ids = {
-        (r[0], r[1]): int(r[2]) for r in dst._db.run("SELECT namespace, key, id FROM memory_store")
-    }
+    ids = transfer.entry_ids(dst._db)
     out = [(ids[(ns, key)], emb, h, v) for ns, key, emb, h, v in vecs if (ns, key) in ids]
     with dst._db.transaction():
         if dst._pg:

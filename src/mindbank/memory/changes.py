@@ -86,7 +86,7 @@ class Subscription:
             repo = ChangeRepo(db)
             seen_version = None
             while not self._stop.is_set():
-                version = db.execute("PRAGMA data_version").fetchone()[0]
+                version = db.data_version()
                 if version != seen_version:
                     seen_version = version
                     self._drain(db, repo)

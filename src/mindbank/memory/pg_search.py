@@ -73,7 +73,7 @@ class PgSearch:
         in_use = self._repo.embedders_in_use()
         skip = sorted(self._settings.no_embed_namespaces)
         missing = len(self._repo.missing(identity, skip, self._clock(), 1_000_000_000))
-        entries = int(self._repo.db.run("SELECT count(*) FROM memory_store").fetchone()[0])
+        entries = self._repo.entry_rows()
         return IndexStatus(
             embedder=identity,
             stored_embedder=self._repo.stored_embedder(),

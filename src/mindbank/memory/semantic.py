@@ -294,7 +294,7 @@ class SemanticMemory:
         with db.transaction():
             now_rows = self._repo.missing(None, skip, self._clock())
             current = {r[0]: content_hash(embedding_text(r[1], r[2])) for r in now_rows}
-            db.execute("DELETE FROM embeddings")
+            self._repo.delete_all_vectors()
             self._repo.put_vectors(
                 [
                     (i, identity, h, blob)
@@ -466,7 +466,7 @@ class SemanticMemory:
         in_use = self._repo.embedders_in_use()
         skip = sorted(self._settings.no_embed_namespaces)
         missing = len(self._repo.missing(identity, skip, self._clock()))
-        entries = int(self._repo.db.execute("SELECT count(*) FROM memory_store").fetchone()[0])
+        entries = self._repo.entry_rows()
         return IndexStatus(
             embedder=identity,
             stored_embedder=self._repo.meta("embedder"),

@@ -24,6 +24,7 @@ from typing import Any
 from mindbank.errors import ValidationError
 from mindbank.records import MinedPattern
 from mindbank.store.database import Database
+from mindbank.store.reasoning import bank_repo
 
 __all__ = ["ATTRIBUTES", "conditions_of", "describe", "item_key", "mine", "wilson"]
 
@@ -80,17 +81,10 @@ def mine(
         raise ValidationError(f"min_support must be an integer >= 2, got {min_support!r}")
     if not 0.0 <= min_gain <= 1.0:
         raise ValidationError(f"min_gain must be in [0, 1], got {min_gain!r}")
-    sql = (
-        "SELECT id, namespace, kind, strategy, agent, success, steps, outcome, used_patterns "
-        "FROM task_trajectories WHERE verdict != 'unknown'"
-    )
-    params: tuple[Any, ...] = ()
-    if namespace is not None:
-        sql += " AND namespace = ?"
-        params = (namespace,)
     groups: dict[tuple[tuple[str, str], ...], _Group] = {}
     total = wins = 0
-    for tid, ns, kind, strategy, agent, success, steps, outcome, used in db.run(sql, params):
+    rows = bank_repo(db).judged_trajectories(namespace)
+    for tid, ns, kind, strategy, agent, success, steps, outcome, used in rows:
         attrs = {
             "strategy": strategy, "kind": kind, "agent": agent, "namespace": ns,
             "lessons": "used" if used not in (None, "", "[]") else "none",

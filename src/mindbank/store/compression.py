@@ -137,6 +137,18 @@ def train(db: Database, samples: list[Any], dict_size: int, now: float) -> int:
     return dict_id
 
 
+def dictionary_size(db: Database, dict_id: int) -> int:
+    """The size in bytes of a trained dictionary."""
+    return int(
+        db.run("SELECT length(data) FROM zstd_dicts WHERE dict_id = ?", (dict_id,)).fetchone()[0]
+    )
+
+
+def drop_dictionary(db: Database, dict_id: int) -> None:
+    """Forget a dictionary no value uses."""
+    db.run("DELETE FROM zstd_dicts WHERE dict_id = ?", (dict_id,))
+
+
 def compress_values(
     db: Database, ids: list[int], dict_id: int, min_bytes: int, level: int
 ) -> tuple[int, int, int, list[tuple[str, str, str, str]]]:

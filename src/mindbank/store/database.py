@@ -501,6 +501,10 @@ class Database(Transactions):
         it best: plain ``?`` here (see :func:`qmarks`)."""
         return qmarks(sql, params)
 
+    def data_version(self) -> int:
+        """SQLite's ``PRAGMA data_version``: it moves when another connection commits."""
+        return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
+
     def generation(self) -> int:
         """The database's generation: 0 from its creation; a new random number each time it
         is replaced or rewritten as a whole (a restore, a reembed, a vacuum), set in the same

@@ -32,6 +32,7 @@ __all__ = [
     "analytics",
     "backup",
     "check",
+    "optimize",
     "restore",
     "stats",
     "vacuum",
@@ -185,6 +186,13 @@ def check(db: Database) -> CheckReport:
 
         problems += witness.verify_database(db).problems()
     return CheckReport(tuple(problems), max(applied, default=0))
+
+
+def optimize(db: Database) -> None:
+    """Update the query planner's statistics and checkpoint the WAL (a lock held past the busy
+    timeout is a DatabaseLockedError)."""
+    db.run("PRAGMA optimize")
+    db.run("PRAGMA wal_checkpoint(PASSIVE)")
 
 
 def vacuum(db: Database) -> tuple[int, int]:

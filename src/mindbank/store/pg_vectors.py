@@ -44,6 +44,10 @@ class PgVectorRepo:
         )
         return {str(r[0]): _parse(r[1]) for r in rows}
 
+    def entry_rows(self) -> int:
+        """Rows in ``memory_store`` (expired ones included)."""
+        return int(self.db.run("SELECT count(*) FROM memory_store").fetchone()[0])
+
     def embedders_in_use(self) -> dict[str, int]:
         """Vector counts by embedder identity."""
         rows = self.db.run("SELECT embedder, count(*) FROM embeddings GROUP BY embedder")

@@ -412,6 +412,19 @@ class BankRepo:
         limit = self.NO_LIMIT if limit is None else limit
         return [_trajectory(r) for r in self.db.run(sql, (*params, limit, offset))]
 
+    def judged_trajectories(self, namespace: str | None) -> list[tuple[Any, ...]]:
+        """Every judged trajectory (of ``namespace``, or all): ``(id, namespace, kind,
+        strategy, agent, success, steps, outcome, used_patterns)``."""
+        sql = (
+            "SELECT id, namespace, kind, strategy, agent, success, steps, outcome, used_patterns "
+            "FROM task_trajectories WHERE verdict != 'unknown'"
+        )
+        params: tuple[Any, ...] = ()
+        if namespace is not None:
+            sql += " AND namespace = ?"
+            params = (namespace,)
+        return [tuple(r) for r in self.db.run(sql, params)]
+
     def set_verdict(self, trajectory_id: int, verdict: Verdict) -> None:
         """Store a new verdict for a trajectory."""
         success = None if verdict.label == "unknown" else int(verdict.label == "success")

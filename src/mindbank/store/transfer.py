@@ -18,9 +18,12 @@ from mindbank.errors import ValidationError
 
 __all__ = [
     "COPIED",
+    "append_changes",
     "clear",
     "columns",
     "copy_tables",
+    "entry_ids",
+    "keyed_vectors",
     "left_behind",
     "table_digest",
     "verify_tables",
@@ -63,6 +66,38 @@ _DERIVED = {
     "sqlite_sequence", "zstd_dicts", "memory_fts_deferred", "witness_chain",
     "sync_ops", "sync_meta",  # a replica's queue and state, not the memory's
 }  # fmt: skip
+
+
+def append_changes(db: Any, rows: Sequence[tuple[str, str, str, str, float]]) -> None:
+    """Append ``(namespace, key, op, actor, at)`` to the change log (in its order)."""
+    db.executemany(
+        "INSERT INTO change_log (namespace, key, op, actor, at) VALUES (?, ?, ?, ?, ?)", rows
+    )
+
+
+def keyed_vectors(db: Any) -> list[tuple[str, str, str, str, Any]]:
+    """Every vector as ``(namespace, key, embedder, content hash, float32 array)``."""
+    import numpy as np
+
+    if db.dialect == "postgres":
+        rows = db.run(
+            "SELECT m.namespace, m.key, e.embedder, e.content_hash, e.vector::text "
+            "FROM embeddings e JOIN memory_store m ON m.id = e.entry_id"
+        ).fetchall()
+        return [
+            (ns, key, emb, h, np.array([float(x) for x in text.strip("[]").split(",")], "<f4"))
+            for ns, key, emb, h, text in rows
+        ]
+    rows = db.run(
+        "SELECT m.namespace, m.key, e.embedder, e.content_hash, mb_f32(e.vector, e.quant) "
+        "FROM embeddings e JOIN memory_store m ON m.id = e.entry_id"
+    ).fetchall()
+    return [(ns, key, emb, h, np.frombuffer(blob, dtype="<f4")) for ns, key, emb, h, blob in rows]
+
+
+def entry_ids(db: Any) -> dict[tuple[str, str], int]:
+    """Every entry's row id by ``(namespace, key)``."""
+    return {(r[0], r[1]): int(r[2]) for r in db.run("SELECT namespace, key, id FROM memory_store")}
 
 
 def columns(db: Any, table: str) -> list[str]:

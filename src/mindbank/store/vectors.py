@@ -160,6 +160,10 @@ class VectorRepo:
             ]
         )
 
+    def delete_all_vectors(self) -> None:
+        """Remove every vector (of every embedder): a reembed replaces them all."""
+        self._run("DELETE FROM embeddings")
+
     def vectors_of(self, entry_ids: Sequence[int], embedder: str) -> dict[int, bytes]:
         """The stored vectors (float32 little-endian) of some entries, by entry id."""
         marks = ",".join("?" * len(entry_ids))
@@ -224,6 +228,10 @@ class VectorRepo:
             )
         except sqlite3.Error as exc:
             raise translate_error(exc, self.db.path) from exc
+
+    def entry_rows(self) -> int:
+        """Rows in ``memory_store`` (expired ones included)."""
+        return int(self._run("SELECT count(*) FROM memory_store").fetchone()[0])
 
     def embedders_in_use(self) -> dict[str, int]:
         """Vector count per embedder identity."""
