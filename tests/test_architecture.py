@@ -196,3 +196,48 @@ def test_all_sql_lives_in_store() -> None:
             ):
                 found.append(f"{path.relative_to(SRC)}:{node.lineno}: {node.value[:40]!r}")
     assert found == []
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Module -> the mindbank modules it imports anywhere in it (at the top, inside functions,
+    under TYPE_CHECKING)."""
+
+    def name(path: Path) -> str:
+        parts = list(path.relative_to(SRC.parent).with_suffix("").parts)
+        return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+    modules = {name(p): p for p in _modules()}
+    graph: dict[str, set[str]] = {}
+    for mod, path in modules.items():
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                for alias in node.names:
+                    full = f"{node.module}.{alias.name}"
+                    deps.add(full if full in modules else node.module)
+            elif isinstance(node, ast.Import):
+                deps.update(a.name for a in node.names)
+        graph[mod] = {d for d in deps if d in modules and d not in (mod, "mindbank")}
+    return graph
+
+
+def test_no_import_cycles() -> None:
+    """Not even lazy or TYPE_CHECKING ones: a module and what it imports can be read in an
+    order, bottom up."""
+    graph = _import_graph()
+    done: set[str] = set()
+    cycles: list[list[str]] = []
+
+    def visit(mod: str, path: list[str]) -> None:
+        if mod in path:
+            cycles.append([*path[path.index(mod) :], mod])
+            return
+        if mod in done:
+            return
+        for dep in sorted(graph[mod]):
+            visit(dep, [*path, mod])
+        done.add(mod)
+
+    for mod in sorted(graph):
+        visit(mod, [])
+    assert cycles == []

@@ -194,7 +194,7 @@ def test_train_and_stream(tmp_path: Path) -> None:
 def test_builtin_bank_runs_for_real() -> None:
     from collections import Counter
 
-    from mindbank.pipeline.builtin_tasks import builtin
+    from mindbank.pipeline.tasks import builtin
 
     tasks = builtin()
     assert Counter(t.complexity for t in tasks) == {"easy": 10, "medium": 10, "hard": 10}
@@ -207,7 +207,7 @@ def test_builtin_bank_runs_for_real() -> None:
 @pytest.mark.slow
 def test_every_builtin_reference_solution_passes(tmp_path: Path, clock: FakeClock) -> None:
     db_path = tmp_path / "memory.db"
-    from mindbank.pipeline.builtin_tasks import builtin
+    from mindbank.pipeline.tasks import builtin
 
     with mindbank.open(db_path, clock=clock) as mb:
         results = mb.pipeline.run(builtin(), [Strategy("balanced")], workers=2)

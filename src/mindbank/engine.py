@@ -729,7 +729,7 @@ class MindBank:
         rules), semantic (entries: hot, warm, cold by use and age), vector (embeddings)."""
         from mindbank.learning.rules import tier_of
         from mindbank.records import TierEntry, TierReport
-        from mindbank.store.feedback import feedback_repo
+        from mindbank.store.repos import feedback_repo
 
         self._memory.flush_access()
         s = self._db.settings.learning
@@ -767,7 +767,7 @@ class MindBank:
         """Apply the episodic tier's retention rules (``episodic_max_events``,
         ``episodic_max_age``) to the events log; returns how many events were removed.
         Nothing else is removed: entries leave only by delete, TTL or cleanup."""
-        from mindbank.store.feedback import feedback_repo
+        from mindbank.store.repos import feedback_repo
 
         s = self._db.settings.learning
         with self._db.transaction():
@@ -795,7 +795,7 @@ class MindBank:
         """Write the entries of ``namespace`` back to the folder as JSON files (those that
         differ), and its ``MEMORY.md`` index ordered by memory-graph rank."""
         from mindbank.bridge import claude
-        from mindbank.store.feedback import feedback_repo
+        from mindbank.store.repos import feedback_repo
 
         check_namespace(namespace)
         path = Path(folder) if folder is not None else claude.default_folder()

@@ -25,7 +25,7 @@ from mindbank.learning.fuzzy import FuzzyCache
 from mindbank.learning.rules import learn_boost
 from mindbank.records import EntryScore, FuzzyHit, GraphNode, GraphReport, SearchHit
 from mindbank.store.database import Database
-from mindbank.store.feedback import feedback_repo
+from mindbank.store.repos import feedback_repo
 
 if TYPE_CHECKING:  # numpy loads only to build the graph: the retrieve and search paths skip it
     import numpy as np

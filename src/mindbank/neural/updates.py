@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -39,8 +39,25 @@ from mindbank.neural.model import (
 from mindbank.neural.network import Epoch, Network, parse_config
 from mindbank.records import FederatedReport, ModelInfo, TransferReport, UpdateReport
 
-if TYPE_CHECKING:
-    from mindbank.neural.registry import NeuralModels
+
+class NeuralModels(Protocol):
+    """What the updates need of :class:`mindbank.neural.registry.NeuralModels` (which calls
+    them, so this module does not import it)."""
+
+    def info(self, name: str, version: int | None = None) -> ModelInfo: ...
+
+    def load(self, name: str, version: int | None = None) -> Model: ...
+
+    def transaction(self) -> Any: ...
+
+    def store_version(
+        self, name: str, description: str, model: Model, history: Sequence[Epoch]
+    ) -> ModelInfo: ...
+
+    def make_current(self, name: str, version: int) -> None: ...
+
+    def log_update(self, row: dict[str, Any]) -> None: ...
+
 
 __all__ = ["federated", "online", "transfer", "update"]
 

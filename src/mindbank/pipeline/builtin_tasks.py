@@ -6,9 +6,7 @@ built-in strategies' outcomes differ from task to task.
 
 from __future__ import annotations
 
-from mindbank.pipeline.tasks import Task
-
-__all__ = ["builtin"]
+__all__ = ["rows"]
 
 _T = "from solution import *\n\n"
 
@@ -116,6 +114,7 @@ _BANK: list[tuple[str, str, str, str, str]] = [
 ]  # fmt: skip
 
 
-def builtin() -> list[Task]:
-    """The built-in tasks."""
-    return [Task(i, p, sol, tests, c, (), "builtin") for i, c, p, sol, tests in _BANK]
+def rows() -> list[tuple[str, str, str, str, str]]:
+    """The built-in tasks as ``(id, complexity, prompt, solution, tests)``
+    (:func:`mindbank.pipeline.tasks.builtin` makes them tasks)."""
+    return list(_BANK)

@@ -15,7 +15,7 @@ from typing import Any
 
 from mindbank.errors import ValidationError
 
-__all__ = ["Task", "from_folder", "from_jsonl", "from_mbpp", "load", "mbpp_path"]
+__all__ = ["Task", "builtin", "from_folder", "from_jsonl", "from_mbpp", "load", "mbpp_path"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,14 +125,19 @@ def from_jsonl(lines: Iterable[str]) -> list[Task]:
     return out
 
 
+def builtin() -> list[Task]:
+    """The built-in tasks (10 easy, 10 medium, 10 hard)."""
+    from mindbank.pipeline.builtin_tasks import rows
+
+    return [Task(i, p, sol, tests, c, (), "builtin") for i, c, p, sol, tests in rows()]
+
+
 def load(source: str, complexity: str | None = None, limit: int | None = None) -> list[Task]:
     """Tasks from ``builtin``, ``mbpp``, a ``.jsonl`` file or a folder of task folders, of one
     complexity if given, at most ``limit``."""
     if source == "mbpp":
         found = from_mbpp()
     elif source == "builtin":
-        from mindbank.pipeline.builtin_tasks import builtin
-
         found = builtin()
     elif source.endswith(".jsonl"):
         try:

@@ -51,9 +51,9 @@ from mindbank.store.reasoning import (
     BANK_TABLES,
     ItemRow,
     TrajectoryRow,
-    bank_repo,
     decode_data,
 )
+from mindbank.store.repos import bank_repo
 
 if TYPE_CHECKING:  # numpy and the in-memory items load with the first query
     from mindbank.embedders.base import Embedder, Vectors

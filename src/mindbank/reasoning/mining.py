@@ -24,7 +24,7 @@ from typing import Any
 from mindbank.errors import ValidationError
 from mindbank.records import MinedPattern
 from mindbank.store.database import Database
-from mindbank.store.reasoning import bank_repo
+from mindbank.store.repos import bank_repo
 
 __all__ = ["ATTRIBUTES", "conditions_of", "describe", "item_key", "mine", "wilson"]
 

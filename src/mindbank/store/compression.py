@@ -19,10 +19,7 @@ can read the rows but not write entries (the triggers call ``mb_plain``).
 from __future__ import annotations
 
 import sqlite3
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from mindbank.store.database import Database
+from typing import Any, Protocol
 
 __all__ = [
     "Codec",
@@ -98,6 +95,15 @@ def register(conn: sqlite3.Connection) -> Codec:
 
 
 # -- compressing ---------------------------------------------------------------------------------
+
+
+class Database(Protocol):
+    """What compressing needs of a :class:`mindbank.store.database.Database` (which registers
+    this module's functions on its connection, so this module does not import it)."""
+
+    def run(self, sql: str, params: Any = ()) -> sqlite3.Cursor: ...
+
+    def executemany(self, sql: str, rows: Any) -> sqlite3.Cursor: ...
 
 
 def live_entries(db: Database, now: float) -> list[tuple[int, int, float, float | None, bool, int]]:

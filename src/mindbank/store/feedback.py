@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from mindbank.store.codec import dumps, loads
 from mindbank.store.database import Database
 
-__all__ = ["FeedbackRepo", "feedback_repo"]
+__all__ = ["FeedbackRepo"]
 
 
 class FeedbackRepo:
@@ -223,12 +223,3 @@ class FeedbackRepo:
         a = self.db.run("SELECT count(*) FROM embeddings").fetchone()[0]
         b = self.db.run("SELECT count(*) FROM pattern_embeddings").fetchone()[0]
         return int(a), int(b)
-
-
-def feedback_repo(db: Database) -> FeedbackRepo:
-    """The feedback repository for this database's backend."""
-    if db.dialect == "postgres":
-        from mindbank.store.pg_memory import PgFeedbackRepo
-
-        return PgFeedbackRepo(db)
-    return FeedbackRepo(db)

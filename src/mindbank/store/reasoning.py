@@ -23,7 +23,6 @@ from mindbank.store.database import Database, translate_error
 __all__ = [
     "BANK_TABLES",
     "BankRepo",
-    "bank_repo",
     "ItemMeta",
     "ItemRow",
     "TrajectoryRow",
@@ -596,15 +595,6 @@ class BankRepo:
             "verdicts": verdicts,
             "undistilled": undistilled,
         }
-
-
-def bank_repo(db: Database) -> BankRepo:
-    """The bank's repository for this database's backend."""
-    if db.dialect == "postgres":
-        from mindbank.store.pg_memory import PgBankRepo
-
-        return PgBankRepo(db)
-    return BankRepo(db)
 
 
 def decode_data(text: str) -> dict[str, Any]:
