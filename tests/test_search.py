@@ -416,6 +416,20 @@ def test_embedder_mismatch_is_an_error_and_reembed_fixes_it(both_db: Path | str)
         assert status.ok and status.stored_embedder == "hashing-v1:64"
 
 
+def test_reembed_with_the_same_embedder_recomputes_every_vector(both_db: Path | str) -> None:
+    with mindbank.open(both_db, embedder="hashing") as mb:
+        mb.store_many({"key": f"k{i}", "value": f"text number {i}"} for i in range(30))
+        mb.store("skip", "not embedded", namespace="raw")
+    settings = mindbank.Settings(no_embed_namespaces=frozenset({"raw"}))
+    with mindbank.open(both_db, embedder="hashing", settings=settings) as mb:
+        before = [(h.entry.key, h.score) for h in mb.search("text number 7", mode="semantic")]
+        assert mb.reembed() == 30
+        assert mb.index_status().ok
+        assert [(h.entry.key, h.score) for h in mb.search("text number 7", mode="semantic")] == (
+            before
+        )
+
+
 def test_no_embedding_for_a_namespace(both_db: Path | str) -> None:
     settings = mindbank.Settings(no_embed_namespaces=frozenset({"raw"}))
     with mindbank.open(both_db, embedder="hashing", settings=settings) as mb:

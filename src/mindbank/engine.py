@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from mindbank.config import Settings, find_db_path, parse_duration
 from mindbank.errors import (
@@ -45,8 +45,8 @@ if TYPE_CHECKING:  # loaded on first use, so that a CLI call that only retrieves
     from mindbank.learning.feedback import FeedbackLoop
     from mindbank.memory import coordination
     from mindbank.memory.changes import Subscription
-    from mindbank.memory.pg_search import PgSearch
     from mindbank.memory.schemas import NamespaceSchemas
+    from mindbank.memory.searcher import Searcher
     from mindbank.memory.semantic import SemanticMemory
     from mindbank.neural.registry import NeuralModels
     from mindbank.pipeline.pipeline import Pipeline
@@ -144,8 +144,12 @@ class MindBank:
         return spec
 
     @cached_property
-    def _semantic(self) -> SemanticMemory:
-        self._sqlite_only("search and embeddings")
+    def _search(self) -> Searcher:
+        """This database's search (the one place that tells the two apart)."""
+        if self._pg:
+            from mindbank.memory.pg_search import PgSearch
+
+            return PgSearch(self._db, self._memory, lambda: self.embedder, self._clock)
         from mindbank.memory.semantic import SemanticMemory
         from mindbank.store.vectors import VectorRepo
 
@@ -153,11 +157,11 @@ class MindBank:
             VectorRepo(self._db), self._memory, self.embedder, self._db.settings, self._clock
         )
 
-    @cached_property
-    def _pg_search(self) -> PgSearch:
-        from mindbank.memory.pg_search import PgSearch
-
-        return PgSearch(self._db, self._memory, lambda: self.embedder, self._clock)
+    @property
+    def _semantic(self) -> SemanticMemory:
+        """The SQLite search, for what only it offers (compression's recall check)."""
+        self._sqlite_only("the in-process vector index")
+        return cast("SemanticMemory", self._search)
 
     def check_embedder(self) -> None:
         """Check that :attr:`embedder` is the one that wrote this database's vectors.
@@ -165,10 +169,7 @@ class MindBank:
         Raises:
             EmbedderMismatchError: naming both identities.
         """
-        if self._pg:
-            self._pg_search.check_identity()
-            return
-        self._semantic.check_identity()
+        self._search.check_identity()
 
     def _embeds(self, namespaces: Iterable[str]) -> bool:
         settings = self._db.settings
@@ -462,8 +463,8 @@ class MindBank:
             self._sync_lost()
         try:
             self._memory.flush_access(wait=True)
-            if "_semantic" in self.__dict__:
-                self._semantic.close()
+            if "_search" in self.__dict__:
+                self._search.close()
         finally:
             if self._readonly is not None:
                 self._readonly.close()
@@ -529,22 +530,16 @@ class MindBank:
         now = self._clock()
         row = encode_entry(key, value, namespace, tags, metadata, expiry(ttl, now))
         self._schemas.check([(namespace, key, value)])
-        if self._pg:
-            vec = self._pg_search.prepare([row])[0] if self._embeds((namespace,)) else None
-            with self._db.transaction():
-                entry, row_id = self._memory.upsert(row, now)
-                self._pg_search.write([(row_id, vec)])
-            return entry
         with self._memory.writing([(namespace, key)]):
-            if not self._embeds((namespace,)) and "_semantic" not in self.__dict__:
+            if not self._embeds((namespace,)) and "_search" not in self.__dict__:
                 # no vector, no search index to keep in step
                 return self._memory.upsert(row, now)[0]
             # The model runs outside the transaction (None for a namespace not embedded).
-            prepared = self._semantic.prepare([row])[0]
+            prepared = self._search.prepare([row])[0] if self._embeds((namespace,)) else None
             with self._db.transaction():
-                mark = self._semantic.mark()
+                mark = self._search.mark()
                 entry, row_id = self._memory.upsert(row, now)
-                self._semantic.write([(row_id, namespace, prepared)], mark)
+                self._search.write([(row_id, namespace, prepared)], mark)
         return entry
 
     def store_many(self, items: Iterable[Mapping[str, Any]]) -> int:
@@ -584,18 +579,12 @@ class MindBank:
             except ValidationError as exc:
                 raise ValidationError(f"item {i}: {exc}") from None
         self._schemas.check(values)
-        if self._pg:
-            vecs = self._pg_search.prepare(rows) if self._embeds(r.namespace for r in rows) else []
-            with self._db.transaction():
-                ids = self._memory.upsert_many(rows, now, ids=bool(vecs))
-                self._pg_search.write(list(zip(ids, vecs, strict=True)))
-            return len(rows)
-        prepared = self._semantic.prepare(rows) if self._embeds(r.namespace for r in rows) else []
+        prepared = self._search.prepare(rows) if self._embeds(r.namespace for r in rows) else []
         with self._memory.writing([(r.namespace, r.key) for r in rows]), self._db.transaction():
-            mark = self._semantic.mark() if prepared else (0, 0)
+            mark = self._search.mark() if prepared else None
             ids = self._memory.upsert_many(rows, now, ids=bool(prepared))
             if prepared:
-                self._semantic.write(
+                self._search.write(
                     [(i, r.namespace, p) for i, r, p in zip(ids, rows, prepared, strict=True)], mark
                 )
         return len(rows)
@@ -685,15 +674,8 @@ class MindBank:
         all pairs) and to the entries used close to it in time; PageRank over it (damping
         0.85), stored with each entry. Embeds entries that lack a vector first (on SQLite; on
         PostgreSQL the graph is over the entries that have one)."""
-        if self._pg:
-            from mindbank.store.pg_vectors import PgVectorRepo
-
-            ids, matrix = PgVectorRepo(self._db).live_matrix(self.embedder.identity, self._clock())
-            return self._feedback.build_graph(ids, matrix, {int(i) for i in ids})
-        self._semantic.backfill()
-        ids, matrix, _, _, _ = self._semantic.mirror.index().export()
-        live = {int(i) for i in ids}
-        return self._feedback.build_graph(ids, matrix, live)
+        ids, matrix = self._search.graph_vectors()
+        return self._feedback.build_graph(ids, matrix, {int(i) for i in ids})
 
     def graph(self, top: int = 10, neighbours: int = 5) -> builtins.list[GraphNode]:
         """The entries with the highest PageRank (as of the last :meth:`build_graph`), each
@@ -971,12 +953,12 @@ class MindBank:
         check_key(key)
         check_namespace(namespace)
         with self._memory.writing([(namespace, key)]):
-            if "_semantic" not in self.__dict__:  # no search index here to keep in step
+            if "_search" not in self.__dict__:  # no search index here to keep in step
                 return self._memory.delete(key, namespace, self._clock())[0]
             with self._db.transaction():
-                mark = self._semantic.mark()
+                mark = self._search.mark()
                 live, row_id = self._memory.delete(key, namespace, self._clock())
-                self._semantic.removed([] if row_id is None else [row_id], mark)
+                self._search.removed([] if row_id is None else [row_id], mark)
         return live
 
     def namespaces(self) -> dict[str, int]:
@@ -1126,8 +1108,7 @@ class MindBank:
             raise ValidationError(f"k must be a positive integer, got {k!r}")
         # With learned boosts, a wider pool is ranked, so a boosted entry can move up into k.
         rerank = mmr is None and self._feedback.learning()
-        searcher: Any = self._pg_search if self._pg else self._semantic
-        hits: builtins.list[SearchHit] = searcher.search(
+        hits: builtins.list[SearchHit] = self._search.search(
             query,
             k=max(3 * k, 30) if rerank else k,
             mode=mode,
@@ -1146,22 +1127,18 @@ class MindBank:
     def reembed(self, progress: Callable[[int], None] | None = None) -> int:
         """Recompute every vector with the embedder in use (after changing models); returns
         how many entries were embedded. ``progress(done)`` is called after each batch."""
-        if self._pg:
-            return self._pg_search.reembed(progress)
-        return self._semantic.reembed(progress)
+        return self._search.reembed(progress)
 
     def index_status(self) -> IndexStatus:
         """Whether the vector and full-text indexes are complete and in step."""
-        return self._pg_search.status() if self._pg else self._semantic.status()
+        return self._search.status()
 
     def rebuild_index(self, progress: Callable[[int], None] | None = None) -> int:
         """Rebuild the full-text index, embed entries that miss a vector, reload the vector
         index; returns how many entries were embedded. (On PostgreSQL the keyword index is a
         generated column and the vector index the server's: entries missing a vector are
         embedded.)"""
-        if self._pg:
-            return self._pg_search.backfill(progress)
-        return self._semantic.rebuild(progress)
+        return self._search.rebuild(progress)
 
     # -- import and export -------------------------------------------------------------------
 
@@ -1216,24 +1193,16 @@ class MindBank:
             rows = list(parse_lines(source, now))
         self._schemas.check([(r[1], r[0], r[2] if r[3] == "text" else json.loads(r[2]))
                              for r in rows])  # fmt: skip
-        if self._pg:
-            entry_rows = [EntryRow(r[0], r[1], r[2], r[3], r[4], r[5], r[10]) for r in rows]
-            vecs = (self._pg_search.prepare(entry_rows)
-                    if self._embeds(r[1] for r in rows) else [])  # fmt: skip
-            with self._db.transaction():
-                ids = self._memory.import_rows(rows)
-                self._pg_search.write(list(zip(ids, vecs, strict=False)))
-            return len(rows)
         prepared: list[Any] = []
         if self._embeds(r[1] for r in rows):
-            prepared = self._semantic.prepare(
+            prepared = self._search.prepare(
                 [EntryRow(r[0], r[1], r[2], r[3], r[4], r[5], r[10]) for r in rows]
             )
         with self._db.transaction():
-            mark = self._semantic.mark() if prepared else (0, 0)
+            mark = self._search.mark() if prepared else None
             ids = self._memory.import_rows(rows)
             if prepared:
-                self._semantic.write(
+                self._search.write(
                     [(i, r[1], p) for i, r, p in zip(ids, rows, prepared, strict=True)], mark
                 )
         return len(ids)
@@ -1290,9 +1259,9 @@ class MindBank:
         from mindbank.store import maintenance
 
         stats = maintenance.stats(self._db, self._clock())
-        if "_semantic" not in self.__dict__:  # no search in this process yet
+        cache = self._search.query_cache() if "_search" in self.__dict__ else None
+        if cache is None:  # no search in this process yet
             return stats
-        cache = self._semantic.cache
         return dataclasses.replace(
             stats,
             query_cache={

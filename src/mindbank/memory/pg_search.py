@@ -109,12 +109,38 @@ class PgSearch:
                 progress(done)
 
     def reembed(self, progress: Callable[[int], None] | None = None) -> int:
-        """Replace every vector with one from the embedder in use; returns how many."""
+        """Recompute every vector with the embedder in use (the same one too); returns how
+        many entries have one now. All or nothing, as on SQLite: the vectors are computed
+        first, then replace the old ones in one transaction; entries written meanwhile are
+        embedded after it."""
+        embedder = self._embedder()
+        identity = embedder.identity
+        skip = sorted(self._settings.no_embed_namespaces)
+        every = 1_000_000_000
+        rows = self._repo.missing(None, skip, self._clock(), every)
+        done: dict[int, tuple[str, Any]] = {}
+        for start in range(0, len(rows), 256):
+            batch = rows[start : start + 256]
+            texts = [embedding_text(v, t) for _, v, t in batch]
+            for (entry_id, _, _), text, vec in zip(
+                batch, texts, embedder.embed(texts), strict=True
+            ):
+                done[entry_id] = (content_hash(text), vec)
+            if progress is not None:
+                progress(len(done))
         with self._repo.db.transaction():
-            self._repo.delete_others(self._embedder().identity)
+            current = {
+                i: content_hash(embedding_text(v, t))
+                for i, v, t in self._repo.missing(None, skip, self._clock(), every)
+            }
+            self._repo.put(
+                [(i, identity, h, vec) for i, (h, vec) in done.items() if current.get(i) == h]
+            )
+            self._repo.delete_others(identity)  # (of entries changed or gone meanwhile)
         self._checked = False
         self._query_vectors = LRUCache(256, 3600.0, self._clock)
-        return self.backfill(progress)
+        self.backfill()
+        return len(done)
 
     def wants(self, namespace: str) -> bool:
         """Whether entries of this namespace are embedded."""
@@ -131,13 +157,37 @@ class PgSearch:
         known = self._repo.vectors_for_hashes(hashes, embedder.identity)  # one round trip
         return prepare_vectors(rows, self.wants, known.get, embedder.embed)
 
-    def write(self, items: Sequence[tuple[int, Prepared | None]]) -> None:
-        """Store the vectors of ``(entry id, prepared)`` (inside the entries' transaction)."""
+    def mark(self) -> None:
+        """Nothing to note before a write: the server's indexes follow every commit."""
+        return None
+
+    def write(self, items: Sequence[tuple[int, str, Prepared | None]], mark: None = None) -> None:
+        """Store the vectors of ``(entry id, namespace, prepared)`` (inside the entries'
+        transaction)."""
         identity = self._embedder().identity
-        rows = [(i, identity, p.content_hash, p.vector) for i, p in items if p is not None]
+        rows = [(i, identity, p.content_hash, p.vector) for i, _, p in items if p is not None]
         if rows:
             self.check_identity()
             self._repo.put(rows)
+
+    def removed(self, entry_ids: Sequence[int], mark: None = None) -> None:
+        """Nothing to do: a deleted entry's vector goes with its row."""
+
+    def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
+        """Embed the entries that miss a vector (the keyword index is a generated column and
+        the vector index the server's: nothing else to rebuild); returns how many."""
+        return self.backfill(progress)
+
+    def graph_vectors(self) -> tuple[Any, Any]:
+        """``(entry ids, vectors)`` of the live entries that have a vector, for the graph."""
+        return self._repo.live_matrix(self._embedder().identity, self._clock())
+
+    def query_cache(self) -> LRUCache[Any] | None:
+        """No cache of results here (the server answers each query)."""
+        return None
+
+    def close(self) -> None:
+        """Nothing kept to write back."""
 
     def search(
         self,

@@ -242,6 +242,17 @@ class SemanticMemory:
         """Rewrite the index snapshot if it fell far behind."""
         self.mirror.close()
 
+    def graph_vectors(self) -> tuple[Any, Any]:
+        """``(entry ids, vectors)`` of every live entry, for the graph (what lacks a vector is
+        embedded first)."""
+        self.backfill()
+        ids, matrix, _, _, _ = self.mirror.index().export()
+        return ids, matrix
+
+    def query_cache(self) -> LRUCache[builtins.list[SearchHit]]:
+        """The cache of search results (its hits and misses go into ``stats``)."""
+        return self.cache
+
     def backfill(self, progress: Callable[[int], None] | None = None) -> int:
         """Embed every live entry that should have a vector and has none; returns how many."""
         done = 0

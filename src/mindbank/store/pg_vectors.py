@@ -59,15 +59,17 @@ class PgVectorRepo:
         return None if row is None else str(row[0])
 
     def missing(
-        self, embedder: str, skip_namespaces: Sequence[str], now: float, limit: int
+        self, embedder: str | None, skip_namespaces: Sequence[str], now: float, limit: int
     ) -> list[tuple[int, str, str]]:
-        """Live entries without a vector of this embedder: ``(id, value, value_type)``."""
+        """Live entries without a vector of this embedder (None: every live entry to embed):
+        ``(id, value, value_type)``."""
+        lacking = "e.entry_id IS NULL AND" if embedder is not None else ""
         rows = self.db.run(
             "SELECT m.id, m.value, m.value_type FROM memory_store m LEFT JOIN embeddings e "
-            "ON e.entry_id = m.id AND e.embedder = ? WHERE e.entry_id IS NULL "
-            "AND (m.expires_at > ? OR m.expires_at IS NULL) AND NOT (m.namespace = ANY(?)) "
+            f"ON e.entry_id = m.id AND e.embedder = ? WHERE {lacking} "
+            "(m.expires_at > ? OR m.expires_at IS NULL) AND NOT (m.namespace = ANY(?)) "
             "ORDER BY m.id LIMIT ?",
-            (embedder, now, list(skip_namespaces), limit),
+            (embedder or "", now, list(skip_namespaces), limit),
         ).fetchall()
         return [(int(r[0]), str(r[1]), str(r[2])) for r in rows]
 
