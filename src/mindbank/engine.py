@@ -39,6 +39,7 @@ from mindbank.memory.validation import (
 from mindbank.store.database import Database, SlowQueryHook
 from mindbank.store.locking import serialized, unlocked
 from mindbank.store.memory import EntryRow, MemoryRepo
+from mindbank.store.repos import change_repo, coordination_repo, memory_repo
 
 if TYPE_CHECKING:  # loaded on first use, so that a CLI call that only retrieves starts fast
     from mindbank.embedders.base import Embedder
@@ -106,12 +107,7 @@ class MindBank:
         self._embedder_spec = embedder
         self._clock = db.clock
         self._pg = db.dialect == "postgres"
-        if self._pg:
-            from mindbank.store.pg_memory import PgMemoryRepo
-
-            self._memory: MemoryRepo = PgMemoryRepo(db)
-        else:
-            self._memory = MemoryRepo(db)
+        self._memory: MemoryRepo = memory_repo(db)
         self._readonly: maintenance.ReadOnlyConnection | None = None
 
     def _sqlite_only(self, what: str, instead: str = "") -> None:
@@ -125,13 +121,7 @@ class MindBank:
             )
 
     def _changes_repo(self) -> ChangeRepo:
-        if self._pg:
-            from mindbank.store.pg_memory import PgChangeRepo
-
-            return PgChangeRepo(self._db)
-        from mindbank.store.changes import ChangeRepo
-
-        return ChangeRepo(self._db)
+        return change_repo(self._db)
 
     @cached_property
     def embedder(self) -> Embedder:
@@ -234,13 +224,7 @@ class MindBank:
 
     @cached_property
     def _coordination(self) -> CoordinationRepo:
-        if self._pg:
-            from mindbank.store.pg_memory import PgCoordinationRepo
-
-            return PgCoordinationRepo(self._db)
-        from mindbank.store.coordination import CoordinationRepo
-
-        return CoordinationRepo(self._db)
+        return coordination_repo(self._db)
 
     @cached_property
     def sessions(self) -> coordination.Sessions:
