@@ -659,7 +659,7 @@ def test_cli_reference_workflow(db_path: Path | str) -> None:
 
 def test_mirror_caught_up_incrementally_equals_a_full_load(db_path: Path, clock: FakeClock) -> None:
     from mindbank.reasoning.mirror import BankMirror
-    from mindbank.store.reasoning import bank_repo
+    from mindbank.store.repos import bank_repo
 
     rng = np.random.default_rng(7)
     with _open(db_path, clock) as mb, _open(db_path, clock) as other:
