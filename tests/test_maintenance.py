@@ -367,3 +367,45 @@ def test_settings_from_env() -> None:
         mindbank.Settings.from_env({"MINDBANK_BUSY_TIMEOUT": "soon"})
     with pytest.raises(ValidationError):
         mindbank.Settings(synchronous="SOMETIMES")
+
+
+def test_query_has_a_time_and_a_row_limit(both_db: Path | str) -> None:
+    """An endless recursive query stops at the time limit, a result past the row limit is an
+    error that says to add a LIMIT; both with a clear message, nothing raw."""
+    settings = mindbank.Settings(embed=False, query_timeout=0.5, query_max_rows=50)
+    with mindbank.open(both_db, settings=settings) as mb:
+        mb.store_many({"key": f"k{i}", "value": "hello world"} for i in range(60))
+        endless = (
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
+        )
+        with pytest.raises(mindbank.ReadOnlyQueryError, match=r"ran past 0\.5 s"):
+            mb.query(endless)
+        with pytest.raises(mindbank.ReadOnlyQueryError, match="more than 50 rows; add a LIMIT"):
+            mb.query("SELECT key FROM memory_store")
+        assert len(mb.query("SELECT key FROM memory_store LIMIT 50").rows) == 50
+        assert mb.count() == 60  # and the handle still works
+
+
+def test_query_reads_the_full_text_index(mb: MindBank) -> None:
+    mb.store("k", "hello full text")
+    found = mb.query("SELECT key FROM memory_fts WHERE memory_fts MATCH 'hello'")
+    assert found.rows == (("k",),)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT pg_advisory_lock(1296193347, hashtext('bob'))",
+        "SELECT pg_try_advisory_xact_lock(1)",
+        'SELECT "pg_advisory_lock"(7)',
+        "DO $$ BEGIN PERFORM 1; END $$",
+    ],
+)
+def test_query_takes_no_locks_on_postgresql(pg_admin: str, sql: str) -> None:
+    from tests.conftest import _tenant, tenant_url
+
+    with (
+        mindbank.open(tenant_url(pg_admin, _tenant("q"))) as mb,
+        pytest.raises(mindbank.ReadOnlyQueryError, match="may not take locks"),
+    ):
+        mb.query(sql)

@@ -207,6 +207,10 @@ class Settings:
         change_log_days: how long the change log keeps changes (``cleanup`` prunes older ones).
         pool_size: on PostgreSQL, the most connections one open database holds (env
             ``MINDBANK_POOL_SIZE``): threads share them, a transaction keeps one to its end.
+        query_timeout: seconds a read-only ``query()`` may run before it is stopped (env
+            ``MINDBANK_QUERY_TIMEOUT``).
+        query_max_rows: the most rows a read-only ``query()`` returns; a larger result is an
+            error that says to add a ``LIMIT`` (env ``MINDBANK_QUERY_MAX_ROWS``).
     """
 
     busy_timeout: float = 5.0
@@ -231,6 +235,8 @@ class Settings:
     actor: str = ""
     change_log_days: float = 7.0
     pool_size: int = 4
+    query_timeout: float = 10.0
+    query_max_rows: int = 100_000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -253,6 +259,10 @@ class Settings:
             kwargs["working_memory_bytes"] = int(
                 _positive_float("MINDBANK_WORKING_MEMORY_MB", v) * 1024 * 1024
             )
+        if v := env.get("MINDBANK_QUERY_TIMEOUT"):
+            kwargs["query_timeout"] = _positive_float("MINDBANK_QUERY_TIMEOUT", v)
+        if v := env.get("MINDBANK_QUERY_MAX_ROWS"):
+            kwargs["query_max_rows"] = int(_positive_float("MINDBANK_QUERY_MAX_ROWS", v))
         if v := env.get("MINDBANK_POOL_SIZE"):
             kwargs["pool_size"] = int(_positive_float("MINDBANK_POOL_SIZE", v))
         if v := env.get("MINDBANK_ACTOR"):
@@ -289,6 +299,8 @@ class Settings:
             raise ValidationError("access_flush_seconds must be >= 0 and access_flush_every >= 1")
         if self.pool_size < 1:
             raise ValidationError(f"pool_size must be >= 1, got {self.pool_size}")
+        if not self.query_timeout > 0 or self.query_max_rows < 1:
+            raise ValidationError("query_timeout must be > 0 and query_max_rows >= 1")
         if self.change_log_days < 0:
             raise ValidationError(f"change_log_days must be >= 0, got {self.change_log_days}")
 

@@ -1209,8 +1209,9 @@ class MindBank:
         if self._readonly is None:
             from mindbank.store import maintenance
 
+            s = self._db.settings
             self._readonly = maintenance.ReadOnlyConnection(
-                self._db.path, self._db.settings.busy_timeout
+                self._db.path, s.busy_timeout, s.query_timeout, s.query_max_rows
             )
         return self._readonly.query(sql, params)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import secrets
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from mindbank.errors import (
     ValidationError,
 )
 from mindbank.records import CheckReport, HotKey, NamespaceUsage, QueryResult, Stats, UsageReport
+from mindbank.store.compression import register as register_codec
 from mindbank.store.database import (
     Database,
     migration_problems,
@@ -42,7 +44,15 @@ __all__ = [
 # Actions a read-only query may take (sqlite3 authorizer action codes).
 _ALLOWED = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION}
 _ALLOWED.add(getattr(sqlite3, "SQLITE_RECURSIVE", 33))
-_READ_PRAGMAS = {"table_info", "table_xinfo", "index_list", "index_info", "foreign_key_list"}
+# (data_version: FTS5 asks it when it opens its table.)
+_READ_PRAGMAS = {
+    "table_info",
+    "table_xinfo",
+    "index_list",
+    "index_info",
+    "foreign_key_list",
+    "data_version",
+}
 
 
 def _authorize(action: int, arg1: str | None, arg2: str | None, db: str | None, src: str | None):  # type: ignore[no-untyped-def]
@@ -50,15 +60,24 @@ def _authorize(action: int, arg1: str | None, arg2: str | None, db: str | None, 
         return sqlite3.SQLITE_OK
     if action == sqlite3.SQLITE_PRAGMA and arg1 in _READ_PRAGMAS:
         return sqlite3.SQLITE_OK
+    # FTS5 declares its table's columns when it opens it, which SQLite's authorizer sees as an
+    # update of sqlite_master; nothing can be written here (mode=ro and query_only as well).
+    if action == sqlite3.SQLITE_UPDATE and arg1 == "sqlite_master" and src is None:
+        return sqlite3.SQLITE_OK
     return sqlite3.SQLITE_DENY
 
 
 class ReadOnlyConnection:
     """A second connection that can only read: opened ``mode=ro``, ``query_only`` on, and an
-    authorizer that denies every action but reading, whatever the statement's spelling."""
+    authorizer that denies every action but reading, whatever the statement's spelling. A
+    statement runs at most ``timeout`` seconds and returns at most ``max_rows`` rows."""
 
-    def __init__(self, path: Path, busy_timeout: float):
+    def __init__(
+        self, path: Path, busy_timeout: float, timeout: float = 10.0, max_rows: int = 100_000
+    ):
         self.path = path
+        self.timeout = timeout
+        self.max_rows = max_rows
         try:
             self.conn = sqlite3.connect(
                 f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=busy_timeout
@@ -66,15 +85,33 @@ class ReadOnlyConnection:
             self.conn.execute("PRAGMA query_only = ON")
         except sqlite3.Error as exc:
             raise translate_error(exc, path) from exc
+        register_codec(self.conn)  # the full-text index's content view reads through mb_plain
         self.conn.set_authorizer(_authorize)
 
     def query(self, sql: str, params: Any = ()) -> QueryResult:
-        """Run one read-only statement."""
+        """Run one read-only statement.
+
+        Raises:
+            ReadOnlyQueryError: it would write, is invalid, ran past the time limit, or has
+                more rows than the limit.
+        """
+        deadline = time.monotonic() + self.timeout
+        self.conn.set_progress_handler(lambda: time.monotonic() > deadline, 10_000)
         try:
             cur = self.conn.execute(sql, params)
-            rows = tuple(tuple(r) for r in cur.fetchall())
+            rows = tuple(tuple(r) for r in cur.fetchmany(self.max_rows + 1))
+            if len(rows) > self.max_rows:
+                raise ReadOnlyQueryError(
+                    f"the result has more than {self.max_rows:,} rows; add a LIMIT (or raise "
+                    "MINDBANK_QUERY_MAX_ROWS)"
+                )
         except sqlite3.DatabaseError as exc:
             msg = str(exc)
+            if "interrupted" in msg:
+                raise ReadOnlyQueryError(
+                    f"the query ran past {self.timeout:g} s and was stopped (raise "
+                    "MINDBANK_QUERY_TIMEOUT, or narrow it)"
+                ) from None
             if "not authorized" in msg or "readonly" in msg or "read-only" in msg:
                 raise ReadOnlyQueryError(
                     f"query() only reads; this statement would write or is not allowed ({msg})"
@@ -85,6 +122,7 @@ class ReadOnlyConnection:
         except (sqlite3.ProgrammingError, sqlite3.Warning) as exc:
             raise ReadOnlyQueryError(f"invalid query: {exc}") from None
         finally:
+            self.conn.set_progress_handler(None, 0)
             self.conn.rollback()
         columns = tuple(d[0] for d in cur.description or ())
         return QueryResult(columns, rows)

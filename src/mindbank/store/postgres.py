@@ -666,6 +666,11 @@ class _Codec:
         return value
 
 
+# Lock functions a read-only query must not call (and DO blocks, which could call them
+# by a name built at run time).
+_LOCKING = re.compile(r"pg_(try_)?advisory|^\s*do\b", re.IGNORECASE)
+
+
 class PgDatabase(Transactions):
     """A connection to a mindbank database on PostgreSQL (as one role: a tenant, or the
     admin)."""
@@ -1009,17 +1014,30 @@ class PgDatabase(Transactions):
         from mindbank.records import QueryResult
 
         psycopg = _psycopg()
+        if _LOCKING.search(sql):
+            # A lock function would let one tenant hold up another's writers (the locks are
+            # the server's, not the tenant's), and a session lock outlives the query.
+            raise ReadOnlyQueryError("query() only reads; it may not take locks (pg_advisory_*)")
         text = self._translate(sql) if params else sql
+        limit, max_rows = self.settings.query_timeout, self.settings.query_max_rows
         with self.connection() as conn:
             if conn.info.transaction_status != 0:  # inside a transaction of this thread
                 raise ReadOnlyQueryError("query() cannot run inside a transaction on PostgreSQL")
             conn.execute("BEGIN READ ONLY")
+            conn.execute(f"SET LOCAL statement_timeout = {max(1, int(limit * 1000))}")
             try:
                 cur = conn.execute(text, list(params) if params else None, prepare=True)
-                rows = tuple(tuple(r) for r in cur.fetchall()) if cur.description else ()
+                rows = (
+                    tuple(tuple(r) for r in cur.fetchmany(max_rows + 1)) if cur.description else ()
+                )
                 columns = tuple(d.name for d in cur.description or ())
             except psycopg.Error as exc:
                 msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                if exc.sqlstate == "57014":  # query_canceled: the statement timeout
+                    raise ReadOnlyQueryError(
+                        f"the query ran past {limit:g} s and was stopped (raise "
+                        "MINDBANK_QUERY_TIMEOUT, or narrow it)"
+                    ) from None
                 if exc.sqlstate in ("25006", "42501"):  # read-only transaction; not allowed
                     raise ReadOnlyQueryError(
                         f"query() only reads; this statement would write or is not allowed ({msg})"
@@ -1028,6 +1046,11 @@ class PgDatabase(Transactions):
             finally:
                 with contextlib.suppress(Exception):
                     conn.execute("ROLLBACK")
+        if len(rows) > max_rows:
+            raise ReadOnlyQueryError(
+                f"the result has more than {max_rows:,} rows; add a LIMIT (or raise "
+                "MINDBANK_QUERY_MAX_ROWS)"
+            )
         return QueryResult(columns, rows)
 
     def check(self) -> Any:
