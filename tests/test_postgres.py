@@ -824,14 +824,9 @@ def test_schemas_agree(pg_admin: str, tmp_path: Path) -> None:
         only_pg = {(t, c) for c in pg[t] - lite[t] - {"tenant"}}
         assert only_lite <= set(_ONLY_SQLITE_COLUMNS), only_lite
         assert only_pg <= set(_ONLY_PG_COLUMNS), only_pg
-    # Every table but the migrations' belongs to a tenant (counters: see the next test).
-    assert {t for t, cols in pg.items() if "tenant" not in cols} <= {
-        "schema_migrations",
-        "counters",
-    }
+    assert {t for t, cols in pg.items() if "tenant" not in cols} == {"schema_migrations"}
 
 
-@pytest.mark.xfail(strict=True, reason="issue 20, 7: counters is shared by every tenant")
 def test_every_table_but_the_migrations_belongs_to_a_tenant(pg_admin: str) -> None:
     tables = raw_rows(
         pg_admin,
@@ -840,3 +835,23 @@ def test_every_table_but_the_migrations_belongs_to_a_tenant(pg_admin: str) -> No
         "'public' AND c.table_name = t.table_name AND c.column_name = 'tenant')",
     )
     assert {t for (t,) in tables} == {"schema_migrations"}
+
+
+def test_a_tenant_sees_and_moves_only_its_own_counters(pg_admin: str) -> None:
+    """Issue 20, 7: rewinding the shared 'schemas' counter made another tenant's process
+    keep a stale schema. Each tenant's counters are its own now."""
+    import psycopg
+
+    alice, bob = tenant_url(pg_admin, _tenant("ca")), tenant_url(pg_admin, _tenant("cb"))
+    schema = {"type": "object", "required": ["title"]}
+    with mindbank.open(alice) as a:
+        a.set_schema("notes", schema)
+        a.store("n1", {"title": "ok"}, namespace="notes")
+    with psycopg.connect(bob, autocommit=True) as conn:  # bob, behind mindbank's back
+        assert conn.execute("UPDATE counters SET value = 0").rowcount == 0  # none of his
+        assert conn.execute("SELECT count(*) FROM counters").fetchone()[0] == 0
+    with mindbank.open(alice) as a, pytest.raises(ValidationError):
+        a.store("n2", {"no": "title"}, namespace="notes")  # alice's schema still holds
+    with mindbank.open(bob) as b:
+        b.set_schema("notes", {"type": "string"})
+        assert [r[0] for r in raw_rows(bob, "SELECT name FROM counters")] == ["schemas"]

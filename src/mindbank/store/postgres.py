@@ -618,6 +618,23 @@ _P9 = (
     "GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO mindbank_tenant",
 )
 
+# counters belonged to no tenant and every tenant could write it: rewinding its 'schemas'
+# row made another tenant's process skip reloading its schemas. Now each tenant has its own
+# rows, under row-level security, made on first use by the trigger that bumps them.
+_P10 = (
+    "ALTER TABLE counters ADD COLUMN tenant TEXT NOT NULL DEFAULT current_user",
+    "ALTER TABLE counters DROP CONSTRAINT counters_pkey",
+    "ALTER TABLE counters ADD PRIMARY KEY (tenant, name)",
+    *_rls("counters"),
+    """CREATE OR REPLACE FUNCTION mindbank_bump_schemas() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO counters (name, value) VALUES ('schemas', 1)
+        ON CONFLICT (tenant, name) DO UPDATE SET value = counters.value + 1;
+        RETURN NULL;
+    END $$""",
+    "GRANT INSERT ON counters TO mindbank_tenant",
+)
+
 PG_MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (1, "memory, change log, cursors, schemas, tenants with row-level security", _P1),
     (2, "vectors (pgvector)", _P2),
@@ -628,6 +645,7 @@ PG_MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (7, "the feedback loop (impressions, feedback, learned scores) and the memory graph", _P7),
     (8, "the witness chain: one per tenant, appended by triggers", pg_witness.MIGRATION),
     (9, "replica operations (sync)", _P9),
+    (10, "counters of each tenant's own, under row-level security", _P10),
 )
 """PostgreSQL migrations, in order. Append only."""
 

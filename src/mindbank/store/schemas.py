@@ -26,7 +26,7 @@ class SchemaRepo:
     def version(self) -> int:
         """A counter that moves whenever any process changes any schema."""
         row = self.db.run("SELECT value FROM counters WHERE name = 'schemas'").fetchone()
-        return int(row[0])
+        return 0 if row is None else int(row[0])  # (on PostgreSQL: made at the first change)
 
     def all(self) -> dict[str, tuple[str, dict[str, Any], bool, int, float]]:
         """``namespace -> (name, document, strict, version, updated_at)``."""
