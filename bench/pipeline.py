@@ -8,6 +8,7 @@ Run: ``python bench/pipeline.py [--tasks 30]``.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -19,6 +20,12 @@ import mindbank
 from mindbank.pipeline.runner import run_one
 from mindbank.pipeline.strategies import Strategy
 from mindbank.pipeline.tasks import from_mbpp
+
+# The MBPP tasks beside the project (../shared/data; MINDBANK_MBPP names another copy).
+MBPP = Path(
+    os.environ.get("MINDBANK_MBPP")
+    or Path(__file__).resolve().parents[2] / "shared" / "data" / "sanitized-mbpp.json"
+)
 
 
 def bare(task_solution: str, tests: str) -> float:
@@ -36,7 +43,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tasks", type=int, default=30)
     args = parser.parse_args()
-    easy = [t for t in from_mbpp() if t.complexity == "easy"][: args.tasks]
+    easy = [t for t in from_mbpp(MBPP) if t.complexity == "easy"][: args.tasks]
     overheads, lint_overheads = [], []
     for t in easy[:10]:
         base = bare(t.solution, t.tests)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import tempfile
 import time
@@ -26,6 +27,12 @@ from mindbank.pipeline import learning
 from mindbank.pipeline.strategies import Strategy
 from mindbank.pipeline.tasks import from_mbpp
 
+# The MBPP tasks beside the project (../shared/data; MINDBANK_MBPP names another copy).
+MBPP = Path(
+    os.environ.get("MINDBANK_MBPP")
+    or Path(__file__).resolve().parents[2] / "shared" / "data" / "sanitized-mbpp.json"
+)
+
 NAMES = ("conservative", "balanced", "aggressive")
 
 
@@ -34,7 +41,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--limit", type=int, default=None, help="fewer tasks, for a quick look")
     args = parser.parse_args()
-    tasks = from_mbpp()
+    tasks = from_mbpp(MBPP)
     random.Random(0).shuffle(tasks)
     if args.limit:
         tasks = tasks[: args.limit]

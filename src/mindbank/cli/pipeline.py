@@ -25,7 +25,7 @@ def pipeline() -> None:
 
     \b
     Examples:
-      mindbank pipeline run --tasks mbpp --complexity easy --limit 20 --workers 2
+      mindbank pipeline run --complexity easy --workers 2
       mindbank pipeline run --tasks ./my-tasks --strategies balanced,agent-a="my-agent --json"
       mindbank pipeline status
       mindbank pipeline select --kind easy --priorities production
@@ -33,8 +33,9 @@ def pipeline() -> None:
 
 
 @pipeline.command()
-@click.option("--tasks", "source", default="mbpp", show_default=True,
-              help="builtin, mbpp, a folder of task folders, or a .jsonl file.")  # fmt: skip
+@click.option("--tasks", "source", default="builtin", show_default=True,
+              help="builtin, mbpp (the file MINDBANK_MBPP names), a folder of task folders, or "
+                   "a .jsonl file.")  # fmt: skip
 @click.option("--complexity", type=click.Choice(["easy", "medium", "hard"]))
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many tasks.")
 @click.option("--strategies", default="conservative,balanced,aggressive", show_default=True,
@@ -68,7 +69,8 @@ def run(
 
     \b
     Example:
-      mindbank pipeline run --tasks mbpp --complexity easy --limit 20
+      mindbank pipeline run --complexity easy          # the built-in tasks
+      MINDBANK_MBPP=sanitized-mbpp.json mindbank pipeline run --tasks mbpp --limit 20
     """
     from mindbank.pipeline.learning import validate as compare
     from mindbank.pipeline.strategies import load_strategies, parse_strategies
@@ -254,8 +256,9 @@ def strategies(path: str | None) -> None:
 
 @pipeline.command("train-and-stream")
 @click.argument("task_id")
-@click.option("--tasks", "source", default="mbpp", show_default=True,
-              help="Where the task is: mbpp, a folder of task folders, or a .jsonl file.")  # fmt: skip
+@click.option("--tasks", "source", default="builtin", show_default=True,
+              help="Where the task is: builtin, mbpp (the file MINDBANK_MBPP names), a folder "
+                   "of task folders, or a .jsonl file.")  # fmt: skip
 @click.option("--reliability", type=click.FloatRange(0, 1), default=0.4, show_default=True)
 @click.option("--speed", type=click.FloatRange(0, 1), default=0.3, show_default=True)
 @click.option("--score", type=click.FloatRange(0, 1), default=0.3, show_default=True)
@@ -277,7 +280,7 @@ def train_and_stream(
 
     \b
     Example:
-      mindbank pipeline train-and-stream mbpp-17 --reliability 0.7 --speed 0.1 --score 0.2
+      mindbank pipeline train-and-stream easy-add --reliability 0.7 --speed 0.1 --score 0.2
     """
     from mindbank.pipeline.strategies import parse_strategies
 

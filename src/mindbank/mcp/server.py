@@ -450,7 +450,7 @@ def build_server(db: str | os.PathLike[str] | None = None) -> tuple[MCPServer, C
     @server.tool()
     async def pipeline_run(
         ctx: Context,
-        tasks: str = "mbpp",
+        tasks: str = "builtin",
         strategies: list[str] | None = None,
         complexity: Literal["easy", "medium", "hard"] | None = None,
         limit: int = 10,

@@ -42,18 +42,21 @@ def _complexity(code: str) -> str:
 
 
 def mbpp_path() -> Path:
-    """``../shared/data/sanitized-mbpp.json`` beside the project (or MINDBANK_MBPP)."""
+    """Where the MBPP tasks are: the file ``MINDBANK_MBPP`` names. mindbank does not ship them
+    (MBPP is Google's, CC BY 4.0: ``sanitized-mbpp.json`` of google-research's ``mbpp``).
+
+    Raises:
+        ValidationError: ``MINDBANK_MBPP`` is not set.
+    """
     import os
 
     env = os.environ.get("MINDBANK_MBPP")
-    if env:
-        return Path(env)
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        candidate = parent.parent / "shared" / "data" / "sanitized-mbpp.json"
-        if candidate.exists():
-            return candidate
-    return Path("sanitized-mbpp.json")
+    if not env:
+        raise ValidationError(
+            "the MBPP tasks are not part of mindbank: set MINDBANK_MBPP to a copy of "
+            "sanitized-mbpp.json (google-research's mbpp), or use --tasks builtin"
+        )
+    return Path(env)
 
 
 def from_mbpp(path: Path | None = None) -> list[Task]:
