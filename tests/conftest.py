@@ -73,6 +73,27 @@ def run_mindbank(
     )
 
 
+def run_threads(target: Callable[[int], None], n: int, timeout: float = 300.0) -> list[str]:
+    """Run ``target(0)`` ... ``target(n - 1)`` on ``n`` threads at once; the exceptions they
+    raised, as text (empty: none)."""
+    import threading
+
+    errors: list[str] = []
+
+    def run(i: int) -> None:
+        try:
+            target(i)
+        except Exception as exc:  # collected for the caller's assertion
+            errors.append(f"thread {i}: {exc!r}")
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+    return errors
+
+
 # -- PostgreSQL: a real server for the session (pgserver: PostgreSQL 16 + pgvector) -----
 
 _names = itertools.count()

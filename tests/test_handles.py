@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import mindbank
-from tests.conftest import SRC, run_mindbank
+from tests.conftest import SRC, run_mindbank, run_threads
 
 SETTINGS = mindbank.Settings(embed=False)
 
@@ -124,23 +124,16 @@ def test_threads_share_one_handle_while_processes_write(tmp_path: Path) -> None:
         reads = [0]
 
         def reader(n: int) -> None:
-            try:
-                while any(p.poll() is None for p in procs):
-                    w = n % writers
-                    floor = committed[w]
-                    got = mb.retrieve(f"w{w}").value  # type: ignore[union-attr]
-                    if got < floor:
-                        errors.append(f"thread {n} read {got} after {floor} was committed")
-                    mb.store(f"t{n}", got)  # writes from threads, too
-                    reads[0] += 1
-            except Exception as exc:  # collected for the assertion below
-                errors.append(f"thread {n}: {exc!r}")
+            while any(p.poll() is None for p in procs):
+                w = n % writers
+                floor = committed[w]
+                got = mb.retrieve(f"w{w}").value  # type: ignore[union-attr]
+                if got < floor:
+                    errors.append(f"thread {n} read {got} after {floor} was committed")
+                mb.store(f"t{n}", got)  # writes from threads, too
+                reads[0] += 1
 
-        readers = [threading.Thread(target=reader, args=(n,)) for n in range(8)]
-        for t in readers:
-            t.start()
-        for t in readers:
-            t.join(120)
+        errors += run_threads(reader, 8, timeout=120)
         for p in procs:
             assert p.wait(60) == 0
         for t in followers:

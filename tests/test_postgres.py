@@ -27,7 +27,7 @@ from mindbank import (
 )
 from mindbank.store.postgres import PG_MIGRATIONS, drop_tenant
 
-from .conftest import FakeClock, _tenant, raw_rows, run_mindbank, tenant_url
+from .conftest import FakeClock, _tenant, raw_rows, run_mindbank, run_threads, tenant_url
 from .test_neural import _config, _records
 
 
@@ -746,34 +746,23 @@ def test_threads_share_a_handle_for_every_kind_of_call(pg_admin: str) -> None:
     """Six threads at once on one PostgreSQL handle (each its own connection): stores,
     retrieves with their access counts, searches, ReasoningBank writes and queries, and
     transactions; no call fails, and everything each wrote is there."""
-    import threading
-
     url = tenant_url(pg_admin, _tenant("mt"))
     with mindbank.open(url, settings=mindbank.Settings(pool_size=4)) as mb:
-        errors: list[str] = []
 
         def work(n: int) -> None:
-            try:
-                for i in range(15):
-                    mb.store(f"t{n}-{i}", f"note {i} from thread {n} about deploys")
-                    assert mb.retrieve(f"t{n}-{i}") is not None
-                    if i % 3 == 0:
-                        mb.search("deploys", k=3)
-                        mb.bank.store(f"b{n}-{i}", f"lesson {i} of thread {n}")
-                        mb.bank.query("lesson", k=2)
-                    if i % 5 == 0:
-                        with mb.transaction():
-                            mb.store(f"p{n}-{i}-a", 1)
-                            mb.store(f"p{n}-{i}-b", 2)
-            except Exception as exc:  # collected for the assertion below
-                errors.append(f"thread {n}: {exc!r}")
+            for i in range(15):
+                mb.store(f"t{n}-{i}", f"note {i} from thread {n} about deploys")
+                assert mb.retrieve(f"t{n}-{i}") is not None
+                if i % 3 == 0:
+                    mb.search("deploys", k=3)
+                    mb.bank.store(f"b{n}-{i}", f"lesson {i} of thread {n}")
+                    mb.bank.query("lesson", k=2)
+                if i % 5 == 0:
+                    with mb.transaction():
+                        mb.store(f"p{n}-{i}-a", 1)
+                        mb.store(f"p{n}-{i}-b", 2)
 
-        threads = [threading.Thread(target=work, args=(n,)) for n in range(6)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(300)
-        assert errors == []
+        assert run_threads(work, 6) == []
         assert mb.count() == 6 * 15 + 6 * 3 * 2
         assert len(mb.bank.list(limit=None)) == 6 * 5
     with mindbank.open(url) as mb:  # the access counts were written at close

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mindbank.store.snapshot import load_snapshot, save_snapshot, snapshot_path
+from mindbank.store.snapshot import Snapshot, load_snapshot, save_snapshot, snapshot_path
 from mindbank.store.vectors import VectorRepo
 
 if TYPE_CHECKING:  # numpy and the index load with the first vector search
@@ -66,36 +66,43 @@ class VectorMirror:
             self._repo.db.on_rollback(self.drop)
         return index
 
-    def _catch_up(self) -> bool:
-        """Apply the logged changes since our version; False if the log no longer has them."""
+    def _logged_since(self, version: int, current: int) -> bool:
+        """Whether the log (its last number ``current``) still holds every change after
+        ``version``, and is not behind it."""
+        return current >= version and self._repo.oldest_logged() <= version + 1
+
+    def _apply_changes(self, index: VectorIndex, version: int) -> tuple[int, int]:
+        """Apply the logged changes after ``version`` to ``index``; returns (how many, the
+        last sequence number read)."""
         import numpy as np
 
+        changes, last = self._repo.changes_since(version, self._identity)
+        for entry_id, blob, namespace in changes:
+            if blob is None or namespace is None:
+                index.remove(entry_id)
+            else:
+                index.upsert(entry_id, np.frombuffer(blob, dtype="<f4"), namespace)
+        return len(changes), last
+
+    def _catch_up(self) -> bool:
+        """Apply the logged changes since our version; False if the log no longer has them."""
         current = self._repo.counters()[1]
         if current == self._version:
             return True
-        if current < self._version or self._repo.oldest_logged() > self._version + 1:
+        if not self._logged_since(self._version, current):
             return False
         assert self._index is not None
-        changes, last = self._repo.changes_since(self._version, self._identity)
-        for entry_id, blob, namespace in changes:
-            if blob is None or namespace is None:
-                self._index.remove(entry_id)
-            else:
-                self._index.upsert(entry_id, np.frombuffer(blob, dtype="<f4"), namespace)
+        n, last = self._apply_changes(self._index, self._version)
         self._version = max(self._version, last)
-        self._changes += len(changes)
+        self._changes += n
         return True
 
     def _load(self) -> None:
-        from mindbank.vectors.index import VectorIndex
-
         generation = self._repo.db.generation()
         snap = load_snapshot(self._path, self._identity, self._dims, generation)
         if snap is not None:
             self._generation = generation
-            self._index = VectorIndex(
-                self._dims, snap.ids, snap.matrix, snap.namespaces, quantized=(snap.q8, snap.scale)
-            )
+            self._index = _index_of(snap, self._dims)
             self._version = snap.version
             self._snapshot_version = snap.version
             self._changes = 0
@@ -187,25 +194,13 @@ class VectorMirror:
         it, or run ``index rebuild``). Reads every vector once."""
         import numpy as np
 
-        from mindbank.vectors.index import VectorIndex
-
         if not self._path.is_file():
             return "none"
         snap = load_snapshot(self._path, self._identity, self._dims, self._repo.db.generation())
-        if snap is None:
+        if snap is None or not self._logged_since(snap.version, self._repo.counters()[1]):
             return "stale"
-        current = self._repo.counters()[1]
-        if current < snap.version or self._repo.oldest_logged() > snap.version + 1:
-            return "stale"
-        index = VectorIndex(
-            self._dims, snap.ids, snap.matrix, snap.namespaces, quantized=(snap.q8, snap.scale)
-        )
-        changes, _ = self._repo.changes_since(snap.version, self._identity)
-        for entry_id, blob, namespace in changes:
-            if blob is None or namespace is None:
-                index.remove(entry_id)
-            else:
-                index.upsert(entry_id, np.frombuffer(blob, dtype="<f4"), namespace)
+        index = _index_of(snap, self._dims)
+        self._apply_changes(index, snap.version)
         truth = self._repo.load_mirror(self._identity, self._dims)
         ids, matrix, namespaces, _, _ = index.export()
         order = np.argsort(ids, kind="stable")
@@ -220,3 +215,12 @@ class VectorMirror:
     def forget_snapshot(self) -> None:
         """Delete the snapshot file."""
         self._path.unlink(missing_ok=True)
+
+
+def _index_of(snap: Snapshot, dims: int) -> VectorIndex:
+    """The index a snapshot holds."""
+    from mindbank.vectors.index import VectorIndex
+
+    return VectorIndex(
+        dims, snap.ids, snap.matrix, snap.namespaces, quantized=(snap.q8, snap.scale)
+    )

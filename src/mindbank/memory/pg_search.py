@@ -23,7 +23,15 @@ import numpy as np
 
 from mindbank.errors import EmbedderMismatchError, ValidationError
 from mindbank.memory.cache import LRUCache
-from mindbank.memory.semantic import MODES, Prepared, content_hash, embedding_text, prepare_vectors
+from mindbank.memory.semantic import (
+    MODES,
+    Prepared,
+    content_hash,
+    embed_rows,
+    embedding_text,
+    prepare_vectors,
+    still_current,
+)
 from mindbank.memory.validation import check_text
 from mindbank.records import IndexStatus, SearchHit
 from mindbank.store.memory import EntryRow, MemoryRepo
@@ -116,25 +124,14 @@ class PgSearch:
         embedder = self._embedder()
         identity = embedder.identity
         skip = sorted(self._settings.no_embed_namespaces)
-        every = 1_000_000_000
-        rows = self._repo.missing(None, skip, self._clock(), every)
-        done: dict[int, tuple[str, Any]] = {}
-        for start in range(0, len(rows), 256):
-            batch = rows[start : start + 256]
-            texts = [embedding_text(v, t) for _, v, t in batch]
-            for (entry_id, _, _), text, vec in zip(
-                batch, texts, embedder.embed(texts), strict=True
-            ):
-                done[entry_id] = (content_hash(text), vec)
-            if progress is not None:
-                progress(len(done))
+
+        def texts() -> list[tuple[int, str, str]]:
+            return self._repo.missing(None, skip, self._clock(), 1_000_000_000)
+
+        done = embed_rows(embedder.embed, texts(), progress)
         with self._repo.db.transaction():
-            current = {
-                i: content_hash(embedding_text(v, t))
-                for i, v, t in self._repo.missing(None, skip, self._clock(), every)
-            }
             self._repo.put(
-                [(i, identity, h, vec) for i, (h, vec) in done.items() if current.get(i) == h]
+                [(i, identity, p.content_hash, p.vector) for i, p in still_current(done, texts())]
             )
             self._repo.delete_others(identity)  # (of entries changed or gone meanwhile)
         self._checked = False

@@ -34,7 +34,15 @@ if TYPE_CHECKING:  # numpy and the index load with the first vector search, not 
     from mindbank.embedders.base import Embedder, Vectors
     from mindbank.vectors.index import VectorIndex
 
-__all__ = ["MODES", "Prepared", "SemanticMemory", "embedding_text", "prepare_vectors"]
+__all__ = [
+    "MODES",
+    "Prepared",
+    "SemanticMemory",
+    "embed_rows",
+    "embedding_text",
+    "prepare_vectors",
+    "still_current",
+]
 
 MODES = ("hybrid", "semantic", "keyword")
 _COMPLETE_KEY = "vectors_complete_at"
@@ -70,6 +78,34 @@ class Prepared:
 
     content_hash: str
     vector: Vectors
+
+
+def embed_rows(
+    embed: Callable[[list[str]], Any],
+    rows: Sequence[tuple[int, str, str]],
+    progress: Callable[[int], None] | None = None,
+) -> dict[int, Prepared]:
+    """Every row ``(entry id, value, value type)`` embedded, by entry id, in batches of
+    :data:`_BACKFILL_BATCH` (``progress(done)`` after each): what a reembed computes before
+    its one transaction."""
+    done: dict[int, Prepared] = {}
+    for start in range(0, len(rows), _BACKFILL_BATCH):
+        batch = rows[start : start + _BACKFILL_BATCH]
+        texts = [embedding_text(v, t) for _, v, t in batch]
+        for (entry_id, _, _), text, vec in zip(batch, texts, embed(texts), strict=True):
+            done[entry_id] = Prepared(content_hash(text), vec)
+        if progress is not None:
+            progress(len(done))
+    return done
+
+
+def still_current(
+    done: dict[int, Prepared], rows: Sequence[tuple[int, str, str]]
+) -> list[tuple[int, Prepared]]:
+    """The vectors of ``done`` whose entry, among ``rows`` as they are now, still has the text
+    they were computed from (not changed or deleted meanwhile)."""
+    now = {i: content_hash(embedding_text(v, t)) for i, v, t in rows}
+    return [(i, p) for i, p in done.items() if now.get(i) == p.content_hash]
 
 
 def prepare_vectors(
@@ -287,41 +323,29 @@ class SemanticMemory:
         generation in one transaction. A run killed before it leaves the old vectors and
         embedder as they were; entries written meanwhile are embedded after it.
         """
-        import numpy as np
-
         db = self._repo.db
         identity = self.embedder.identity
         skip = sorted(self._settings.no_embed_namespaces)
-        rows = self._repo.missing(None, skip, self._clock())
-        done: dict[int, tuple[str, bytes]] = {}
-        for start in range(0, len(rows), _BACKFILL_BATCH):
-            batch = rows[start : start + _BACKFILL_BATCH]
-            texts = [embedding_text(v, t) for _, v, t, _ in batch]
-            vecs = np.asarray(self.embedder.embed(texts), dtype="<f4")
-            for (entry_id, *_), text, vec in zip(batch, texts, vecs, strict=True):
-                done[entry_id] = (content_hash(text), vec.tobytes())
-            if progress is not None:
-                progress(len(done))
+
+        def texts() -> list[tuple[int, str, str]]:
+            return [(i, v, t) for i, v, t, _ in self._repo.missing(None, skip, self._clock())]
+
+        done = embed_rows(self.embedder.embed, texts(), progress)
         with db.transaction():
-            now_rows = self._repo.missing(None, skip, self._clock())
-            current = {r[0]: content_hash(embedding_text(r[1], r[2])) for r in now_rows}
             self._repo.delete_all_vectors()
             self._repo.put_vectors(
                 [
-                    (i, identity, h, blob)
-                    for i, (h, blob) in done.items()
-                    if current.get(i) == h  # (not changed or deleted meanwhile)
+                    (i, identity, p.content_hash, p.vector.astype("<f4").tobytes())
+                    for i, p in still_current(done, texts())
                 ]
             )
             self._repo.set_meta("embedder", identity)
             self._repo.set_meta(_COMPLETE_KEY, "-1:-1")
             db.start_generation()
-        self._checked = False
-        self._complete_at = (-1, -1)
+        # The new generation: the cache, the identity check and the completeness mark go.
+        self._follow_generation()
         self.mirror.forget_snapshot()
         self.mirror.drop()
-        self.cache.clear()
-        self._follow_generation()
         self.backfill()
         return len(done)
 

@@ -243,7 +243,7 @@ def vacuum(db: Database) -> tuple[int, int]:
     before = size()
     try:
         db.conn.execute("VACUUM")
-        db.conn.execute(f"PRAGMA user_version = {new_generation()}")
+        db.start_generation()
         db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     except sqlite3.Error as exc:
         raise translate_error(exc, db.path) from exc
@@ -279,12 +279,11 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _copy(src: sqlite3.Connection, target: Path, *, generation: bool = False) -> None:
-    """Copy a whole database into a new file next to ``target``, then rename it into place
-    (``generation``: the copy starts a new generation, see ``Database.generation``)."""
-    tmp = _tmp_path(target)
+def _copy_into(src: sqlite3.Connection, path: Path, *, generation: bool = False) -> None:
+    """Copy a whole database into the new file ``path`` (removed again if that fails);
+    ``generation``: the copy starts a new generation (see ``Database.generation``)."""
     try:
-        dst = sqlite3.connect(tmp)
+        dst = sqlite3.connect(path)
         try:
             src.backup(dst)
             if generation:
@@ -293,10 +292,20 @@ def _copy(src: sqlite3.Connection, target: Path, *, generation: bool = False) ->
             dst.execute("PRAGMA journal_mode = DELETE")
         finally:
             dst.close()
+    except BaseException:
+        for leftover in (path, Path(f"{path}-journal")):
+            leftover.unlink(missing_ok=True)
+        raise
+
+
+def _copy(src: sqlite3.Connection, target: Path) -> None:
+    """Copy a whole database into a new file next to ``target``, then rename it into place."""
+    tmp = _tmp_path(target)
+    _copy_into(src, tmp)
+    try:
         os.replace(tmp, target)
     except BaseException:
-        for leftover in (tmp, Path(f"{tmp}-journal")):
-            leftover.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -389,7 +398,7 @@ def restore(source: Path, target: Path) -> None:
         # The backup, in a new generation: handles that keep derived state (the vector index
         # and its snapshot, the ReasoningBank's items, caches) see that the database was
         # replaced in the same commit that replaces it, whatever its log numbers say.
-        _copy(src, fresh, generation=True)
+        _copy_into(src, fresh, generation=True)
         if not target.exists() or target.stat().st_size == 0:
             os.replace(fresh, target)
             return

@@ -414,7 +414,7 @@ class MemoryRepo:
         if header is not None and header == self._seen_header:
             return True
         # Read after the header: if nobody committed up to now, that header is current.
-        if db.execute("PRAGMA data_version").fetchone()[0] != version:
+        if db.data_version() != version:
             return False
         self._seen_header = header
         return True
@@ -429,7 +429,7 @@ class MemoryRepo:
         """Remember the database's state now as the one the cached rows are current at."""
         db = self.db
         header = db.wal_header()  # before data_version (see _current)
-        version = db.execute("PRAGMA data_version").fetchone()[0]
+        version = db.data_version()
         self._seen = (version, db.conn.total_changes, db.rollbacks)
         self._seen_header = header
 
@@ -455,10 +455,7 @@ class MemoryRepo:
         if current:
             db = self.db
             header = db.wal_header()  # before data_version (see _current)
-            if (
-                db.execute("PRAGMA data_version").fetchone()[0] == version
-                and db.rollbacks == rollbacks
-            ):
+            if db.data_version() == version and db.rollbacks == rollbacks:
                 self._seen = (version, db.conn.total_changes, rollbacks)
                 self._seen_header = header
 
