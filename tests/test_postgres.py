@@ -776,6 +776,7 @@ _ONLY_SQLITE_TABLES = {
     "embeddings_log": "the in-process vector index's change log (the server searches pgvector)",
     "meta": "the vector index's bookkeeping (embedder, completeness) for the in-process index",
     "sync_meta": "a replica's own state (replicas are SQLite)",
+    "sync_pending": "a replica's entries waiting to be merged (the server merges as it adds)",
     "zstd_dicts": "dictionaries of compressed cold entries (compression is SQLite's)",
 }
 _ONLY_SQLITE_COLUMNS = {

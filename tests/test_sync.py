@@ -45,8 +45,9 @@ class SimReplica:
 
     def make(self, kind: str, key: str, arg: Any) -> Op:
         state = self.state(key)
-        if kind == "set":
-            payload: dict[str, Any] = {"value": arg, "metadata": {}, "expires_at": None}
+        if kind == "set":  # a rewrite keeps the tags it saw
+            payload: dict[str, Any] = {"value": arg, "metadata": {}, "expires_at": None,
+                                       "keeps": state.observed() if state.alive else []}  # fmt: skip
         elif kind == "tag":
             payload = {"tag": arg}
         elif kind == "untag":
@@ -130,6 +131,29 @@ def test_a_remove_loses_to_a_concurrent_add_and_a_delete_to_a_later_write() -> N
     assert not a.state("k").alive  # the delete is later than the write
     a.make("set", "k", "again")  # a later write brings it back
     assert a.state("k").alive and a.state("k").register[1]["value"] == "again"  # type: ignore[index]
+
+
+def test_a_rewrite_concurrent_with_a_delete_keeps_its_tags_an_untag_does_not() -> None:
+    now = [1_800_000_000.0]
+    a, b, c = SimReplica("a", now), SimReplica("b", now), SimReplica("c", now)
+    for op in (a.make("set", "k", "one"), a.make("tag", "k", "red"), a.make("tag", "k", "blue")):
+        b.receive(op)
+        c.receive(op)
+    delete = a.make("delete", "k", None)  # a deletes what it saw, c removes blue ...
+    untag = c.make("untag", "k", "blue")
+    now[0] += 1
+    rewrite = b.make("set", "k", "two")  # ... while b rewrites it later, keeping its tags
+    everything = (delete, untag, rewrite)
+    for rep in (a, b, c):
+        for op in everything:
+            rep.receive(op)
+    for rep in (a, b, c):
+        state = rep.state("k")
+        assert state.alive and state.register[1]["value"] == "two"  # type: ignore[index]
+        assert state.tags == ("red",)  # the delete does not take red; the untag takes blue
+    later = b.make("delete", "k", None)  # a delete that saw the rewrite takes everything
+    a.receive(later)
+    assert not a.state("k").alive and a.state("k").observed() == []
 
 
 def test_hybrid_logical_clock() -> None:
@@ -358,9 +382,13 @@ def test_sync_and_status_commands(pg_admin: str, tmp_path: Path) -> None:
     assert json.loads(r.stdout)["pushed"] == 1
     r = run_mindbank("sync", "--watch", "--interval", "0.1", "--rounds", "2", "--db", db,
                      env={**env, "MINDBANK_SYNC_SERVER": url})  # fmt: skip
-    assert r.returncode == 0 and r.stdout.count("queue 0, breaker closed") == 2, r.stderr
+    assert r.returncode == 0 and r.stdout.count("queue 0, pending 0, breaker closed") == 2, r.stderr
     r = run_mindbank("db", "status", "--db", db, env=env)
-    assert "replica " in r.stdout and "queue 0, breaker closed" in r.stdout and "***" in r.stdout
+    assert (
+        "replica " in r.stdout
+        and "queue 0, pending 0, breaker closed" in r.stdout
+        and "***" in r.stdout
+    )
     r = run_mindbank("sync", "--db", db, env=env)
     assert r.returncode == 1 and "postgresql:// URL" in r.stderr
 

@@ -363,9 +363,8 @@ class MindBank:
 
     def sync_status(self) -> SyncStatus | None:
         """The replica's queue length, circuit breaker and lag (None: never synced)."""
-        from mindbank.records import SyncStatus
         from mindbank.store.sync import SyncRepo
-        from mindbank.sync.replica import Breaker
+        from mindbank.sync.replica import Breaker, sync_status
 
         if self._pg or "sync_meta" not in self._db.table_names():
             return None
@@ -375,12 +374,7 @@ class MindBank:
             return None
         breaker = Breaker(repo, self._clock, int(repo.meta("opens_after") or 3),
                           float(repo.meta("cooldown") or 30.0))  # fmt: skip
-        lag, last = repo.meta("lag"), repo.meta("last_sync")
-        return SyncStatus(
-            rid, repo.meta("server"), repo.queue_length(), breaker.state, breaker.failures,
-            None if lag is None else int(lag), None if last is None else float(last),
-            repo.meta("last_error") or None,
-        )  # fmt: skip
+        return sync_status(repo, breaker)
 
     def _replica(self, server: str | None, options: Mapping[str, Any]) -> Replica:
         from mindbank.store.postgres import is_url
@@ -421,12 +415,11 @@ class MindBank:
         replica = Replica(
             self._db,
             lambda ns, key: self._memory.get(key, ns, self._clock(), count_access=False),
-            lambda ns, key, state: _apply_state(self, ns, key, state),
+            lambda states: _apply_states(self, states),
             connect,
-            _apply_state,
+            _apply_states,
             clock=self._clock,
             on_failure=lost,
-            apply_server_many=_apply_states,
             **options,
         )
         from mindbank.store.postgres import _Display
@@ -1525,25 +1518,27 @@ class Follower:
         return getattr(self._local, name)
 
 
-def _apply_state(mb: MindBank, namespace: str, key: str, state: Any) -> None:
-    """One entry's merged replica state (None: absent), see :func:`_apply_states`."""
-    _apply_states(mb, [(namespace, key, state)])
-
-
-def _apply_states(mb: MindBank, states: Sequence[tuple[str, str, Any]]) -> None:
-    """Write entries' merged replica states into a memory (either backend): the live ones
-    with their value, tags, metadata, expiry in one ``store_many`` and their merged access
-    counts in one statement; the others (None: absent) deleted."""
+def _apply_states(mb: MindBank, states: Sequence[tuple[str, str, Any]]) -> int:
+    """Write entries' merged replica states into a memory (either backend), skipping those
+    already as merged: the live ones with their value, tags, metadata, expiry in one
+    ``store_many`` and their merged access counts in one statement; the others (None: absent)
+    deleted. Returns how many entries changed."""
     from mindbank.store.sync import SyncRepo
 
     now = mb._clock()
-    items, counts = [], []
+    items, counts, changed = [], [], 0
     for namespace, key, state in states:
         payload = state.register[1] if state is not None and state.alive else None
         expires = None if payload is None else payload.get("expires_at")
+        current = mb._memory.get(key, namespace, now, count_access=False)
         if payload is None or (expires is not None and expires <= now):
-            if mb.get(key, namespace=namespace) is not None:
+            if current is not None:
                 mb.delete(key, namespace=namespace)
+                changed += 1
+            continue
+        if current is not None and _as_merged(current, payload, state.tags):
+            if current.access_count != state.access_count:
+                counts.append((namespace, key, state.access_count))
             continue
         items.append({"key": key, "value": payload["value"], "namespace": namespace,
                       "tags": list(state.tags), "metadata": payload.get("metadata") or {},
@@ -1551,7 +1546,24 @@ def _apply_states(mb: MindBank, states: Sequence[tuple[str, str, Any]]) -> None:
         counts.append((namespace, key, state.access_count))
     if items:
         mb.store_many(items)
+        changed += len(items)
+    if counts:
         SyncRepo(mb._db).set_access_counts(counts)
+    return changed
+
+
+def _as_merged(entry: Entry, payload: Mapping[str, Any], tags: Sequence[str]) -> bool:
+    """Whether an entry holds a merged state's value, metadata, expiry (to the millisecond:
+    a ttl is turned back into a time when stored) and tags."""
+    expires = payload.get("expires_at")
+    if (entry.expires_at is None) != (expires is None) or (
+        expires is not None and abs(float(entry.expires_at or 0) - float(expires)) > 1e-3
+    ):
+        return False
+    same = json.dumps([entry.value, dict(entry.metadata)], sort_keys=True, default=str)
+    return tuple(entry.tags) == tuple(tags) and same == json.dumps(
+        [payload["value"], dict(payload.get("metadata") or {})], sort_keys=True, default=str
+    )
 
 
 def _write_lines(fh: IO[str], entries: Iterator[Entry]) -> int:

@@ -67,9 +67,10 @@ def status(db: Path | None, as_json: bool) -> None:
     click.echo(f"entries: {sum(s.namespaces.values()):,} in {len(s.namespaces)} namespaces")
     if sync is not None:
         lag = "unknown" if sync.lag is None else f"{sync.lag:,} operations"
+        skew = "" if sync.skew is None else f", clock {sync.skew:+.1f} s from the server's"
         click.echo(f"replica {sync.replica} of {sync.server}: queue {sync.queue:,}, "
-                   f"breaker {sync.breaker} ({sync.failures} failed rounds), lag {lag}, "
-                   f"last sync {fmt_time(sync.last_sync)}")  # fmt: skip
+                   f"pending {sync.pending:,}, breaker {sync.breaker} ({sync.failures} failed "
+                   f"rounds), lag {lag}, last sync {fmt_time(sync.last_sync)}{skew}")  # fmt: skip
         if sync.last_error:
             click.echo(f"last error: {sync.last_error}")
     table(

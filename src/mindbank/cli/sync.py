@@ -62,9 +62,14 @@ def _show(r: dict[str, Any], as_json: bool) -> None:
     if as_json:
         emit_json(r)
         return
-    line = (f"captured {r['captured']}, pushed {r['pushed']}, pulled {r['pulled']}, "
-            f"merged {r['materialized']}; queue {r['queue']}, breaker {r['breaker']} "
+    line = (f"captured {r['captured']}, pushed {r['pushed']}, pulled {r['pulled']} operations; "
+            f"changed {r['local_written']} entries here, {r['server_written']} on the server; "
+            f"queue {r['queue']}, pending {r['pending']}, breaker {r['breaker']} "
             f"({r['seconds']:.2f} s)")  # fmt: skip
     click.echo(line)
+    if r["clamped"]:
+        click.echo(f"warning: this clock is {r['skew']:.0f} s ahead of the server's: "
+                   f"{r['clamped']} operations were stamped back to the server's time "
+                   "(plus the allowed skew); set this machine's clock right", err=True)  # fmt: skip
     if r["error"]:
         click.echo(f"server: {r['error']}", err=True)

@@ -394,19 +394,30 @@ class SyncReport(Record):
         captured: local changes turned into operations this round.
         pushed: operations the server received (each kept once).
         pulled: operations new to this replica.
-        materialized: entries whose merged state was written into the server's memory.
+        server_written: entries of the shared memory that merging changed.
+        local_written: entries of the local memory that merging changed.
+        clamped: operations stamped by a clock too far ahead of the server's, whose stamps
+            the server moved back to its own time plus the allowed skew.
+        pending: entries still waiting to be merged into the local memory (0 after a round
+            that finished; more if the local memory refused one, or the merge failed).
         queue: operations still waiting for the server (the write-behind queue).
         breaker: the circuit breaker: ``closed``, ``open`` or ``half-open``.
-        error: why the server could not be reached (None: it was).
+        skew: how many seconds this machine's clock is ahead of the server's (None: the server
+            was not reached).
+        error: why the round did not finish (None: it did).
         seconds: how long the round took.
     """
 
     captured: int
     pushed: int
     pulled: int
-    materialized: int
+    server_written: int
+    local_written: int
+    clamped: int
+    pending: int
     queue: int
     breaker: str
+    skew: float | None
     error: str | None
     seconds: float
 
@@ -419,18 +430,23 @@ class SyncStatus(Record):
         replica: its id (in every operation it makes, and in the HLC's ties).
         server: the server it syncs with (its URL without the password).
         queue: operations waiting for the server.
+        pending: entries waiting to be merged into the local memory.
         breaker: ``closed``, ``open`` or ``half-open``.
         failures: failed rounds in a row.
         lag: server operations not pulled yet, as of the last round that reached it.
         last_sync: when a round last reached the server (None: never).
+        skew: seconds this machine's clock was ahead of the server's at the last round that
+            reached it (negative: behind).
         last_error: the last round's error (None: it succeeded).
     """
 
     replica: str
     server: str | None
     queue: int
+    pending: int
     breaker: str
     failures: int
     lag: int | None
     last_sync: float | None
+    skew: float | None
     last_error: str | None

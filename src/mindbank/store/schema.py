@@ -629,6 +629,20 @@ _M14 = (
     "CREATE TABLE sync_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
 )
 
+_M15 = (
+    # Entries of a replica that may differ from the fold of their operations: marked in the
+    # same transaction as what changed them (a pull, a capture, a stamp the server clamped),
+    # cleared in the transaction that writes the fold. Replicas made before this table
+    # existed may hold pulled operations never written: every entry with operations starts
+    # pending.
+    """CREATE TABLE sync_pending (
+        namespace TEXT NOT NULL,
+        key TEXT NOT NULL,
+        PRIMARY KEY (namespace, key)
+    ) WITHOUT ROWID""",
+    "INSERT INTO sync_pending SELECT DISTINCT namespace, key FROM sync_ops",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "memory and coordination tables", _M1),
     Migration(2, "embeddings, full-text index, change counter and log", _M2),
@@ -646,5 +660,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(12, "namespace schemas", _M12),
     Migration(13, "change log and subscriber cursors", _M13),
     Migration(14, "replica operations and sync state", _M14),
+    Migration(15, "replica entries pending a merge", _M15),
 )
 """Every migration this mindbank knows, in order. Append only."""

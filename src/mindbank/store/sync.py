@@ -80,7 +80,54 @@ class SyncRepo:
         """Operations held."""
         return int(self.db.run("SELECT count(*) FROM sync_ops").fetchone()[0])
 
+    def stamps(self, ids: Sequence[str]) -> dict[str, str]:
+        """The stamp this database keeps for each of these operations (by id)."""
+        out: dict[str, str] = {}
+        for lo in range(0, len(ids), 500):
+            chunk = list(ids[lo : lo + 500])
+            marks = ", ".join("?" for _ in chunk)
+            rows = self.db.run(f"SELECT id, stamp FROM sync_ops WHERE id IN ({marks})", chunk)
+            out.update((str(r[0]), str(r[1])) for r in rows)
+        return out
+
+    def now(self) -> float:
+        """This database's clock, in seconds (the server's, on PostgreSQL)."""
+        if self.db.dialect == "postgres":
+            return float(
+                self.db.run("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()[0]
+            )
+        return float(self.db.run("SELECT (julianday('now') - 2440587.5) * 86400.0").fetchone()[0])
+
     # -- a replica's queue and state (SQLite) -------------------------------------------------
+
+    def set_stamps(self, rows: Sequence[tuple[str, str]]) -> None:
+        """Take the server's stamps: ``(stamp, id)``."""
+        self.db.executemany("UPDATE sync_ops SET stamp = ? WHERE id = ?", rows)
+
+    def mark_pending(self, keys: Iterable[tuple[str, str]]) -> None:
+        """These entries may differ from the fold of their operations."""
+        self.db.executemany(
+            "INSERT INTO sync_pending (namespace, key) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            sorted(keys),
+        )
+
+    def pending(self, limit: int, after: tuple[str, str] | None) -> list[tuple[str, str]]:
+        """Pending entries in order, after ``after``."""
+        ns, key = after or ("", "")
+        rows = self.db.run(
+            "SELECT namespace, key FROM sync_pending WHERE (namespace, key) > (?, ?) "
+            "ORDER BY namespace, key LIMIT ?",
+            (ns, key, limit),
+        )
+        return [(str(r[0]), str(r[1])) for r in rows]
+
+    def clear_pending(self, keys: Sequence[tuple[str, str]]) -> None:
+        """These entries are the fold of their operations."""
+        self.db.executemany("DELETE FROM sync_pending WHERE namespace = ? AND key = ?", keys)
+
+    def pending_count(self) -> int:
+        """How many entries wait to be merged into the local memory."""
+        return int(self.db.run("SELECT count(*) FROM sync_pending").fetchone()[0])
 
     def queue(self, limit: int) -> list[OpRow]:
         """Operations the server does not have yet, oldest first (the write-behind queue)."""

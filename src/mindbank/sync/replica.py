@@ -26,23 +26,24 @@ import json
 import random
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from mindbank.errors import MindbankError
+from mindbank.errors import MindbankError, StoreError
 from mindbank.records import Entry, SyncReport, SyncStatus
 from mindbank.store.changes import ChangeRepo
 from mindbank.store.sync import OpRow, SyncRepo
 from mindbank.sync.crdt import EntryState, Op, fold
 from mindbank.sync.hlc import HLC, Stamp
 
-__all__ = ["SYNC_ACTOR", "Breaker", "Replica"]
+__all__ = ["SYNC_ACTOR", "Breaker", "Replica", "States", "sync_status"]
 
 SYNC_ACTOR = "mindbank-sync:"
 """Actor prefix of the writes a replica makes when it materializes merged state (the capture
 leaves them out: they are not new local changes)."""
 
 BATCH = 500
+States = list[tuple[str, str, EntryState | None]]
 INGEST = "__sync_ingest__"  # the server's change-log cursor of direct writes made operations
 
 
@@ -89,29 +90,40 @@ class Breaker:
 class Replica:
     """The sync of one local database with one server.
 
+    The rule every side keeps: its entries are the fold (:func:`~mindbank.sync.crdt.fold`) of
+    the operations it holds. On the server, operations and the entries they touch are written
+    in one transaction. On a replica, an entry whose operations changed (pulled, captured, or
+    restamped by the server) is marked *pending* in the same transaction as the change, and
+    materialization works through what is pending until nothing is: a crash or a lock error
+    between the two leaves the entry pending, never forgotten.
+
     Args:
         local: the local :class:`~mindbank.store.database.Database`.
         get_entry: ``(namespace, key) -> Entry | None`` of the local memory (no access counted).
-        apply_local: writes an entry's merged state (None: absent) into the local memory.
+        apply_local: writes entries' merged states (None: absent) into the local memory;
+            returns how many it changed.
         server: returns ``(database, handle)`` of the server (connecting if needed; raises a
             mindbank error when it cannot): the database holds the operations, the handle is
             given to ``apply_server``.
-        apply_server: writes an entry's merged state into the server's memory.
+        apply_server: ``(handle, states)``: the same as ``apply_local``, into the server's memory.
         clock: seconds (``time.time``).
         retries: attempts per round before it counts as a failure.
         backoff: the first retry's delay ceiling in seconds (doubles each time; full jitter).
+        max_skew: how far (seconds) an operation's clock may be ahead of the server's: the
+            server clamps later stamps to its own time plus this, and the replica adopts them.
         sleep, rng: injectable for tests.
         on_failure: called after a failed attempt (to drop a broken connection).
-        apply_server_many: writes many entries' merged states at once (default: one by one).
+        step: called with the name of each step boundary a round passes (``captured``,
+            ``sent``, ``pushed``, ``pulled``, ``merged``): a test kills the process there.
     """
 
     def __init__(
         self,
         local: Any,
         get_entry: Callable[[str, str], Entry | None],
-        apply_local: Callable[[str, str, EntryState | None], None],
+        apply_local: Callable[[States], int],
         server: Callable[[], Any],
-        apply_server: Callable[[Any, str, str, EntryState | None], None],
+        apply_server: Callable[[Any, States], int],
         *,
         clock: Callable[[], float] = time.time,
         retries: int = 3,
@@ -119,10 +131,11 @@ class Replica:
         max_backoff: float = 5.0,
         opens_after: int = 3,
         cooldown: float = 30.0,
+        max_skew: float = 300.0,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         on_failure: Callable[[], None] | None = None,
-        apply_server_many: Callable[[Any, list[tuple[str, str, EntryState]]], None] | None = None,
+        step: Callable[[str], None] | None = None,
     ):
         self._local = local
         self._repo = SyncRepo(local)
@@ -135,11 +148,13 @@ class Replica:
         self.retries = retries
         self.backoff = backoff
         self.max_backoff = max_backoff
+        self.max_skew = max_skew
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._on_failure = on_failure
-        self._apply_server_many = apply_server_many or self._one_by_one
+        self._step = step or (lambda name: None)
         self.refused: list[str] = []  # entries a memory refused to take, this round
+        self.clamped = 0  # operations whose stamps the server clamped, this round
         self.breaker = Breaker(self._repo, clock, opens_after, cooldown)
         with local.transaction():
             rid = self._repo.meta("replica")
@@ -163,7 +178,8 @@ class Replica:
 
     def capture(self) -> int:
         """Turn the local changes since the last round into queued operations; returns how
-        many operations were made."""
+        many operations were made. The entries they touch become pending: the local row is
+        what the call wrote, the fold may say more (a tag a concurrent delete left alive)."""
         made = 0
         with self._local.transaction():
             cursor = self._repo.meta("capture_cursor")
@@ -184,6 +200,7 @@ class Replica:
             for ns, key in touched:
                 at = written.get((ns, key)) if changes else None
                 ops += self._diff(ns, key, self._state(states[(ns, key)]), at)
+            self._repo.mark_pending({(op[3], op[4]) for op in ops})
             counted = self._repo.counted()
             for (ns, key), n in self._repo.access_counts().items():
                 grown = n - counted.get((ns, key), 0)
@@ -199,40 +216,101 @@ class Replica:
         entry = self._get_entry(ns, key)
         return diff_ops(ns, key, state, entry, at, self._op)
 
-    # -- push and pull ---------------------------------------------------------------------------
+    # -- push ------------------------------------------------------------------------------------
 
     def _push(self, db: Any, handle: Any) -> tuple[int, int]:
-        """Send the queue, a batch at a time. Each batch is one server transaction that adds
-        the operations (kept once, by id) and writes the merged state of the entries they
-        touch into the server's memory, under the tenant's lock (so the last writer folds
-        every operation): a crash loses both or neither, and the batch is sent again."""
-        pushed = materialized = 0
+        """Send the queue, a batch at a time (at least one exchange, so direct writes to the
+        shared memory are taken even when nothing is queued); returns (operations pushed,
+        server entries written)."""
+        pushed = written = 0
         while True:
             batch = self._repo.queue(BATCH)
+            n, stamps = self._send(db, handle, batch)
+            written += n
+            self._step("sent")
             if not batch:
-                return pushed, materialized
-            materialized += self._send(db, handle, batch)
-            with self._local.transaction():
-                self._repo.mark_pushed([op[0] for op in batch])
+                return pushed, written
+            self._adopt(batch, stamps, pushed=True)
             pushed += len(batch)
+            self._step("pushed")
 
-    def _send(self, db: Any, handle: Any, batch: Sequence[OpRow]) -> int:
-        """One server transaction: add the operations, merge the entries they touch."""
-        keys = sorted({(op[3], op[4]) for op in batch})
+    def _send(self, db: Any, handle: Any, batch: Sequence[OpRow]) -> tuple[int, dict[str, str]]:
+        """One server transaction, under the tenant's write lock: the direct writes to the
+        shared memory become operations first (so no merge reads a row they changed before
+        they are operations), then the batch is added (kept once, by id; a stamp from a clock
+        too far ahead clamped), then every entry either touched is written as the fold of all
+        its operations. A crash loses all of it or none, and the batch is sent again.
+        Returns (entries written, the server's stamp of each operation of the batch)."""
         repo = SyncRepo(db)
         with db.transaction():
-            repo.add(batch)
-            ops = repo.for_entries(keys)
-            states = [(ns, key, self._state(ops[(ns, key)])) for ns, key in keys]
-            try:  # all at once; if the memory refuses one, each on its own
+            ingested, head = self._ingest(db, handle)
+            repo.add(self._clamp(batch, repo.now()))
+            stamps = repo.stamps([op[0] for op in batch])
+            keys = sorted({(op[3], op[4]) for op in batch} | ingested)
+            written = self._merge(db, lambda states: self._apply_server(handle, states), keys)
+            late = [c for c in ChangeRepo(db).since(head, None, 1_000_000_000)
+                    if not c.actor.startswith(SYNC_ACTOR)]  # fmt: skip
+            if late:  # a write that took no lock: its row may be the one just merged over
+                raise StoreError(
+                    f"{late[0].namespace}/{late[0].key} was written on the server during the "
+                    "merge; the round is tried again"
+                )
+        return written, stamps
+
+    def _clamp(self, batch: Sequence[OpRow], now: float) -> list[OpRow]:
+        """The batch with every stamp later than the server's clock plus ``max_skew`` moved
+        back to that limit (in order: counters keep the replica's own order)."""
+        limit = int((now + self.max_skew) * 1000)
+        out: list[OpRow] = []
+        n = 0
+        for op in batch:
+            stamp = Stamp.parse(op[1])
+            if stamp.wall > limit:
+                op = (op[0], str(Stamp(limit, n, stamp.replica)), *op[2:])
+                n += 1
+            out.append(op)
+        self.clamped += n
+        return out
+
+    def _adopt(self, batch: Sequence[OpRow], stamps: dict[str, str], *, pushed: bool) -> None:
+        """The server has this batch: mark it pushed (or add it, for a follower's writes), take
+        the server's stamps where it clamped them, and mark their entries pending."""
+        with self._local.transaction():
+            if not pushed:
+                self._repo.add(batch, pushed=True)
+            moved = [(stamps[op[0]], op[0]) for op in batch if stamps.get(op[0], op[1]) != op[1]]
+            self._repo.set_stamps(moved)
+            if moved:
+                ids = {i for _, i in moved}
+                self._repo.mark_pending({(op[3], op[4]) for op in batch if op[0] in ids})
+            self._repo.mark_pushed([op[0] for op in batch])
+            self._repo.set_meta("clock", str(self._hlc.tick()))
+
+    def _merge(self, db: Any, apply: Callable[[States], int], keys: Sequence[tuple[str, str]]
+               ) -> int:  # fmt: skip
+        """Write the fold of each entry's operations through ``apply``: all at once, or, if
+        the memory refuses one (a namespace schema, say), each in a savepoint of its own (the
+        refused ones are left as they were and reported). Returns how many were changed."""
+        if not keys:
+            return 0
+        ops = SyncRepo(db).for_entries(keys)
+        states: States = [(ns, key, self._state(ops[(ns, key)])) for ns, key in keys]
+        try:
+            with db.transaction():
+                return apply(states)
+        except MindbankError:
+            if not db.in_transaction:
+                raise
+        written = 0
+        for one in states:
+            try:
                 with db.transaction():
-                    self._apply_server_many(handle, states)
-            except MindbankError:
+                    written += apply([one])
+            except MindbankError as exc:
                 if not db.in_transaction:
                     raise
-                for ns, key, state in states:
-                    self._try(db, self._apply_server, handle, ns, key, state)
-        return len(keys)
+                self.refused.append(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        return written
 
     # -- a follower's writes ---------------------------------------------------------------
 
@@ -250,8 +328,9 @@ class Replica:
         if payload is None:
             ops = [self._op(namespace, key, "delete", {"removes": state.observed()}, at)]
         else:
-            ops = [self._op(namespace, key, "set", payload, at)]
             have = set(state.tags) if state.alive else set()
+            keeps = [d for t in sorted(have & set(tags)) for d in state.observed(t)]
+            ops = [self._op(namespace, key, "set", {**payload, "keeps": keeps}, at)]
             ops += [
                 self._op(namespace, key, "tag", {"tag": t}, at) for t in sorted(set(tags) - have)
             ]
@@ -261,129 +340,143 @@ class Replica:
             ]
         try:
             db, handle = self._server()
-            self._send(db, handle, ops)
+            _, stamps = self._send(db, handle, ops)
         except MindbankError:
             if self._on_failure is not None:
                 self._on_failure()
             raise
+        self._adopt(ops, stamps, pushed=False)
         with self._local.transaction():
-            self._repo.add(ops, pushed=True)
-            self._repo.set_meta("clock", str(self._hlc.tick()))
-        self._materialize_local({(namespace, key)})
+            self._repo.mark_pending({(namespace, key)})
+        self._materialize_local()
 
-    def _one_by_one(self, handle: Any, states: list[tuple[str, str, EntryState]]) -> None:
-        for ns, key, state in states:
-            self._apply_server(handle, ns, key, state)
+    # -- direct writes to the shared memory ------------------------------------------------------
 
-    def _try(self, db: Any, apply: Callable[..., None], *args: Any) -> None:
-        """Materialize one entry in a savepoint: an entry the memory refuses (a namespace
-        schema, say) is left as it was and reported, and does not hold up the others."""
-        try:
-            with db.transaction():
-                apply(*args)
-        except MindbankError as exc:
-            if not db.in_transaction:
-                raise
-            self.refused.append(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-
-    def _ingest(self, db: Any, handle: Any) -> int:
+    def _ingest(self, db: Any, handle: Any) -> tuple[set[tuple[str, str]], int]:
         """Direct writes to the shared memory (by agents that are not replicas) become
-        operations, once: under the tenant's lock, from the server's change log after the
-        shared cursor ``__sync_ingest__`` (the first time: every entry there is), stamped
-        with when they were written (the server's clock) as replica ``pg``."""
+        operations, once: from the server's change log after the shared cursor
+        ``__sync_ingest__`` (the first time, or when the log was pruned past it: every entry
+        there is), stamped with when they were written (the server's clock) as replica ``pg``.
+        Runs inside :meth:`_send`'s transaction. Returns (the entries that got operations,
+        the change log's position read up to)."""
         from mindbank.store.pg_memory import PgChangeRepo
 
         changes_repo = PgChangeRepo(db)
         repo = SyncRepo(db)
         made: list[OpRow] = []
-        with db.transaction():
-            cursor = changes_repo.cursor(INGEST)
-            written: dict[tuple[str, str], tuple[float | None, int]] = {}
-            listed: dict[tuple[str, str], Entry] = {}
-            if cursor is None:
-                head = changes_repo.head()
-                listed = {(e.namespace, e.key): e for e in handle.list(limit=None)}
-                written = dict.fromkeys(listed, (None, head))
-            else:
-                head = cursor
-                for c in changes_repo.since(cursor, None, 1_000_000_000):
-                    head = c.seq
-                    if not c.actor.startswith(SYNC_ACTOR):
-                        written[(c.namespace, c.key)] = (c.at, c.seq)
-            if written:
-                states = repo.for_entries(sorted(written))
-                for (ns, key), (at, seq) in sorted(written.items()):
+        cursor = changes_repo.cursor(INGEST)
+        written: dict[tuple[str, str], tuple[float | None, int]] = {}
+        listed: dict[tuple[str, str], Entry] = {}
+        if cursor is None or cursor < changes_repo.pruned_upto():
+            head = changes_repo.head()
+            listed = {(e.namespace, e.key): e for e in handle.list(limit=None)}
+            written = dict.fromkeys(listed, (None, head))
+        else:
+            head = cursor
+            for c in changes_repo.since(cursor, None, 1_000_000_000):
+                head = c.seq
+                if not c.actor.startswith(SYNC_ACTOR):
+                    written[(c.namespace, c.key)] = (c.at, c.seq)
+        if written:
+            states = repo.for_entries(sorted(written))
+            for (ns, key), (at, seq) in sorted(written.items()):
 
-                    def make(ns: str, key: str, kind: str, payload: dict[str, Any],
-                             when: float | None, seq: int = seq) -> OpRow:  # fmt: skip
-                        stamp = Stamp(int((when or 0) * 1000), seq % 100_000, "pg")
-                        return (uuid.uuid4().hex, str(stamp), "pg", ns, key, kind, payload)
+                def make(ns: str, key: str, kind: str, payload: dict[str, Any],
+                         when: float | None, seq: int = seq) -> OpRow:  # fmt: skip
+                    stamp = Stamp(int((when or 0) * 1000), seq % 100_000, "pg")
+                    return (uuid.uuid4().hex, str(stamp), "pg", ns, key, kind, payload)
 
-                    entry = listed[(ns, key)] if listed else handle.get(key, namespace=ns)
-                    made += diff_ops(ns, key, self._state(states[(ns, key)]), entry, at, make)
-                repo.add(made)
-            if cursor is None or head != cursor:
-                changes_repo.set_cursor(INGEST, head, self._clock())
-        return len(made)
+                entry = listed.get((ns, key)) if listed else handle.get(key, namespace=ns)
+                made += diff_ops(ns, key, self._state(states[(ns, key)]), entry, at, make)
+            repo.add(made)
+        if cursor is None or head != cursor:
+            changes_repo.set_cursor(INGEST, head, self._clock())
+        return {(op[3], op[4]) for op in made}, head
 
-    def _pull(self, db: Any) -> tuple[int, set[tuple[str, str]], int]:
-        pulled, touched = 0, set[tuple[str, str]]()
+    # -- pull and materialize --------------------------------------------------------------------
+
+    def _pull(self, db: Any) -> tuple[int, int]:
+        """Add the server's operations after this replica's cursor, a batch per local
+        transaction that also marks their entries pending; returns (new operations, lag)."""
+        pulled = 0
         repo = SyncRepo(db)
         cursor = int(self._repo.meta("pull_cursor") or 0)
         while True:
             batch = repo.after(cursor, BATCH)
             if not batch:
-                return pulled, touched, max(0, repo.head() - cursor)
+                return pulled, max(0, repo.head() - cursor)
             with self._local.transaction():
                 new = self._repo.add([op for _, op in batch], pushed=True)
                 pulled += len(new)
                 for op in new:
                     self._hlc.observe(Stamp.parse(op[1]))
-                touched.update((op[3], op[4]) for op in new)
+                self._repo.mark_pending({(op[3], op[4]) for op in new})
                 cursor = batch[-1][0]
                 self._repo.set_meta("pull_cursor", str(cursor))
                 self._repo.set_meta("clock", str(self._hlc.tick()))
+            self._step("pulled")
 
-    def _materialize_local(self, keys: set[tuple[str, str]]) -> None:
-        """Write the merged state of these entries into the local memory, in one transaction
-        that first captures what was written locally meanwhile (so the merge includes it and
-        no local write is overwritten unseen), as the sync actor (so it is not captured)."""
-        if not keys:
-            return
-        ordered = sorted(keys)
-        with self._local.transaction():
-            self.capture()
-            ops = self._repo.for_entries(ordered)
-            actor = self._local.actor
-            self._local.actor = SYNC_ACTOR + self.id
-            try:
-                for ns, key in ordered:
-                    state = self._state(ops[(ns, key)])
-                    self._try(self._local, self._apply_local, ns, key, state)
-            finally:
-                self._local.actor = actor
+    def _materialize_local(self) -> int:
+        """Write the fold of every pending entry into the local memory, a batch per
+        transaction that first captures what was written locally meanwhile (so the fold
+        includes it and no local write is overwritten unseen), writes as the sync actor (so it
+        is not captured) and clears what it wrote from the pending set. An entry the memory
+        refuses stays pending (and is reported). Returns how many entries changed."""
+        written = 0
+        after: tuple[str, str] | None = None
+        while True:
+            with self._local.transaction():
+                self.capture()
+                keys = self._repo.pending(BATCH, after)
+                if not keys:
+                    return written
+                actor = self._local.actor
+                self._local.actor = SYNC_ACTOR + self.id
+                try:
+                    refused = len(self.refused)
+                    written += self._merge(self._local, self._apply_local, keys)
+                finally:
+                    self._local.actor = actor
+                done = keys if len(self.refused) == refused else [
+                    k for k in keys if self._apply_local_ok(k)]  # fmt: skip
+                self._repo.clear_pending(done)
+                after = keys[-1]
+            self._step("merged")
+
+    def _apply_local_ok(self, key: tuple[str, str]) -> bool:
+        """Whether the local entry is what the fold of its operations says."""
+        state = self._state(self._repo.for_entries([key])[key])
+        return not diff_ops(*key, state, self._get_entry(*key), None, self._op_probe)
+
+    @staticmethod
+    def _op_probe(ns: str, key: str, kind: str, payload: dict[str, Any], at: float | None
+                  ) -> OpRow:  # fmt: skip
+        return ("", "", "", ns, key, kind, payload)
+
+    # -- a round -------------------------------------------------------------------------------
 
     def sync(self) -> SyncReport:
-        """One round: capture, then (if the breaker allows) push and pull with retries."""
+        """One round: capture, then (if the breaker allows) push and pull with retries, then
+        materialize what is pending."""
         start = time.perf_counter()
         self.refused = []
+        self.clamped = 0
         captured = self.capture()
-        pushed = pulled = materialized = 0
+        self._step("captured")
+        pushed = pulled = server_written = local_written = 0
         error: str | None = None
+        skew: float | None = None
+        lag = 0
         if self.breaker.allows():
             for attempt in range(self.retries):
                 try:
                     db, handle = self._server()
+                    skew = self._clock() - SyncRepo(db).now()
                     n_pushed, n_written = self._push(db, handle)
                     pushed += n_pushed
-                    materialized += n_written
-                    self._ingest(db, handle)
-                    n_pulled, theirs, lag = self._pull(db)
+                    server_written += n_written
+                    n_pulled, lag = self._pull(db)
                     pulled += n_pulled
-                    self._materialize_local(theirs)
-                    self.breaker.success()
-                    self._repo.set_meta("lag", str(lag))
-                    self._repo.set_meta("last_sync", repr(self._clock()))
                     error = None
                     break
                 except MindbankError as exc:
@@ -395,21 +488,44 @@ class Replica:
                         self._sleep(self._rng.uniform(0, ceiling))
             else:
                 self.breaker.failure()
-            self._repo.set_meta("last_error", error or "")
+            if error is None:
+
+                def bookkeeping() -> None:  # the server answered: a local lock must not say no
+                    with self._local.transaction():
+                        self.breaker.success()
+                        self._repo.set_meta("lag", str(lag))
+                        self._repo.set_meta("last_sync", repr(self._clock()))
+                        self._repo.set_meta("skew", repr(skew))
+
+                self._local.best_effort(bookkeeping, wait=True)
+            self._local.best_effort(lambda: self._repo.set_meta("last_error", error or ""),
+                                    wait=True)  # fmt: skip
         else:
             error = "the circuit breaker is open: the server failed; reads and writes stay local"
-        return SyncReport(captured, pushed, pulled, materialized, self._repo.queue_length(),
-                          self.breaker.state, error, time.perf_counter() - start)  # fmt: skip
+        try:  # local, whether the server answered or not: what is pending stays so if it fails
+            local_written = self._materialize_local()
+        except MindbankError as exc:
+            error = error or f"merging into the local memory: {str(exc).splitlines()[0]}"
+        return SyncReport(
+            captured, pushed, pulled, server_written, local_written, self.clamped,
+            self._repo.pending_count(), self._repo.queue_length(), self.breaker.state, skew,
+            error, time.perf_counter() - start,
+        )  # fmt: skip
 
     def status(self) -> SyncStatus:
         """The replica's queue, breaker and lag."""
-        lag = self._repo.meta("lag")
-        last = self._repo.meta("last_sync")
-        return SyncStatus(
-            self.id, self._repo.meta("server"), self._repo.queue_length(), self.breaker.state,
-            self.breaker.failures, None if lag is None else int(lag),
-            None if last is None else float(last), self._repo.meta("last_error") or None,
-        )  # fmt: skip
+        return sync_status(self._repo, self.breaker)
+
+
+def sync_status(repo: SyncRepo, breaker: Breaker) -> SyncStatus:
+    """A replica's state as its database keeps it."""
+    lag, last, skew = repo.meta("lag"), repo.meta("last_sync"), repo.meta("skew")
+    return SyncStatus(
+        repo.meta("replica") or "", repo.meta("server"), repo.queue_length(),
+        repo.pending_count(), breaker.state, breaker.failures,
+        None if lag is None else int(lag), None if last is None else float(last),
+        None if skew is None else float(skew), repo.meta("last_error") or None,
+    )  # fmt: skip
 
 
 def diff_ops(
@@ -432,14 +548,21 @@ def diff_ops(
     payload = {"value": entry.value, "metadata": dict(entry.metadata),
                "expires_at": entry.expires_at}  # fmt: skip
     current = state.register[1] if state.alive and state.register else None
-    if current is None or _canon(current) != _canon(payload):
-        ops.append(make(ns, key, "set", payload, at))
     have = set(state.tags) if state.alive else set()
+    if current is None or _canon(_content(current)) != _canon(payload):
+        # the dots of the tags it keeps: a concurrent delete does not take them (crdt.py)
+        keeps = [d for tag in sorted(have & set(entry.tags)) for d in state.observed(tag)]
+        ops.append(make(ns, key, "set", {**payload, "keeps": keeps}, at))
     for tag in sorted(set(entry.tags) - have):
         ops.append(make(ns, key, "tag", {"tag": tag}, at))
     for tag in sorted(have - set(entry.tags)):
         ops.append(make(ns, key, "untag", {"tag": tag, "removes": state.observed(tag)}, at))
     return ops
+
+
+def _content(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """A set's payload without what only the merge reads (``keeps``)."""
+    return {k: v for k, v in payload.items() if k != "keeps"}
 
 
 def _canon(payload: Any) -> str:
