@@ -64,7 +64,7 @@ def main() -> None:
             single = time.perf_counter() - t
     print(f"replica A, local stores:      {n / local:9,.0f} entries/s ({local:.2f} s)")
     print(f"replica A, one sync (push):   {ra.pushed / push:9,.0f} ops/s ({ra.pushed} ops, "
-          f"{ra.materialized} entries merged on the server, {push:.2f} s)")  # fmt: skip
+          f"{ra.server_written} entries written on the server, {push:.2f} s)")  # fmt: skip
     print(f"replica B, one sync (pull):   {rb.pulled / pull:9,.0f} ops/s ({rb.pulled} ops, "
           f"{pull:.2f} s)")  # fmt: skip
     print(f"baseline: store_many on PG:   {n / many:9,.0f} entries/s ({many:.2f} s)")
