@@ -844,4 +844,62 @@ def test_a_tenant_sees_and_moves_only_its_own_counters(pg_admin: str) -> None:
         a.store("n2", {"no": "title"}, namespace="notes")  # alice's schema still holds
     with mindbank.open(bob) as b:
         b.set_schema("notes", {"type": "string"})
-        assert [r[0] for r in raw_rows(bob, "SELECT name FROM counters")] == ["schemas"]
+        names = {r[0] for r in raw_rows(bob, "SELECT name FROM counters")}
+        assert "schemas" in names and names <= {"schemas", "lock", "witness", "channel"}
+
+
+def test_one_tenant_can_neither_block_nor_overhear_another(pg_admin: str) -> None:
+    """Issue 20, 6 and 8: the write and witness locks were advisory locks any role could take
+    for another tenant (even through mindbank's read-only query), and every tenant heard the
+    names of the others that wrote. Tried as bob's own role and as bob's agent token."""
+    import psycopg
+
+    from mindbank import ReadOnlyQueryError
+
+    names = _tenant("la"), _tenant("lb")
+    alice, bob = (tenant_url(pg_admin, n) for n in names)
+    r = run_mindbank("db", "tenant", "token", names[1], "scout", "--json", "--db", pg_admin)
+    agent = json.loads(r.stdout)["url"]
+    with mindbank.open(alice) as a:
+        a.store("seed", 1)  # alice's lock, witness and channel rows exist
+    quick = mindbank.Settings(busy_timeout=2.0)
+    for who in (bob, agent):
+        with psycopg.connect(who, autocommit=True) as mallory:
+            # every advisory lock the old code used, on every key it could mean
+            for key in (0x4D424E4B, 0x4D425743):
+                mallory.execute(f"SELECT pg_advisory_lock({key}, hashtext('{names[0]}'))")
+            mallory.execute("BEGIN")
+            locked = mallory.execute("SELECT * FROM counters FOR UPDATE").fetchall()
+            assert all(r[-1] == names[1] for r in locked)  # only bob's own rows, if any
+            assert (
+                mallory.execute(
+                    "SELECT count(*) FROM counters WHERE tenant = %s", (names[0],)
+                ).fetchone()[0]
+                == 0
+            )  # alice's channel number cannot be read
+            mallory.execute("LISTEN mindbank_changes")
+            with mindbank.open(alice, settings=quick) as a:  # alice writes at once
+                a.store("k", "not blocked")
+                with a._db.transaction():
+                    a.store("k2", "nor in a transaction")
+            mallory.execute("ROLLBACK")
+            assert list(mallory.notifies(timeout=0.5, stop_after=1)) == []
+            mallory.execute("SELECT pg_advisory_unlock_all()")
+        with mindbank.open(who) as b, pytest.raises(ReadOnlyQueryError):
+            b.query(f"SELECT pg_advisory_lock(1296193347, hashtext('{names[0]}'))")
+    # alice hears her own changes on her own channel
+    with mindbank.open(alice) as a, psycopg.connect(alice, autocommit=True) as listener:
+        a._db.listen(listener)
+        a.store("k3", "heard")
+        assert len(list(listener.notifies(timeout=5, stop_after=1))) == 1
+
+
+def test_a_read_only_query_leaves_no_session_state(pg_admin: str) -> None:
+    """Issue 20, 6: what a query sets on its pooled connection must not outlive it."""
+    url = tenant_url(pg_admin, _tenant("st"))
+    with mindbank.open(url, settings=mindbank.Settings(pool_size=1)) as mb:
+        mb.query("SELECT set_config('mindbank.actor', 'mallory', false)")
+        mb.query("SELECT set_config('statement_timeout', '1', false)")
+        mb.store("k", "v")
+        actors = {r[0] for r in raw_rows(url, "SELECT actor FROM change_log")}
+        assert "mallory" not in actors and len(mb.list()) == 1

@@ -210,7 +210,7 @@ def test_rows_written_before_the_chain_are_adopted(db_path: Path, clock: FakeClo
     for table in ("search_impressions", "feedback", "entry_scores", "memory_edges",
                   "training_history", "neural_models", "pattern_memory", "pipeline_runs",
                   "memory_fts_deferred", "model_updates", "namespace_schemas", "change_log",
-                  "change_cursors", "sync_ops", "sync_meta"):  # fmt: skip
+                  "change_cursors", "sync_ops", "sync_meta", "sync_pending"):  # fmt: skip
         conn.execute(f"DROP TABLE {table}")
     conn.execute("DELETE FROM counters WHERE name = 'schemas'")
     conn.execute("DELETE FROM schema_migrations WHERE version >= 4")

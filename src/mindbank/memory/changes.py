@@ -99,15 +99,15 @@ class Subscription:
             db.close()
 
     def _run_pg(self) -> None:
-        """On PostgreSQL: LISTEN on the channel every change is broadcast on, and read the
-        log (row-level security shows this tenant's changes only) when told."""
+        """On PostgreSQL: LISTEN on this tenant's change channel, and read the log (row-level
+        security shows this tenant's changes only) when told."""
         from mindbank.store.pg_memory import PgChangeRepo
         from mindbank.store.postgres import PgDatabase
 
         db: Any = PgDatabase(str(self._path), self._settings, migrate=False, clock=self._clock)
         try:
             with db.connection() as conn:  # LISTEN holds its connection
-                conn.execute("LISTEN mindbank_changes")
+                db.listen(conn)
                 repo = PgChangeRepo(db)
                 self._drain(db, repo)
                 self._caught_up.set()

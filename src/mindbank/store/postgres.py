@@ -635,6 +635,65 @@ _P10 = (
     "GRANT INSERT ON counters TO mindbank_tenant",
 )
 
+# One tenant could block or overhear another (issue 20): its write lock and its witness lock
+# were advisory locks keyed by the tenant's name, which any role may take, and every change was
+# broadcast on one channel with the tenant's name. Now both locks are row locks on the
+# tenant's own rows of counters ('lock', 'witness'), which row-level security hides from every
+# other role; and each tenant's changes go to a channel named by a random number kept in its
+# own counters row ('channel'), which no other tenant can read.
+_P11 = (
+    """CREATE FUNCTION mindbank_channel(t TEXT) RETURNS TEXT LANGUAGE plpgsql AS $$
+    DECLARE
+        c BIGINT;
+    BEGIN
+        SELECT value INTO c FROM counters WHERE tenant = t AND name = 'channel';
+        IF c IS NULL THEN
+            INSERT INTO counters (tenant, name, value) VALUES (t, 'channel',
+                ('x' || substr(replace(gen_random_uuid()::text, '-', ''), 1, 15))::bit(60)::bigint)
+            ON CONFLICT (tenant, name) DO NOTHING;
+            SELECT value INTO c FROM counters WHERE tenant = t AND name = 'channel';
+        END IF;
+        RETURN 'mindbank_' || c::text;
+    END $$""",
+    """CREATE OR REPLACE FUNCTION mindbank_log_change() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+        who TEXT := coalesce(nullif(current_setting('mindbank.actor', true), ''), current_user);
+        now_s DOUBLE PRECISION := extract(epoch FROM clock_timestamp());
+    BEGIN
+        IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND (OLD.namespace, OLD.key)
+                                IS DISTINCT FROM (NEW.namespace, NEW.key)) THEN
+            INSERT INTO change_log (namespace, key, op, actor, at, tenant)
+            VALUES (OLD.namespace, OLD.key, 'delete', who, now_s, OLD.tenant);
+        END IF;
+        IF TG_OP <> 'DELETE' THEN
+            INSERT INTO change_log (namespace, key, op, actor, at, tenant)
+            VALUES (NEW.namespace, NEW.key, 'store', who, now_s, NEW.tenant);
+        END IF;
+        PERFORM pg_notify(mindbank_channel(coalesce(NEW.tenant, OLD.tenant)), '');
+        RETURN NULL;
+    END $$""",
+    """CREATE OR REPLACE FUNCTION mindbank_witness_append(t TEXT, op TEXT, tbl TEXT, k TEXT,
+                                                       d TEXT)
+    RETURNS void LANGUAGE plpgsql AS $$
+    DECLARE
+        last_seq BIGINT;
+        last_chain TEXT;
+    BEGIN
+        INSERT INTO counters (tenant, name, value) VALUES (t, 'witness', 0)
+            ON CONFLICT (tenant, name) DO NOTHING;
+        PERFORM 1 FROM counters WHERE tenant = t AND name = 'witness' FOR UPDATE;
+        SELECT seq, chain INTO last_seq, last_chain FROM witness_chain WHERE tenant = t
+            ORDER BY seq DESC LIMIT 1;
+        IF last_seq IS NULL THEN
+            last_seq := 0;
+            last_chain := mindbank_chain(0, 'genesis', '', '', '', '');
+            INSERT INTO witness_chain VALUES (t, 0, 'genesis', '', '', '', '', last_chain);
+        END IF;
+        INSERT INTO witness_chain VALUES (t, last_seq + 1, op, tbl, k, d, last_chain,
+                                          mindbank_chain(last_seq + 1, op, tbl, k, d, last_chain));
+    END $$""",
+)
+
 PG_MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (1, "memory, change log, cursors, schemas, tenants with row-level security", _P1),
     (2, "vectors (pgvector)", _P2),
@@ -646,12 +705,21 @@ PG_MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (8, "the witness chain: one per tenant, appended by triggers", pg_witness.MIGRATION),
     (9, "replica operations (sync)", _P9),
     (10, "counters of each tenant's own, under row-level security", _P10),
+    (11, "a tenant's locks and change channel: its own rows, no other tenant's to take", _P11),
 )
 """PostgreSQL migrations, in order. Append only."""
 
 _NUMBERED = re.compile(r"\?(\d+)")
 _CONFLICT = re.compile(r"ON CONFLICT \((?!tenant\b)")
 _LOCK = 0x4D424E4B  # advisory lock id ("MBNK") held while migrating
+# A transaction holds its tenant's write lock from its start, as SQLite's BEGIN IMMEDIATE holds
+# the file's: a read-modify-write inside it can never lose another's update. The lock is the
+# tenant's own row of counters (row-level security: no other tenant can see it, let alone lock
+# it). Other tenants are not held up; single statements outside a transaction take no lock.
+_BEGIN_LOCKED = (
+    "BEGIN; INSERT INTO counters (name, value) VALUES ('lock', 0) ON CONFLICT (tenant, name) "
+    "DO NOTHING; SELECT 1 FROM counters WHERE tenant = current_user AND name = 'lock' FOR UPDATE"
+)
 HNSW_DIMS = 384
 """Vector length of the per-tenant HNSW index (the default embedder's, all-MiniLM-L6-v2)."""
 
@@ -695,10 +763,7 @@ class PgDatabase(Transactions):
 
     dialect = "postgres"
     witnessed = False
-    # A transaction holds its tenant's write lock from its start, as SQLite's BEGIN IMMEDIATE
-    # holds the file's: a read-modify-write inside it can never lose another's update. Other
-    # tenants are not held up; single statements outside a transaction take no lock.
-    BEGIN = f"BEGIN; SELECT pg_advisory_xact_lock({_LOCK}, hashtext(current_user))"
+    BEGIN = "BEGIN"  # while migrating; then _BEGIN_LOCKED (see __init__)
 
     def __init__(
         self,
@@ -749,6 +814,7 @@ class PgDatabase(Transactions):
             if migrate:
                 self.migrate()
             self._check_schema()
+            self.BEGIN = _BEGIN_LOCKED
         except BaseException:
             self._pool.close()
             raise
@@ -917,24 +983,28 @@ class PgDatabase(Transactions):
 
     def wait_for_changes(self, timeout: float) -> bool:
         """Wait at most ``timeout`` seconds for a change to this tenant's memory (``LISTEN`` on
-        the change channel, on a connection of its own, kept between calls). True if one came.
+        its change channel, on a connection of its own, kept between calls). True if one came.
         """
         psycopg = _psycopg()
         try:
             if self._listener is None:
                 self._listener = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
-                self._listener.execute("LISTEN mindbank_changes")
-            deadline = time.monotonic() + timeout
-            while (left := deadline - time.monotonic()) > 0:
-                for note in self._listener.notifies(timeout=left, stop_after=1):
-                    if note.payload == self.role:
-                        return True
+                self.listen(self._listener)
+            for _ in self._listener.notifies(timeout=timeout, stop_after=1):
+                return True
             return False
         except psycopg.Error as exc:
             with contextlib.suppress(Exception):
                 self._listener.close()
             self._listener = None
             raise _translate(exc, self.path) from exc
+
+    def listen(self, conn: Any) -> None:
+        """``LISTEN`` on this tenant's change channel, on ``conn`` (a connection of its own):
+        a channel named by a random number in the tenant's own row, which no other tenant can
+        read, so none can hear when this one writes."""
+        channel = conn.execute("SELECT mindbank_channel(current_user)").fetchone()[0]
+        conn.execute(f'LISTEN "{channel}"')
 
     def close(self) -> None:
         """Close every connection of the pool (idempotent)."""
