@@ -894,6 +894,55 @@ def test_one_tenant_can_neither_block_nor_overhear_another(pg_admin: str) -> Non
         assert len(list(listener.notifies(timeout=5, stop_after=1))) == 1
 
 
+def test_a_tenant_reaches_no_row_of_another_in_any_table(pg_admin: str, tmp_path: Path) -> None:
+    """Issue 20: every table a tenant can write is under forced row-level security, and a
+    second tenant (its role, and an agent token of it) reads, changes and deletes nothing of
+    the first in any of them, through raw SQL and through sync."""
+    import psycopg
+
+    names = _tenant("ra"), _tenant("rb")
+    alice, bob = (tenant_url(pg_admin, n) for n in names)
+    r = run_mindbank("db", "tenant", "token", names[1], "spy", "--json", "--db", pg_admin)
+    agent = json.loads(r.stdout)["url"]
+    with mindbank.open(alice, embedder="hashing") as a:
+        a.store("secret", "alice's", tags=["t"])
+        a.bank.store("lesson", "alice's lesson")
+        a.set_schema("notes", {"type": "string"})
+    replica = mindbank.open(tmp_path / "alice.db", embedder="hashing")
+    replica.store("offline", "alice's too")
+    assert replica.sync(alice).error is None
+    replica.close()
+    tables = [t for (t,) in raw_rows(pg_admin, "SELECT relname FROM pg_class WHERE relkind = 'r' "
+              "AND relnamespace = 'public'::regnamespace AND relname <> 'schema_migrations'")]  # fmt: skip
+    unguarded = raw_rows(pg_admin, "SELECT c.relname FROM pg_class c WHERE c.relkind = 'r' "
+                         "AND c.relnamespace = 'public'::regnamespace AND c.relname <> "
+                         "'schema_migrations' AND NOT (c.relrowsecurity AND c.relforcerowsecurity "
+                         "AND EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid))")  # fmt: skip
+    assert unguarded == [] and len(tables) > 30
+    owned: dict[str, int] = {}
+    for t in tables:
+        owned[t] = raw_rows(pg_admin, f"SELECT count(*) FROM {t} WHERE tenant = '{names[0]}'")[0][0]
+    assert owned["memory_store"] >= 2 and owned["sync_ops"] >= 2 and owned["witness_chain"] > 0
+    for who in (bob, agent):
+        with psycopg.connect(who, autocommit=True) as mallory:
+            for t in tables:
+                seen = mallory.execute(f"SELECT count(*) FROM {t} WHERE tenant = %s", (names[0],))
+                assert seen.fetchone()[0] == 0, t
+                for sql in (f"UPDATE {t} SET tenant = tenant WHERE tenant = %s",
+                            f"DELETE FROM {t} WHERE tenant = %s"):  # fmt: skip
+                    try:
+                        assert mallory.execute(sql, (names[0],)).rowcount == 0, t
+                    except psycopg.errors.InsufficientPrivilege:
+                        pass  # not even allowed to try (append-only tables)
+        other = mindbank.open(tmp_path / "bob.db", embedder="hashing")
+        assert other.sync(who).error is None and other.list() == []  # sync: nothing of alice
+        other.close()
+        (tmp_path / "bob.db").unlink()
+    for t in tables:  # everything of alice's is still there
+        assert raw_rows(pg_admin, f"SELECT count(*) FROM {t} WHERE tenant = '{names[0]}'")[0][
+            0] == owned[t], t  # fmt: skip
+
+
 def test_a_read_only_query_leaves_no_session_state(pg_admin: str) -> None:
     """Issue 20, 6: what a query sets on its pooled connection must not outlive it."""
     url = tenant_url(pg_admin, _tenant("st"))

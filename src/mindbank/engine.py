@@ -311,7 +311,14 @@ class MindBank:
             server: the shared memory's ``postgresql://`` URL (default: the one given before,
                 else ``$MINDBANK_SYNC_SERVER``).
             options: for the replica (``retries``, ``backoff``, ``opens_after``,
-                ``cooldown``), the first time.
+                ``cooldown``, ``max_skew``: seconds a stamp may be ahead of the server's clock
+                before the server clamps it, default 300), the first time.
+
+        Returns:
+            What the round did: operations captured, pushed, pulled; entries changed here and
+            on the server; stamps clamped; entries still pending a merge; the queue; the
+            breaker; this clock's skew from the server's; the error, if the round did not
+            finish. Every side's entries are the fold of its operations (docs/sync.md).
         """
         replica = self._replica(server, options)
         self._memory.flush_access()  # access counts grown here are part of the round
