@@ -7,6 +7,7 @@ cross the boundary through the API, the CLI, raw SQL as the tenant's role and th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -930,10 +931,9 @@ def test_a_tenant_reaches_no_row_of_another_in_any_table(pg_admin: str, tmp_path
                 assert seen.fetchone()[0] == 0, t
                 for sql in (f"UPDATE {t} SET tenant = tenant WHERE tenant = %s",
                             f"DELETE FROM {t} WHERE tenant = %s"):  # fmt: skip
-                    try:
+                    # append-only tables: not even allowed to try
+                    with contextlib.suppress(psycopg.errors.InsufficientPrivilege):
                         assert mallory.execute(sql, (names[0],)).rowcount == 0, t
-                    except psycopg.errors.InsufficientPrivilege:
-                        pass  # not even allowed to try (append-only tables)
         other = mindbank.open(tmp_path / "bob.db", embedder="hashing")
         assert other.sync(who).error is None and other.list() == []  # sync: nothing of alice
         other.close()
