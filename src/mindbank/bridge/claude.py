@@ -121,9 +121,12 @@ def _file_name(key: str) -> str:
 def export_folder(mb: _Bank, folder: Path, namespace: str = "claude") -> BridgeReport:
     """Write each entry of ``namespace`` back to its file (``<key>.json``, or the file it was
     imported from; memories that came from one file go back to it together, as a list), when
-    the file's content differs."""
+    the file's content differs. Only files of ``folder`` are written: an entry whose
+    ``source_file`` is not a plain file name (a path, ``..``, absolute) is refused and listed
+    in ``skipped``."""
     folder.mkdir(parents=True, exist_ok=True)
     files: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    skipped: list[str] = []
     for e in mb.list(namespace=namespace, limit=None):
         meta = {k: v for k, v in e.metadata.items() if k != "source_file"}
         doc: dict[str, Any] = {"key": e.key, "value": e.value}
@@ -132,6 +135,10 @@ def export_folder(mb: _Bank, folder: Path, namespace: str = "claude") -> BridgeR
         if meta:
             doc["metadata"] = meta
         name = str(e.metadata.get("source_file") or f"{_file_name(e.key)}.json")
+        if not _inside(name):  # an entry may name any path: only files of this folder
+            skipped.append(f"{e.key}: refused to write {name!r}, which is not a file name in "
+                           f"{folder}")  # fmt: skip
+            continue
         files.setdefault(name, []).append((e.key, doc))
     written: list[str] = []
     unchanged = 0
@@ -151,7 +158,18 @@ def export_folder(mb: _Bank, folder: Path, namespace: str = "claude") -> BridgeR
         tmp.write_text(json.dumps(content, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         tmp.replace(path)
         written += [key for key, _ in docs]
-    return BridgeReport(str(folder), tuple(written), unchanged)
+    return BridgeReport(str(folder), tuple(written), unchanged, tuple(skipped))
+
+
+def _inside(name: str) -> bool:
+    """Whether ``name`` is a plain file name (what an import records): no directory part, not
+    absolute, not hidden, no ``..``, no separator of any platform, no NUL."""
+    return (
+        0 < len(name) <= 255
+        and not name.startswith(".")
+        and not any(c in name for c in "/\\\0:")
+        and Path(name).name == name
+    )
 
 
 def write_index(

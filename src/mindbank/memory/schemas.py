@@ -21,6 +21,7 @@ Schemas are read once and again only when any process changes one (a counter mov
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
@@ -62,8 +63,91 @@ def normalize(document: Any, name: str | None) -> tuple[str, dict[str, Any]]:
             )
         return name, {"definitions": dict(defs)}
     # a single schema: its own definitions stay with it
+    # (its "#/definitions/..." references resolve at the top of the stored document)
     label = name or str(doc.get("title") or "schema")
-    return label, {"definitions": {label: dict(doc)}}
+    own = dict(defs) if isinstance(defs, Mapping) else {}
+    return label, {"definitions": {**own, label: dict(doc)}}
+
+
+MAX_SCHEMA_NODES = 10_000
+"""Most objects, arrays and values a schema document may hold."""
+MAX_SCHEMA_DEPTH = 64
+"""Deepest nesting of a schema document."""
+MAX_PATTERN_LENGTH = 1_000
+"""Longest regular expression (``pattern``, ``patternProperties``) a schema may hold."""
+# a repeated group (an innermost one) whose content begins with a repeated atom, or has
+# alternatives: (a+)+, (\w+\s?)*, (a|aa)*: the shapes whose backtracking is exponential in
+# the length of a value that almost matches. (-[a-z]+)* begins with a literal: linear.
+_GROUP = re.compile(r"\(((?:[^()\\]|\\.)*)\)\s*(?:[+*]|\{\d*,)")
+_FIRST_ATOM = re.compile(
+    r"(?:\?[:=!]|\?<?[=!]|\?P?<\w+>)?(?:\\.|\[(?:[^\]\\]|\\.)*\]|[^\\])([+*?{])?"
+)
+
+
+def _backtracks(pattern: str) -> bool:
+    """Whether a pattern has a repeated group of the shapes that backtrack exponentially."""
+    for group in _GROUP.finditer(pattern):
+        content = group.group(1)
+        if "|" in content.replace("\\|", ""):
+            return True
+        first = _FIRST_ATOM.match(content)
+        if first is not None and first.group(1):
+            return True
+    return False
+
+
+def check_document(document: Any) -> None:
+    """Refuse what a schema could use to reach outside the machine or to stall a writer:
+    a ``$ref`` that is not a fragment of the document itself (``#/definitions/...``), an
+    ``$id``/``id`` that would make one resolve elsewhere, more than :data:`MAX_SCHEMA_NODES`
+    nodes or :data:`MAX_SCHEMA_DEPTH` levels, and patterns longer than
+    :data:`MAX_PATTERN_LENGTH` or with nested quantifiers (catastrophic backtracking).
+
+    Raises:
+        ValidationError: naming what was refused.
+    """
+    nodes = 0
+    stack: list[tuple[Any, int, str]] = [(document, 0, "")]
+    while stack:
+        node, depth, where = stack.pop()
+        nodes += 1
+        if nodes > MAX_SCHEMA_NODES:
+            raise ValidationError(f"the schema has more than {MAX_SCHEMA_NODES:,} nodes")
+        if depth > MAX_SCHEMA_DEPTH:
+            raise ValidationError(f"the schema nests deeper than {MAX_SCHEMA_DEPTH} levels")
+        if isinstance(node, Mapping):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and not ref.startswith("#"):
+                raise ValidationError(
+                    f"$ref {ref[:200]!r} at {where or '/'} points outside the schema: only "
+                    "references into the document itself (#/definitions/...) are followed, "
+                    "never a URL or a file"
+                )
+            for key in ("$id", "id"):
+                if isinstance(node.get(key), str) and not str(node[key]).startswith("#"):
+                    raise ValidationError(
+                        f"{key} {str(node[key])[:200]!r} at {where or '/'} would resolve "
+                        "references outside the schema: leave it out"
+                    )
+            patterns = [node.get("pattern")] if isinstance(node.get("pattern"), str) else []
+            if isinstance(node.get("patternProperties"), Mapping):
+                patterns += [k for k in node["patternProperties"] if isinstance(k, str)]
+            for pattern in patterns:
+                if len(pattern) > MAX_PATTERN_LENGTH or _backtracks(pattern):
+                    raise ValidationError(
+                        f"pattern {pattern[:200]!r} at {where or '/'} is refused: "
+                        + ("it is too long" if len(pattern) > MAX_PATTERN_LENGTH else
+                           "a repeated group that begins with a repeated part (or has "
+                           "alternatives) can take exponential time on a value that almost "
+                           "matches; rewrite it (e.g. with a separator first)")
+                    )  # fmt: skip
+            stack.extend((v, depth + 1, f"{where}/{k}") for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1, f"{where}/{i}") for i, v in enumerate(node))
+
+
+def _no_remote(uri: str) -> Any:
+    raise ValidationError(f"the schema refers to {uri[:200]!r}: schemas never fetch anything")
 
 
 def strictify(schema: Any) -> Any:
@@ -94,12 +178,14 @@ def compile_schema(name: str, document: Mapping[str, Any], strict: bool) -> Vali
     import fastjsonschema
 
     root = {"$ref": f"#/definitions/{name}", "definitions": dict(document["definitions"])}
+    check_document(root)  # also a schema stored before these checks existed
     if strict:
         root = strictify(root)
+    refuse = dict.fromkeys(("", "http", "https", "file", "ftp", "data", "urn"), _no_remote)
     try:
-        validator: Validator = fastjsonschema.compile(root)
+        validator: Validator = fastjsonschema.compile(root, handlers=refuse)
         return validator
-    except fastjsonschema.JsonSchemaDefinitionException as exc:
+    except (fastjsonschema.JsonSchemaDefinitionException, re.error, RecursionError) as exc:
         raise ValidationError(f"the schema {name!r} is invalid: {exc}") from None
 
 
