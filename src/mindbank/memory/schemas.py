@@ -129,7 +129,9 @@ def check_document(document: Any) -> None:
                         f"{key} {str(node[key])[:200]!r} at {where or '/'} would resolve "
                         "references outside the schema: leave it out"
                     )
-            patterns = [node.get("pattern")] if isinstance(node.get("pattern"), str) else []
+            patterns: list[str] = (
+                [str(node["pattern"])] if isinstance(node.get("pattern"), str) else []
+            )
             if isinstance(node.get("patternProperties"), Mapping):
                 patterns += [k for k in node["patternProperties"] if isinstance(k, str)]
             for pattern in patterns:
