@@ -6,6 +6,7 @@ in bounded time and memory, and changes nothing already stored. The crafted file
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -126,3 +127,222 @@ def test_a_schema_too_big_or_too_deep_is_refused(tmp_path: Path) -> None:
             mb.set_schema("docs", deep)
         with pytest.raises(mindbank.ValidationError, match="nodes"):
             mb.set_schema("docs", wide)
+
+
+# -- bad input on the command line ------------------------------------------------------------
+
+DEEP = "[" * 30_000 + "]" * 30_000
+BAD = "k\udcff"  # how Python hands a program the argument bytes b"k\xff" (not UTF-8)
+HOSTILE_CLI = [
+    ["memory", "store", BAD, "v"],
+    ["memory", "store", "k", BAD],
+    ["memory", "store", "k", "v", "-n", BAD],
+    ["memory", "store", "k", "v", "-t", BAD],
+    ["memory", "store", "k", "v", "-m", DEEP],
+    ["memory", "store", "k", DEEP, "--type", "json"],
+    ["memory", "store", "k", "v", "--ttl", "inf"],
+    ["memory", "store", "k", "v", "--ttl", "nan"],
+    ["memory", "store", "k", "v", "--ttl", "1e300"],
+    ["memory", "retrieve", BAD],
+    ["memory", "list", "--limit", "9223372036854775808"],
+    ["memory", "list", "--limit", str(2**63)],
+    ["memory", "list", "--offset", str(2**70)],
+    ["memory", "search", BAD],
+    ["memory", "search", "x", "-k", str(2**63)],
+    ["search", "x", "-k", str(2**63)],
+    ["search", BAD],
+    ["memory", "analytics", "--window", "nan"],
+    ["memory", "import", "/dev/zero"],
+    ["memory", "import", "/no/such/file"],
+    ["memory", "export", "/no/such/dir/x.jsonl"],
+    ["neural", "predict", "m", "--input", DEEP],
+    ["bank", "store", BAD, "lesson"],
+    ["bank", "query", BAD],
+]
+
+
+@pytest.mark.parametrize("args", HOSTILE_CLI, ids=lambda a: " ".join(x[:12] for x in a)[:60])
+def test_hostile_command_lines_get_one_line_not_a_traceback(
+    tmp_path: Path, args: list[str]
+) -> None:
+    from click.testing import CliRunner
+
+    from mindbank.cli.main import cli
+
+    db = tmp_path / "m.db"
+    with mindbank.open(db, embedder="hashing") as mb:
+        mb.store("keep", {"me": 1})
+    r = CliRunner().invoke(cli, [*args, "--db", str(db)], env={"MINDBANK_EMBEDDER": "hashing"})
+    assert r.exit_code in (1, 2), (r.exit_code, r.output, r.exception)
+    assert not isinstance(r.exception, Exception) or isinstance(r.exception, SystemExit), (
+        r.exception
+    )
+    assert "Traceback" not in r.output
+    with mindbank.open(db, embedder="hashing") as mb:
+        assert [(e.key, e.value) for e in mb.list()] == [("keep", {"me": 1})]
+
+
+# -- bad input through the API ----------------------------------------------------------------
+
+NAN, INF = float("nan"), float("inf")
+
+
+def test_nonsense_through_the_api_is_refused_and_changes_nothing(tmp_path: Path) -> None:
+    """Each call was accepted (NaN imported as "never expires", ttl=inf, limit=-1 ...) or ended
+    in a non-mindbank exception (store_many(5), export into a missing folder)."""
+    with mindbank.open(tmp_path / "m.db", embedder="hashing") as mb:
+        mb.store("keep", {"me": 1}, tags=["a"])
+        calls = [
+            lambda: mb.store("k", "v", ttl=INF),
+            lambda: mb.store("k", "v", ttl=NAN),
+            lambda: mb.store("k", "v", ttl=1e27),
+            lambda: mb.store("k", "v", tags={"a": 1}),  # type: ignore[arg-type]
+            lambda: mb.store("k", "v", tags=[f"t{i}" for i in range(100_000)]),
+            lambda: mb.store("k", "x" * (mb._db.settings.max_value_bytes + 1)),
+            lambda: mb.store("k", _deep(30_000)),
+            lambda: mb.store_many(5),  # type: ignore[arg-type]
+            lambda: mb.store_many([5]),  # type: ignore[list-item]
+            lambda: mb.list(limit=-1),
+            lambda: mb.list(limit=2**63),
+            lambda: mb.search("x", k=2**63),
+            lambda: mb.search("x", k=0),
+            lambda: mb.search("x", min_score=NAN),
+            lambda: mb.fuzzy("x", min_score=NAN),
+            lambda: mb.analytics(window=NAN),
+            lambda: mb.analytics(window=INF),
+            lambda: mb.analytics(window=True),  # type: ignore[arg-type]
+            lambda: mb.events.list(limit=-1),
+            lambda: mb.events.list(since=NAN),
+            lambda: mb.export(tmp_path / "no" / "such" / "x.jsonl"),
+            lambda: mb.import_(tmp_path / "missing.jsonl"),
+            lambda: mb.import_("/dev/zero"),
+            lambda: mb.bank.query("x", k=10**9),
+        ]
+        for i, call in enumerate(calls):
+            with pytest.raises(mindbank.MindbankError):
+                call()
+                pytest.fail(f"call {i} was accepted")
+        assert [(e.key, e.value, e.tags) for e in mb.list()] == [("keep", {"me": 1}, ("a",))]
+
+
+def _deep(n: int) -> Any:
+    value: Any = []
+    for _ in range(n):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{"key": "k", "value": 1, "expires_at": NaN}',
+        '{"key": "k", "value": 1, "expires_at": Infinity}',
+        '{"key": "k", "value": 1, "created_at": 1e27}',
+        '{"key": "k", "value": 1, "tags": {"a": 1}}',
+        '{"key": "k", "value": ' + "[" * 30_000 + "]" * 30_000 + "}",
+        '{"key": "k\\udcff", "value": 1}',
+    ],
+)
+def test_an_import_refuses_nonsense_lines(tmp_path: Path, line: str) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"key": "fine", "value": 2}\n' + line + "\n")
+    with mindbank.open(tmp_path / "m.db", embedder="hashing") as mb:
+        with pytest.raises(mindbank.ImportFormatError, match="line 2"):
+            mb.import_(path)
+        assert mb.list() == []  # all lines or none
+
+
+def test_an_import_refuses_bytes_that_are_not_utf8_and_endless_lines(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b'{"key": "fine", "value": 2}\n{"key": "k\xff", "value": 1}\n')
+    long = tmp_path / "long.jsonl"
+    settings = mindbank.Settings(max_value_bytes=1024)
+    long.write_text('{"key": "k", "value": "' + "x" * 5_000_000 + '"}\n')
+    with mindbank.open(tmp_path / "m.db", embedder="hashing", settings=settings) as mb:
+        with pytest.raises(mindbank.ImportFormatError, match=r"line 2.*UTF-8"):
+            mb.import_(bad)
+        with pytest.raises(mindbank.ImportFormatError, match="longer than"):
+            mb.import_(long)
+        fifo = tmp_path / "fifo"
+        os.mkfifo(fifo)
+        with pytest.raises(mindbank.ValidationError, match="not a regular file"):
+            mb.import_(fifo)  # used to block forever
+
+
+# -- crafted files ----------------------------------------------------------------------------
+
+HOSTILE = Path(__file__).parent / "data" / "hostile"
+LIMITED = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))  # 3 GiB of address space
+from mindbank.cli.main import main
+sys.argv = ["mindbank", *sys.argv[1:]]
+main()
+"""
+
+
+def _limited(*args: str, env: dict[str, str] | None = None) -> Any:
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-c", LIMITED, *args], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, **(env or {})})  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["layers-60000.clf", "sizes-not-numbers.clf", "no-activations.clf", "deep-header.clf",
+     "header-bomb.clf"],
+)  # fmt: skip
+def test_a_crafted_model_file_is_refused_in_bounded_memory(tmp_path: Path, name: str) -> None:
+    db = tmp_path / "m.db"
+    r = _limited("neural", "import", str(HOSTILE / name), "--db", str(db))
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.startswith("error: ") and name in r.stderr and "Traceback" not in r.stderr
+    with mindbank.open(db, embedder="hashing") as mb:
+        assert mb.neural.versions() == []
+
+
+@pytest.mark.parametrize("name", ["deep.jsonl", "nan-expiry.jsonl", "not-utf8.jsonl"])
+def test_a_crafted_import_file_is_refused(tmp_path: Path, name: str) -> None:
+    db = tmp_path / "m.db"
+    r = _limited("memory", "import", str(HOSTILE / name), "--db", str(db),
+                 env={"MINDBANK_EMBEDDER": "hashing"})  # fmt: skip
+    assert r.returncode == 1 and "line 1" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize(
+    "name", ["remote-ref.schema.json", "file-ref.schema.json", "redos.schema.json"]
+)
+def test_a_crafted_schema_file_is_refused(tmp_path: Path, name: str) -> None:
+    db = tmp_path / "m.db"
+    r = _limited("memory", "schema", "set", "docs", str(HOSTILE / name), "--db", str(db),
+                 env={"MINDBANK_EMBEDDER": "hashing"})  # fmt: skip
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+
+
+def test_a_zstd_bomb_in_a_crafted_database_is_refused(tmp_path: Path) -> None:
+    import sqlite3
+
+    import zstandard
+
+    db = tmp_path / "m.db"
+    with mindbank.open(db, embedder="hashing") as mb:
+        mb.store("bomb", "soon a bomb")
+        mb.store("fine", "stays readable")
+    bomb = zstandard.ZstdCompressor().compress(b"a" * (200 << 20))  # claims 200 MiB
+    conn = sqlite3.connect(db)
+    for name, fn in (("mb_plain", lambda v: ""), ("mb_actor", lambda: "x"),
+                     ("mb_now", lambda: 0.0)):  # fmt: skip
+        conn.create_function(name, -1, fn)
+    conn.execute("INSERT INTO zstd_dicts VALUES (0, ?, 1, 0)", (b"x" * 64,))
+    conn.execute("UPDATE memory_store SET value = ? WHERE key = 'bomb'", (bomb,))
+    conn.commit()
+    conn.close()
+    with mindbank.open(db, embedder="hashing") as mb:
+        with pytest.raises(mindbank.StoreError, match="claims"):
+            mb.retrieve("bomb")
+        assert mb.retrieve("fine").value == "stays readable"  # type: ignore[union-attr]
+    r = _limited("memory", "export", str(tmp_path / "out.jsonl"), "--db", str(db),
+                 env={"MINDBANK_EMBEDDER": "hashing"})  # fmt: skip
+    assert r.returncode == 1 and "claims" in r.stderr and "Traceback" not in r.stderr, r.stderr

@@ -211,6 +211,9 @@ class Settings:
             ``MINDBANK_QUERY_TIMEOUT``).
         query_max_rows: the most rows a read-only ``query()`` returns; a larger result is an
             error that says to add a ``LIMIT`` (env ``MINDBANK_QUERY_MAX_ROWS``).
+        max_value_bytes: the largest value an entry may hold, in UTF-8 bytes of its text or
+            JSON (env ``MINDBANK_MAX_VALUE_MB``; default 16 MiB): a larger one is refused
+            before any work is done on it.
     """
 
     busy_timeout: float = 5.0
@@ -237,6 +240,7 @@ class Settings:
     pool_size: int = 4
     query_timeout: float = 10.0
     query_max_rows: int = 100_000
+    max_value_bytes: int = 16 * 1024 * 1024
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -263,6 +267,10 @@ class Settings:
             kwargs["query_timeout"] = _positive_float("MINDBANK_QUERY_TIMEOUT", v)
         if v := env.get("MINDBANK_QUERY_MAX_ROWS"):
             kwargs["query_max_rows"] = int(_positive_float("MINDBANK_QUERY_MAX_ROWS", v))
+        if v := env.get("MINDBANK_MAX_VALUE_MB"):
+            kwargs["max_value_bytes"] = int(
+                _positive_float("MINDBANK_MAX_VALUE_MB", v) * 1024 * 1024
+            )
         if v := env.get("MINDBANK_POOL_SIZE"):
             kwargs["pool_size"] = int(_positive_float("MINDBANK_POOL_SIZE", v))
         if v := env.get("MINDBANK_ACTOR"):
@@ -297,6 +305,8 @@ class Settings:
             raise ValidationError("query_cache_size and query_cache_ttl must be >= 0")
         if self.access_flush_seconds < 0 or self.access_flush_every < 1:
             raise ValidationError("access_flush_seconds must be >= 0 and access_flush_every >= 1")
+        if self.max_value_bytes < 1:
+            raise ValidationError(f"max_value_bytes must be >= 1, got {self.max_value_bytes}")
         if self.pool_size < 1:
             raise ValidationError(f"pool_size must be >= 1, got {self.pool_size}")
         if not self.query_timeout > 0 or self.query_max_rows < 1:
@@ -350,10 +360,14 @@ def parse_duration(text: str | float | int) -> float:
     Raises:
         ValidationError: if the text is not a non-negative duration.
     """
+    if isinstance(text, bool):
+        raise ValidationError(f"a duration must be a number of seconds or a text, got {text!r}")
     if isinstance(text, int | float):
-        if text < 0:
-            raise ValidationError(f"a duration must be >= 0, got {text}")
+        if not 0 <= text <= 1e11:  # also NaN and infinity
+            raise ValidationError(f"a duration must be a finite number of seconds >= 0, got {text}")
         return float(text)
+    if not isinstance(text, str):
+        raise ValidationError(f"not a duration: {text!r:.100} (examples: 90, 30m, 1h, 7d)")
     m = _DURATION.match(text)
     if not m:
         raise ValidationError(f"not a duration: {text!r} (examples: 90, 30m, 1h, 7d)")

@@ -29,6 +29,8 @@ from mindbank.errors import (
 )
 from mindbank.memory.transfer import entry_line, parse_lines
 from mindbank.memory.validation import (
+    check_finite,
+    check_k,
     check_key,
     check_limit,
     check_namespace,
@@ -146,6 +148,11 @@ class MindBank:
         return SemanticMemory(
             VectorRepo(self._db), self._memory, self.embedder, self._db.settings, self._clock
         )
+
+    @property
+    def _max_value(self) -> int:
+        """The largest value an entry may hold (Settings.max_value_bytes)."""
+        return self._db.settings.max_value_bytes
 
     @property
     def _semantic(self) -> SemanticMemory:
@@ -512,7 +519,7 @@ class MindBank:
             ValidationError: invalid key, namespace, tags, metadata, value or TTL.
         """
         now = self._clock()
-        row = encode_entry(key, value, namespace, tags, metadata, expiry(ttl, now))
+        row = encode_entry(key, value, namespace, tags, metadata, expiry(ttl, now), self._max_value)
         self._schemas.check([(namespace, key, value)])
         with self._memory.writing([(namespace, key)]):
             if not self._embeds((namespace,)) and "_search" not in self.__dict__:
@@ -542,8 +549,12 @@ class MindBank:
         now = self._clock()
         rows = []
         values = []
+        if isinstance(items, str | bytes | Mapping) or not isinstance(items, Iterable):
+            raise ValidationError(f"items must be a list of mappings, not {type(items).__name__}")
         for i, item in enumerate(items):
             try:
+                if not isinstance(item, Mapping):
+                    raise ValidationError(f"must be a mapping, not {type(item).__name__}")
                 unknown = set(item) - {"key", "value", "namespace", "tags", "metadata", "ttl"}
                 if unknown:
                     raise ValidationError(f"unknown fields {sorted(unknown)}")
@@ -557,6 +568,7 @@ class MindBank:
                         item.get("tags"),
                         item.get("metadata"),
                         expiry(item.get("ttl"), now),
+                        self._max_value,
                     )
                 )
                 values.append((rows[-1].namespace, rows[-1].key, item["value"]))
@@ -682,12 +694,11 @@ class MindBank:
         finds ``retry-policy``."""
         if not isinstance(text, str) or not text.strip():
             raise ValidationError("text must be a non-empty string")
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValidationError(f"k must be a positive integer, got {k!r}")
+        check_k(k)
         if namespace is not None:
             check_namespace(namespace)
         self._memory.flush_access()
-        return self._feedback.fuzzy(text, k, namespace, float(min_score))
+        return self._feedback.fuzzy(text, k, namespace, check_finite(min_score, "min_score", 0, 1))
 
     def tiers(self, *, entries: bool = False) -> TierReport:
         """What sits in each memory tier, and (with ``entries``) where each entry sits and why:
@@ -1088,8 +1099,9 @@ class MindBank:
         """
         if namespace is not None:
             check_namespace(namespace)
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValidationError(f"k must be a positive integer, got {k!r}")
+        check_k(k)
+        if min_score is not None:
+            check_finite(min_score, "min_score", -1e9, 1e9)
         # With learned boosts, a wider pool is ranked, so a boosted entry can move up into k.
         rerank = mmr is None and self._feedback.learning()
         hits: builtins.list[SearchHit] = self._search.search(
@@ -1147,6 +1159,8 @@ class MindBank:
         path = Path(target)
         if not str(target) or not path.name or path.is_dir():
             raise ValidationError(f"export needs a file path, not {str(target)!r}")
+        if not path.absolute().parent.is_dir():
+            raise ValidationError(f"cannot export to {str(target)!r}: its folder does not exist")
         tmp = path.with_name(f".{path.name}.tmp")
         try:
             with tmp.open("w", encoding="utf-8") as fh:
@@ -1171,10 +1185,14 @@ class MindBank:
         """
         now = self._clock()
         if isinstance(source, str | os.PathLike):
-            with Path(source).open(encoding="utf-8") as fh:
-                rows = list(parse_lines(fh, now))
+            path = Path(source)
+            if not path.is_file():  # a FIFO or a device would block or never end
+                what = "does not exist" if not path.exists() else "is not a regular file"
+                raise ValidationError(f"cannot import {str(source)!r}: it {what}")
+            with path.open(encoding="utf-8", errors="surrogateescape") as fh:
+                rows = list(parse_lines(fh, now, self._max_value))
         else:
-            rows = list(parse_lines(source, now))
+            rows = list(parse_lines(source, now, self._max_value))
         self._schemas.check([(r[1], r[0], r[2] if r[3] == "text" else json.loads(r[2]))
                              for r in rows])  # fmt: skip
         prepared: list[Any] = []
@@ -1500,7 +1518,8 @@ class Follower:
             StoreError: the server could not be reached (nothing was written).
         """
         now = self._local._clock()
-        row = encode_entry(key, value, namespace, tags, metadata, expiry(ttl, now))
+        row = encode_entry(key, value, namespace, tags, metadata, expiry(ttl, now),
+                           self._local._max_value)  # fmt: skip
         payload = {"value": value, "metadata": json.loads(row.metadata),
                    "expires_at": row.expires_at}  # fmt: skip
         self._replica.forward(namespace, key, payload, json.loads(row.tags))

@@ -103,13 +103,21 @@ def fail(message: str, code: int = 1) -> None:
 
 @contextmanager
 def handle_errors() -> Iterator[None]:
-    """Turn mindbank's errors into one line on stderr and exit status 1."""
+    """Turn mindbank's errors (and what only hostile input causes: text that is not UTF-8,
+    JSON nested thousands deep, numbers out of range) into one line on stderr and exit 1."""
     try:
         yield
     except MindbankError as exc:
         fail(str(exc))
     except OSError as exc:
         fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
+    # what only hostile input reaches: the input named, never a traceback
+    except UnicodeError:
+        fail("the input is not valid UTF-8 text (an argument, a file or standard input)")
+    except RecursionError:
+        fail("the input is nested too deeply (JSON nested thousands of levels)")
+    except OverflowError as exc:
+        fail(f"a number in the input is out of range ({exc})")
 
 
 def read_json_config(path: Path, section: str, what: str) -> dict[str, Any]:

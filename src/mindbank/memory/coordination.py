@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from mindbank.errors import ConflictError, NotFoundError, ValidationError
-from mindbank.memory.validation import check_name, check_tags, expiry
+from mindbank.memory.validation import check_finite, check_limit, check_name, check_tags, expiry
 from mindbank.records import (
     Agent,
     AgentMemory,
@@ -363,6 +363,9 @@ class Events(_Part):
         limit: int = 100,
     ) -> builtins.list[Event]:
         """Events in order, filtered; ``after_id`` pages through a long log."""
+        check_limit(limit, after_id)
+        if since is not None:
+            check_finite(since, "since", -1e11, 1e11)
         return self._repo.event_list(type, source, since, after_id, limit)
 
 
@@ -471,6 +474,7 @@ class Topologies(_Part):
 
     def history(self, swarm_id: str, *, limit: int = 20) -> builtins.list[Topology]:
         """A swarm's topology versions, newest first."""
+        check_limit(limit, 0)
         return self._repo.topology_history(swarm_id, limit)
 
 

@@ -24,7 +24,7 @@ from mindbank.config import Settings
 from mindbank.errors import DatabaseLockedError, EmbedderMismatchError, ValidationError
 from mindbank.memory.cache import LRUCache
 from mindbank.memory.mirror import VectorMirror
-from mindbank.memory.validation import check_text
+from mindbank.memory.validation import check_k, check_text
 from mindbank.records import IndexStatus, SearchHit
 from mindbank.store.memory import EntryRow, MemoryRepo
 from mindbank.store.vectors import VectorRepo
@@ -368,8 +368,7 @@ class SemanticMemory:
         check_text(query, "the query")
         if mode not in MODES:
             raise ValidationError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValidationError(f"k must be a positive integer, got {k!r}")
+        check_k(k)
         if mmr is not None and not 0.0 <= mmr <= 1.0:
             raise ValidationError(f"mmr (the weight of relevance) must be in [0, 1], got {mmr}")
         generation = self._follow_generation()

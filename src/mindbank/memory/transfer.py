@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from mindbank.errors import ImportFormatError, MindbankError
-from mindbank.memory.validation import encode_entry
+from mindbank.memory.validation import MAX_VALUE_BYTES, encode_entry
 from mindbank.records import Entry
 
 __all__ = ["FIELDS", "entry_line", "parse_lines"]
@@ -41,16 +41,39 @@ def entry_line(entry: Entry) -> str:
     return json.dumps(entry.to_dict(), ensure_ascii=False, separators=(", ", ": "))
 
 
+def _bounded(lines: Iterable[str], longest: int) -> Iterator[str | None]:
+    """The lines, each read at most ``longest`` characters at a time from a file (a longer one
+    is None: a 50 MB line, or /dev/zero's endless one, is refused without reading it all)."""
+    readline = getattr(lines, "readline", None)
+    if readline is None:
+        for line in lines:
+            yield line if len(line) <= longest else None
+        return
+    while True:
+        line = readline(longest + 1)
+        if not line:
+            return
+        if len(line) > longest:
+            yield None
+            return
+        yield line
+
+
 def _time(obj: dict[str, Any], name: str, default: float | None, line: int) -> float | None:
     value = obj.get(name, default)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ImportFormatError(f"{name} must be a number of Unix seconds or null", line=line)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not -1e11 < value < 1e11:
+        raise ImportFormatError(
+            f"{name} must be a number of Unix seconds (a finite time before the year 5000) or null",
+            line=line,
+        )
     return float(value)
 
 
-def parse_lines(lines: Iterable[str], now: float) -> Iterator[tuple[Any, ...]]:
+def parse_lines(
+    lines: Iterable[str], now: float, max_bytes: int = MAX_VALUE_BYTES
+) -> Iterator[tuple[Any, ...]]:
     """Validate export lines and yield full ``memory_store`` rows.
 
     Blank lines are skipped. The caller collects every row before writing, so one bad line
@@ -59,13 +82,22 @@ def parse_lines(lines: Iterable[str], now: float) -> Iterator[tuple[Any, ...]]:
     Raises:
         ImportFormatError: naming the first bad line.
     """
-    for number, raw in enumerate(lines, start=1):
+    longest = 2 * max_bytes + 1024 * 1024  # a value, escaped, with the rest of its line
+    for number, raw in enumerate(_bounded(lines, longest), start=1):
+        if raw is None:
+            raise ImportFormatError(f"the line is longer than {longest:,} characters", line=number)
         if not raw.strip():
             continue
+        try:
+            raw.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ImportFormatError("the line is not UTF-8 text", line=number) from None
         try:
             obj = json.loads(raw)
         except json.JSONDecodeError as exc:
             raise ImportFormatError(f"not valid JSON ({exc.msg})", line=number) from None
+        except RecursionError:
+            raise ImportFormatError("the JSON is nested too deeply", line=number) from None
         if not isinstance(obj, dict):
             raise ImportFormatError("each line must be a JSON object", line=number)
         unknown = set(obj) - set(FIELDS)
@@ -81,6 +113,7 @@ def parse_lines(lines: Iterable[str], now: float) -> Iterator[tuple[Any, ...]]:
                 obj.get("tags"),
                 obj.get("metadata"),
                 None,
+                max_bytes,
             )
         except MindbankError as exc:
             raise ImportFormatError(str(exc), line=number) from None

@@ -10,7 +10,14 @@ from mindbank.store.codec import dumps
 from mindbank.store.memory import EntryRow
 
 __all__ = [
+    "MAX_COUNT",
+    "MAX_K",
     "MAX_KEY_LENGTH",
+    "MAX_TAGS",
+    "MAX_TTL",
+    "MAX_VALUE_BYTES",
+    "check_finite",
+    "check_k",
     "check_key",
     "check_limit",
     "check_name",
@@ -24,6 +31,18 @@ __all__ = [
 
 MAX_KEY_LENGTH = 1024
 _MAX_NAMESPACE = 256
+MAX_TAGS = 1000
+"""Most tags one entry may carry."""
+MAX_TAG_LENGTH = 256
+"""Longest tag, in characters."""
+MAX_VALUE_BYTES = 16 * 1024 * 1024
+"""Default largest value (UTF-8 bytes of its text or JSON): ``Settings.max_value_bytes``."""
+MAX_TTL = 100 * 365.25 * 86400
+"""Longest TTL: a hundred years (longer is "never": leave the ttl out)."""
+MAX_K = 10_000
+"""Most results one search or query returns (``k``)."""
+MAX_COUNT = 2**62
+"""Largest limit, offset or count a call accepts (SQLite's integers end at 2**63 - 1)."""
 
 
 def check_key(key: object, what: str = "key") -> str:
@@ -37,6 +56,7 @@ def check_key(key: object, what: str = "key") -> str:
         raise ValidationError(f"{what} must not contain the NUL character (U+0000)")
     if len(key) > MAX_KEY_LENGTH:
         raise ValidationError(f"{what} is {len(key)} characters; the limit is {MAX_KEY_LENGTH}")
+    _utf8_size(key, what)
     return key
 
 
@@ -48,6 +68,7 @@ def check_namespace(namespace: object) -> str:
         raise ValidationError("namespace must not contain the NUL character (U+0000)")
     if len(namespace) > _MAX_NAMESPACE:
         raise ValidationError(f"namespace is longer than {_MAX_NAMESPACE} characters")
+    _utf8_size(namespace, "namespace")
     return namespace
 
 
@@ -57,6 +78,7 @@ def check_text(value: object, what: str) -> str:
         raise ValidationError(f"{what} must be a non-empty string")
     if "\x00" in value:
         raise ValidationError(f"{what} must not contain the NUL character (U+0000)")
+    _utf8_size(value, what)
     return value
 
 
@@ -66,19 +88,31 @@ def check_name(value: object, what: str) -> str:
 
 
 def check_tags(tags: Iterable[str] | None) -> list[str]:
-    """Tags: non-blank strings without U+0000; duplicates dropped, order kept."""
+    """Tags: a list of at most :data:`MAX_TAGS` non-blank strings of at most
+    :data:`MAX_TAG_LENGTH` characters without U+0000; duplicates dropped, order kept."""
     if tags is None:
         return []
-    if isinstance(tags, str):
-        raise ValidationError("tags must be a list of strings, not one string")
+    if isinstance(tags, str | bytes | Mapping) or not isinstance(tags, Iterable):
+        raise ValidationError(f"tags must be a list of strings, not {type(tags).__name__}")
     out: list[str] = []
+    seen: set[str] = set()
     for tag in tags:
         if not isinstance(tag, str) or not tag.strip():
-            raise ValidationError(f"every tag must be a non-empty string, got {tag!r}")
+            raise ValidationError(f"every tag must be a non-empty string, got {tag!r:.100}")
         if "\x00" in tag:
-            raise ValidationError(f"a tag must not contain the NUL character (U+0000): {tag!r}")
-        if tag not in out:
+            raise ValidationError(
+                f"a tag must not contain the NUL character (U+0000): {tag!r:.100}"
+            )
+        if len(tag) > MAX_TAG_LENGTH:
+            raise ValidationError(
+                f"a tag is {len(tag):,} characters; the limit is {MAX_TAG_LENGTH}"
+            )
+        _utf8_size(tag, "a tag")
+        if tag not in seen:
+            seen.add(tag)
             out.append(tag)
+            if len(out) > MAX_TAGS:
+                raise ValidationError(f"more than {MAX_TAGS:,} tags on one entry")
     return out
 
 
@@ -94,22 +128,44 @@ def encode_metadata(metadata: Mapping[str, Any] | None, what: str = "metadata") 
 
 
 def expiry(ttl: float | None, now: float) -> float | None:
-    """The expiry time for a TTL in seconds (``None`` = never). A TTL must be > 0."""
+    """The expiry time for a TTL in seconds (``None`` = never). A TTL must be > 0 and at most
+    :data:`MAX_TTL`."""
     if ttl is None:
         return None
     if isinstance(ttl, bool) or not isinstance(ttl, int | float):
-        raise ValidationError(f"ttl must be a number of seconds, got {ttl!r}")
-    if not ttl > 0:
-        raise ValidationError(f"ttl must be a positive number of seconds, got {ttl}")
+        raise ValidationError(f"ttl must be a number of seconds, got {ttl!r:.100}")
+    if not 0 < ttl <= MAX_TTL:  # also NaN and infinity
+        raise ValidationError(
+            f"ttl must be a positive number of seconds up to {MAX_TTL:.0f} (a hundred years), "
+            f"got {ttl}"
+        )
     return now + float(ttl)
 
 
+def check_finite(value: object, what: str, low: float, high: float) -> float:
+    """A number (not a bool) in ``[low, high]``: NaN and infinities are refused."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValidationError(f"{what} must be a number, got {value!r:.100}")
+    if not low <= value <= high:
+        raise ValidationError(f"{what} must be between {low:g} and {high:g}, got {value}")
+    return float(value)
+
+
+def check_k(k: object) -> int:
+    """How many results: an integer from 1 to :data:`MAX_K`."""
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+        raise ValidationError(f"k must be an integer from 1 to {MAX_K:,}, got {k!r:.100}")
+    return k
+
+
 def check_limit(limit: int | None, offset: int) -> None:
-    """limit >= 0 (or None for all) and offset >= 0."""
-    if limit is not None and (not isinstance(limit, int) or limit < 0):
-        raise ValidationError(f"limit must be a non-negative integer, got {limit!r}")
-    if not isinstance(offset, int) or offset < 0:
-        raise ValidationError(f"offset must be a non-negative integer, got {offset!r}")
+    """0 <= limit <= :data:`MAX_COUNT` (or None for all) and 0 <= offset <= MAX_COUNT."""
+    if limit is not None and (
+        isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= MAX_COUNT
+    ):
+        raise ValidationError(f"limit must be an integer from 0 to 2**62, got {limit!r:.100}")
+    if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= MAX_COUNT:
+        raise ValidationError(f"offset must be an integer from 0 to 2**62, got {offset!r:.100}")
 
 
 def encode_entry(
@@ -119,8 +175,11 @@ def encode_entry(
     tags: Iterable[str] | None,
     metadata: Mapping[str, Any] | None,
     expires_at: float | None,
+    max_bytes: int = MAX_VALUE_BYTES,
 ) -> EntryRow:
-    """Validate one entry and encode it for storage. Text is stored as is, anything else as JSON."""
+    """Validate one entry and encode it for storage. Text is stored as is, anything else as
+    JSON; either may be at most ``max_bytes`` bytes of UTF-8 (checked before anything else
+    is done with it)."""
     check_key(key)
     check_namespace(namespace)
     tag_list = check_tags(tags)
@@ -128,6 +187,12 @@ def encode_entry(
         text, kind = value, "text"
     else:
         text, kind = dumps(value), "json"
+    size = _utf8_size(text)
+    if size > max_bytes:
+        raise ValidationError(
+            f"the value is {size:,} bytes; the limit is {max_bytes:,} (Settings.max_value_bytes, "
+            "MINDBANK_MAX_VALUE_MB): store a large document as several entries"
+        )
     return EntryRow(
         key,
         namespace,
@@ -137,3 +202,13 @@ def encode_entry(
         encode_metadata(metadata),
         expires_at,
     )
+
+
+def _utf8_size(text: str, what: str = "the value") -> int:
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError:  # a lone surrogate (from invalid UTF-8 read with surrogateescape)
+        raise ValidationError(
+            f"{what} is not valid Unicode text (a lone surrogate: was it read from bytes that "
+            "are not UTF-8?)"
+        ) from None

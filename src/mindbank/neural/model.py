@@ -14,7 +14,9 @@ feature spec, classes, metrics) and the arrays as ``.npz`` bytes, read back with
 from __future__ import annotations
 
 import io
+import itertools
 import json
+import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -97,6 +99,51 @@ def split(
         held.update(idx[: round(len(idx) * share)])
     train = [r for i, r in enumerate(records) if i not in held]
     return train, [r for i, r in enumerate(records) if i in held]
+
+
+MAX_LAYERS = 32
+"""Most hidden layers a model may have."""
+MAX_UNITS = 65_536
+"""Most units one layer may have."""
+MAX_PARAMETERS = 20_000_000
+"""Most weights a model may have (160 MB as float64)."""
+MAX_MODEL_BYTES = 256 * 1024 * 1024
+"""Most bytes a model's arrays may take."""
+
+
+def check_shape(header: Mapping[str, Any]) -> list[int]:
+    """The layer sizes of a model header, checked before anything is allocated: at most
+    :data:`MAX_LAYERS` hidden layers of at most :data:`MAX_UNITS` units, at most
+    :data:`MAX_PARAMETERS` weights, one activation per hidden layer, a head.
+
+    Raises:
+        ValidationError: naming what is wrong.
+    """
+    if not isinstance(header, Mapping):
+        raise ValidationError("the model header is not an object")
+    sizes = header.get("sizes")
+    if (
+        not isinstance(sizes, list)
+        or not 2 <= len(sizes) <= MAX_LAYERS + 2
+        or not all(isinstance(n, int) and not isinstance(n, bool) for n in sizes)
+    ):
+        raise ValidationError(
+            f"the model's layer sizes must be a list of 2 to {MAX_LAYERS + 2} integers"
+        )
+    if not all(1 <= n <= MAX_UNITS for n in sizes):
+        raise ValidationError(f"a layer of the model has {max(sizes):,} units; the limit is "
+                              f"{MAX_UNITS:,}")  # fmt: skip
+    weights = sum(a * b for a, b in itertools.pairwise(sizes))
+    if weights > MAX_PARAMETERS:
+        raise ValidationError(
+            f"the model would have {weights:,} weights; the limit is {MAX_PARAMETERS:,}"
+        )
+    acts = header.get("activations")
+    if not isinstance(acts, list) or len(acts) != len(sizes) - 2:
+        raise ValidationError("the model needs one activation per hidden layer")
+    if not all(isinstance(a, str) for a in acts) or not isinstance(header.get("head"), str):
+        raise ValidationError("the model's activations and head must be names")
+    return list(sizes)
 
 
 class Model:
@@ -371,12 +418,18 @@ class Model:
         Raises:
             ValidationError: the parts do not fit together.
         """
+        sizes = check_shape(header)  # before anything is allocated
         try:
+            with zipfile.ZipFile(io.BytesIO(blob)) as members:
+                declared = sum(i.file_size for i in members.infolist())
+            if declared > MAX_MODEL_BYTES:
+                raise ValidationError(
+                    f"the model's arrays claim {declared:,} bytes; the limit is {MAX_MODEL_BYTES:,}"
+                )
             with np.load(io.BytesIO(blob), allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
-        except (ValueError, OSError) as exc:
+        except (ValueError, OSError, zipfile.BadZipFile) as exc:
             raise ValidationError(f"the model's arrays cannot be read: {exc}") from None
-        sizes = list(header["sizes"])
         net = Network(sizes, list(header["activations"]), str(header["head"]), 0)
         for i in range(len(sizes) - 1):
             w, b = arrays.get(f"w{i}"), arrays.get(f"b{i}")

@@ -26,7 +26,7 @@ import numpy as np
 from mindbank.errors import ConflictError, NotFoundError, ValidationError
 from mindbank.memory.cache import LRUCache
 from mindbank.memory.validation import check_key
-from mindbank.neural.model import Model, Prediction, load_records
+from mindbank.neural.model import MAX_MODEL_BYTES, Model, Prediction, load_records
 from mindbank.neural.network import Epoch
 from mindbank.records import (
     EnsembleReport,
@@ -453,12 +453,14 @@ class NeuralModels:
         """
         p = Path(path)
         try:
+            if not p.is_file():
+                raise FileNotFoundError
             with zipfile.ZipFile(p) as z:
-                doc = json.loads(z.read("header.json"))
-                blob = z.read("weights.npz")
+                doc = json.loads(_member(z, "header.json", MAX_HEADER_BYTES))
+                blob = _member(z, "weights.npz", MAX_MODEL_BYTES)
         except FileNotFoundError:
             raise NotFoundError(f"no file {p}") from None
-        except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        except (zipfile.BadZipFile, KeyError, ValueError, OSError, RecursionError) as exc:
             raise ValidationError(f"{p} is not a readable .clf model file ({exc})") from None
         if not isinstance(doc, dict) or doc.get("format") != CLF_FORMAT:
             raise ValidationError(f"{p} is not a {CLF_FORMAT} file")
@@ -466,8 +468,12 @@ class NeuralModels:
             raise ValidationError(f"{p}: the weights do not match their checksum (tampered?)")
         try:
             model = Model.from_parts(doc["model"], blob, self._embedder_fn)
-        except (KeyError, TypeError) as exc:
-            raise ValidationError(f"{p}: the header is incomplete ({exc})") from None
+        except ValidationError as exc:
+            raise ValidationError(f"{p}: {exc}") from None
+        except (KeyError, TypeError, ValueError, IndexError, RecursionError) as exc:
+            raise ValidationError(
+                f"{p}: the header is incomplete or wrong ({exc!r:.200})"
+            ) from None
         target = name or str(doc.get("name") or "")
         check_key(target, "model name")
         return self._store(
@@ -530,3 +536,20 @@ class NeuralModels:
         return EnsembleReport(
             target, len(records), members, float(np.mean(avg.argmax(axis=1) == np.array(truth)))
         )
+
+
+MAX_HEADER_BYTES = 1024 * 1024
+"""Most bytes a ``.clf`` file's ``header.json`` may take."""
+
+
+def _member(z: zipfile.ZipFile, name: str, limit: int) -> bytes:
+    """One member of a zip archive, read only if it declares at most ``limit`` bytes (a zip
+    bomb declares what it expands to; reading stops at the declared size)."""
+    info = z.getinfo(name)
+    if info.file_size > limit:
+        raise ValueError(f"{name} expands to {info.file_size:,} bytes; the limit is {limit:,}")
+    with z.open(info) as fh:
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"{name} is larger than {limit:,} bytes")
+    return data

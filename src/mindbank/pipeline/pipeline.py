@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mindbank.errors import ValidationError
+from mindbank.memory.validation import check_finite
 from mindbank.pipeline import learning
 from mindbank.pipeline.runner import RunResult, run_one
 from mindbank.pipeline.strategies import Strategy
@@ -63,8 +64,15 @@ class Pipeline:
             raise ValidationError("no tasks to run")
         if not strategies:
             raise ValidationError("no strategies to run")
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise ValidationError(f"workers must be a positive integer, got {workers!r}")
+        if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 64:
+            raise ValidationError(f"workers must be an integer from 1 to 64, got {workers!r:.100}")
+        if (
+            isinstance(iterations, bool)
+            or not isinstance(iterations, int)
+            or not (1 <= iterations <= 1000)
+        ):
+            raise ValidationError(f"iterations must be from 1 to 1,000, got {iterations!r:.100}")
+        check_finite(wall_seconds, "the time limit (seconds)", 0.1, 86_400)
         jobs = [(t, s) for _ in range(iterations) for t in tasks for s in strategies]
         results: list[RunResult] = []
         with ThreadPoolExecutor(max_workers=workers) as pool:

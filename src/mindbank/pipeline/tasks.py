@@ -138,6 +138,8 @@ def builtin() -> list[Task]:
 def load(source: str, complexity: str | None = None, limit: int | None = None) -> list[Task]:
     """Tasks from ``builtin``, ``mbpp``, a ``.jsonl`` file or a folder of task folders, of one
     complexity if given, at most ``limit``."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValidationError(f"limit must be a positive integer, got {limit!r:.100}")
     if source == "mbpp":
         found = from_mbpp()
     elif source == "builtin":

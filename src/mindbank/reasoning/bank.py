@@ -28,7 +28,13 @@ from typing import TYPE_CHECKING, Any
 from mindbank.config import BankSettings
 from mindbank.errors import ValidationError
 from mindbank.memory.cache import LRUCache
-from mindbank.memory.validation import check_key, check_limit, check_namespace, check_text
+from mindbank.memory.validation import (
+    check_k,
+    check_key,
+    check_limit,
+    check_namespace,
+    check_text,
+)
 from mindbank.reasoning import scoring
 from mindbank.reasoning.distill import Draft, run_distiller, structural
 from mindbank.reasoning.judge import LABELS, verdict_for
@@ -359,8 +365,7 @@ class ReasoningBank:
         """
         check_text(text, "query")
         k = self.settings.default_k if k is None else k
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValidationError(f"k must be a positive integer, got {k!r}")
+        check_k(k)
         _check_confidence(min_confidence, "min_confidence")
         lam = self.settings.mmr_lambda if mmr_lambda is None else mmr_lambda
         _check_confidence(lam, "mmr_lambda")

@@ -22,7 +22,9 @@ def dumps(value: Any, what: str = "value") -> str:
     try:
         return _encoder.encode(value)
     except (TypeError, ValueError) as exc:
-        raise ValidationError(f"{what} is not JSON-serialisable: {exc}") from None
+        raise ValidationError(f"{what} is not JSON-serialisable: {str(exc)[:200]}") from None
+    except RecursionError:
+        raise ValidationError(f"{what} is nested too deeply to store as JSON") from None
 
 
 def loads(text: str) -> Any:

@@ -21,6 +21,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, Protocol
 
+from mindbank.errors import StoreError
+
 __all__ = [
     "Codec",
     "compress_values",
@@ -59,6 +61,10 @@ def dequantize(blob: bytes | None, quant: str | None) -> bytes | None:
     return out
 
 
+MAX_PLAIN_BYTES = 64 * 1024 * 1024
+"""Most bytes a compressed value may decompress to (a crafted one could claim gigabytes)."""
+
+
 class Codec:
     """Decodes compressed values of one connection (dictionaries are read once, on first
     need)."""
@@ -83,7 +89,18 @@ class Codec:
                 raise ValueError(f"compressed value needs dictionary {dict_id}, which is missing")
             d = zstandard.ZstdDecompressor(dict_data=zstandard.ZstdCompressionDict(row[0]))
             self._decompressors[dict_id] = d
-        return d.decompress(value).decode("utf-8")
+        size = zstandard.get_frame_parameters(value).content_size
+        if size > MAX_PLAIN_BYTES and size != zstandard.CONTENTSIZE_UNKNOWN:
+            raise StoreError(
+                f"a compressed value claims {size:,} bytes, more than {MAX_PLAIN_BYTES:,}: the "
+                "database was crafted or damaged"
+            )
+        try:
+            return d.decompress(value, max_output_size=MAX_PLAIN_BYTES).decode("utf-8")
+        except (zstandard.ZstdError, UnicodeDecodeError) as exc:
+            raise StoreError(
+                f"a compressed value cannot be read (crafted or damaged): {exc}"
+            ) from None
 
 
 def register(conn: sqlite3.Connection) -> Codec:

@@ -297,7 +297,7 @@ class Database(Transactions):
         try:
             self._identify()
             self.conn.execute("PRAGMA foreign_keys = ON")
-            mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            mode = self._wal()
             if mode != "wal":
                 raise StoreError(f"could not switch {self.path} to WAL mode (got {mode})")
             self.conn.execute(f"PRAGMA synchronous = {self.settings.synchronous.upper()}")
@@ -313,6 +313,19 @@ class Database(Transactions):
             self.execute = self._execute_timed
 
     # -- identification and migrations -------------------------------------------------------
+
+    def _wal(self) -> str:
+        """Switch to WAL (a no-op once the file is in WAL). Processes opening a new file at
+        once can get SQLITE_BUSY here without SQLite's busy handler being asked (changing the
+        journal mode needs the exclusive lock): retry until the busy timeout has passed."""
+        deadline = time.monotonic() + self.settings.busy_timeout
+        while True:
+            try:
+                return str(self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
 
     def _identify(self) -> None:
         # SQLite reads the header here (and writes nothing): a file that is not SQLite fails.
