@@ -148,7 +148,11 @@ class OnnxEmbedder(Embedder):
         """Tokenize, pad to the longest, run the model, mean-pool over the mask."""
         if self._session is None:
             self._load()
-        encodings = self._tokenizer.encode_batch(list(texts))
+        # The model reads at most max_tokens tokens; a token covers at most 100 characters
+        # (WordPiece reads a longer word as one unknown token): never tokenize more than that
+        # (a 16 MB value was tokenized whole, for 256 tokens' worth of embedding).
+        cut = self.max_tokens * 100
+        encodings = self._tokenizer.encode_batch([t[:cut] for t in texts])
         width = max(len(e.ids) for e in encodings)
         ids = np.zeros((len(encodings), width), dtype=np.int64)
         mask = np.zeros((len(encodings), width), dtype=np.int64)
