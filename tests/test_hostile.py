@@ -346,3 +346,34 @@ def test_a_zstd_bomb_in_a_crafted_database_is_refused(tmp_path: Path) -> None:
     r = _limited("memory", "export", str(tmp_path / "out.jsonl"), "--db", str(db),
                  env={"MINDBANK_EMBEDDER": "hashing"})  # fmt: skip
     assert r.returncode == 1 and "claims" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+# -- resource limits --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("layers", "training", "match"),
+    [
+        ([{"type": "hidden", "size": 10**9}], {}, "units"),
+        ([{"type": "hidden", "size": 60_000}, {"type": "hidden", "size": 60_000}], {}, "weights"),
+        ([{"type": "hidden", "size": 2}] * 40, {}, "hidden layers"),
+        ([{"type": "hidden", "size": 4}], {"epochs": 10**9}, "epochs"),
+        ([{"type": "hidden", "size": 4}], {"learning_rate": float("nan")}, "learning_rate"),
+        ([{"type": "hidden", "size": 4}], {"batch_size": 10**12}, "batch_size"),
+    ],
+)
+def test_training_beyond_the_limits_is_refused_before_it_starts(
+    tmp_path: Path, layers: list[Any], training: dict[str, Any], match: str
+) -> None:
+    """epochs: 10**9 hung the MCP server for 700 s; a hidden layer of 10**9 units was killed by
+    the kernel at 23 GB."""
+    import time
+
+    config = {"architecture": {"layers": [*layers, {"type": "output", "activation": "softmax"}]},
+              "training": training}  # fmt: skip
+    data = [{"x": float(i % 7), "y": "a" if i % 2 else "b"} for i in range(40)]
+    with mindbank.open(tmp_path / "m.db", embedder="hashing") as mb:
+        start = time.monotonic()
+        with pytest.raises(mindbank.ValidationError, match=match):
+            mb.neural.train(config, data, target="y", name="m")
+        assert time.monotonic() - start < 5 and mb.neural.versions() == []

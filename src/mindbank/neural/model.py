@@ -14,7 +14,6 @@ feature spec, classes, metrics) and the arrays as ``.npz`` bytes, read back with
 from __future__ import annotations
 
 import io
-import itertools
 import json
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
@@ -26,7 +25,15 @@ import numpy.typing as npt
 
 from mindbank.errors import ValidationError
 from mindbank.neural.features import Featurizer
-from mindbank.neural.network import Epoch, Network, act_grad, parse_config
+from mindbank.neural.network import (
+    MAX_LAYERS,
+    MAX_UNITS,
+    Epoch,
+    Network,
+    act_grad,
+    check_size,
+    parse_config,
+)
 
 __all__ = ["Model", "Prediction", "encode_targets", "load_records", "split", "targets_of"]
 
@@ -101,12 +108,6 @@ def split(
     return train, [r for i, r in enumerate(records) if i in held]
 
 
-MAX_LAYERS = 32
-"""Most hidden layers a model may have."""
-MAX_UNITS = 65_536
-"""Most units one layer may have."""
-MAX_PARAMETERS = 20_000_000
-"""Most weights a model may have (160 MB as float64)."""
 MAX_MODEL_BYTES = 256 * 1024 * 1024
 """Most bytes a model's arrays may take."""
 
@@ -133,11 +134,7 @@ def check_shape(header: Mapping[str, Any]) -> list[int]:
     if not all(1 <= n <= MAX_UNITS for n in sizes):
         raise ValidationError(f"a layer of the model has {max(sizes):,} units; the limit is "
                               f"{MAX_UNITS:,}")  # fmt: skip
-    weights = sum(a * b for a, b in itertools.pairwise(sizes))
-    if weights > MAX_PARAMETERS:
-        raise ValidationError(
-            f"the model would have {weights:,} weights; the limit is {MAX_PARAMETERS:,}"
-        )
+    check_size(sizes)
     acts = header.get("activations")
     if not isinstance(acts, list) or len(acts) != len(sizes) - 2:
         raise ValidationError("the model needs one activation per hidden layer")

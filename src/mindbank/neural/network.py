@@ -51,6 +51,20 @@ class NetworkConfig:
     raw: Mapping[str, Any] = field(default_factory=dict)
 
 
+MAX_LAYERS = 32
+"""Most hidden layers a model may have."""
+MAX_UNITS = 65_536
+"""Most units one layer may have."""
+MAX_PARAMETERS = 20_000_000
+"""Most weights a model may have (160 MB as float64)."""
+MAX_EPOCHS = 10_000
+"""Most epochs one training may run."""
+
+_HIGH = {"learning_rate": 10.0, "batch_size": 1_000_000, "epochs": MAX_EPOCHS,
+         "step_size": 1_000_000, "gamma": 10.0, "patience": MAX_EPOCHS, "min_delta": 1e6,
+         "l2": 1e3, "seed": 2**32 - 1}  # fmt: skip
+
+
 def _num(obj: Mapping[str, Any], key: str, default: Any, kind: type, low: float) -> Any:
     value = obj.get(key, default)
     if value is None:
@@ -60,10 +74,26 @@ def _num(obj: Mapping[str, Any], key: str, default: Any, kind: type, low: float)
         or not isinstance(value, int | float)
         or (kind is int and not float(value).is_integer())
     ):
-        raise ValidationError(f"training.{key} must be a number, got {value!r}")
-    if value < low:
-        raise ValidationError(f"training.{key} must be >= {low}, got {value!r}")
+        raise ValidationError(f"training.{key} must be a number, got {value!r:.100}")
+    high = _HIGH.get(key, float("inf"))
+    if not low <= value <= high:  # also NaN
+        raise ValidationError(f"training.{key} must be from {low:g} to {high:g}, got {value!r}")
     return kind(value)
+
+
+def check_size(sizes: Sequence[int]) -> None:
+    """Refuse a network larger than the limits, before it is built: at most
+    :data:`MAX_LAYERS` hidden layers of at most :data:`MAX_UNITS` units and
+    :data:`MAX_PARAMETERS` weights."""
+    if len(sizes) > MAX_LAYERS + 2:
+        raise ValidationError(f"at most {MAX_LAYERS} hidden layers, got {len(sizes) - 2}")
+    if any(n > MAX_UNITS for n in sizes):
+        raise ValidationError(f"a layer has {max(sizes):,} units; the limit is {MAX_UNITS:,}")
+    weights = sum(a * b for a, b in itertools.pairwise(sizes))
+    if weights > MAX_PARAMETERS:
+        raise ValidationError(
+            f"the network would have {weights:,} weights; the limit is {MAX_PARAMETERS:,}"
+        )
 
 
 def parse_config(config: Mapping[str, Any]) -> NetworkConfig:
@@ -120,6 +150,7 @@ def parse_config(config: Mapping[str, Any]) -> NetworkConfig:
             raise ValidationError(f"architecture.layers[{i}].type {kind!r} is unknown")
     if head is None:
         raise ValidationError("architecture.layers needs an output layer")
+    check_size([input_size or 1, *(n for n, _ in hidden), output_size or 1])
     if head == "sigmoid" and output_size not in (None, 1):
         raise ValidationError("a sigmoid output layer has size 1 (two classes)")
     t = config.get("training", {})
@@ -196,6 +227,7 @@ class Network:
     def __init__(self, sizes: Sequence[int], activations: Sequence[str], head: str, seed: int = 0):
         if len(activations) != len(sizes) - 2:
             raise ValueError("one activation per hidden layer")
+        check_size(sizes)  # before a weight is allocated
         self.sizes = list(sizes)
         self.activations = list(activations)
         self.head = head
