@@ -377,3 +377,71 @@ def test_training_beyond_the_limits_is_refused_before_it_starts(
         with pytest.raises(mindbank.ValidationError, match=match):
             mb.neural.train(config, data, target="y", name="m")
         assert time.monotonic() - start < 5 and mb.neural.versions() == []
+
+
+# -- hostile MCP clients ----------------------------------------------------------------------
+
+
+def test_mcp_stdio_answers_every_unreadable_line_with_the_json_rpc_error(tmp_path: Path) -> None:
+    """Invalid UTF-8 became U+FFFD silently; a garbage line got no answer at all."""
+    import subprocess
+    import sys
+
+    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                       "clientInfo": {"name": "t", "version": "1"}}}  # fmt: skip
+    lines = [json.dumps(init).encode(), b"not json", b'{"a": 1}', b'"k\xff"', b"[1, 2",
+             b"[" * 100_000]  # fmt: skip
+    r = subprocess.run(
+        [sys.executable, "-m", "mindbank", "mcp", "serve", "--db", str(tmp_path / "m.db")],
+        input=b"\n".join(lines) + b"\n", capture_output=True, timeout=60,
+        env={**os.environ, "MINDBANK_EMBEDDER": "hashing"},
+    )  # fmt: skip
+    replies = [json.loads(line) for line in r.stdout.splitlines()]
+    assert replies[0]["id"] == 1 and "result" in replies[0]
+    codes = [(m["id"], m["error"]["code"]) for m in replies[1:]]
+    assert codes == [(None, -32700), (None, -32600), (None, -32700), (None, -32700),
+                     (None, -32700)], replies  # fmt: skip
+    assert "Traceback" not in r.stderr.decode()
+
+
+def test_a_slow_mcp_call_neither_stalls_others_nor_outlives_its_time_limit(
+    tmp_path: Path,
+) -> None:
+    """neural_train with 10**9 epochs held the single worker thread for 700 s: every other
+    client waited, and its progress stream kept client timeouts from firing."""
+    import asyncio
+    import sys
+    import time
+
+    from mcp import Client
+    from mcp.client.stdio import StdioServerParameters
+
+    env = {"MINDBANK_EMBEDDER": "hashing", "PATH": os.environ.get("PATH", ""),
+           "MINDBANK_MCP_TIMEOUT": "3"}  # fmt: skip
+    params = StdioServerParameters(command=sys.executable, env=env, args=[
+        "-m", "mindbank", "mcp", "serve", "--db", str(tmp_path / "m.db")])  # fmt: skip
+    config = {"architecture": {"layers": [{"type": "hidden", "size": 256},
+                                          {"type": "hidden", "size": 256},
+                                          {"type": "output", "activation": "softmax"}]},
+              "training": {"epochs": 10_000, "batch_size": 1}}  # fmt: skip
+    data = [{"x": float(i % 7), "z": float(i % 3), "y": "a" if i % 2 else "b"} for i in range(400)]
+
+    async def scenario() -> None:
+        async with Client(params) as client:
+            await client.call_tool("memory_store", {"key": "k", "value": "quick"})
+            start = time.monotonic()
+            train = asyncio.create_task(client.call_tool(
+                "neural_train", {"config": config, "data": data, "target": "y", "name": "m"}))  # fmt: skip
+            await asyncio.sleep(0.5)
+            quick = await client.call_tool("memory_retrieve", {"key": "k"})
+            assert not quick.is_error and time.monotonic() - start < 2.5  # not behind the train
+            slow = await train
+            assert slow.is_error and "time limit" in str(slow.content)
+            assert time.monotonic() - start < 10
+            await asyncio.sleep(1.5)  # the training stops at its next epoch: nothing stored
+            models = await client.call_tool("neural_models", {})
+            assert not models.is_error and models.structured_content is not None
+            assert '"m"' not in json.dumps(models.structured_content)
+
+    asyncio.run(scenario())

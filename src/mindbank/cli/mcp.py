@@ -49,7 +49,11 @@ def serve(use_http: bool, host: str, port: int, db: Path | None) -> None:
         if use_http:
             server.run("streamable-http", host=host, port=port)
         else:
-            server.run("stdio")
+            import anyio
+
+            from mindbank.mcp.stdio import serve_stdio
+
+            anyio.run(serve_stdio, server)
     finally:
         close()
 

@@ -2,9 +2,9 @@
 
 A thin adapter: each tool validates nothing the engine does not, calls one engine method and
 returns its records as JSON. Tools exist only for capabilities that are built; there are no
-stubs. All database work runs on one worker thread that owns the :class:`~mindbank.MindBank`
-(SQLite connections belong to one thread), so concurrent clients are served one call at a time
-and lose nothing. Errors come back as tool errors: a mindbank error as its one-line message
+stubs. Database work runs on a pool of four threads, each with its own handle, so a slow call
+does not hold up the others; every call has a time limit (``MINDBANK_MCP_TIMEOUT``, 300 s), and
+training and pipeline runs stop between steps when it passes or the client cancels. Errors come back as tool errors: a mindbank error as its one-line message
 (naming the argument), anything else as an error result; the server keeps running.
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -38,35 +39,79 @@ used), so the bank learns which lessons help."""
 
 
 class _Worker:
-    """Runs engine calls on one thread that owns the database connection."""
+    """Runs engine calls on a small pool of threads, each with a handle of its own on the
+    database (handles and threads are safe together: docs/memory-store.md), so one slow call
+    (a training, a pipeline run) does not hold up the others. Every call has a time limit;
+    a call that passes it, or that its client cancels, is answered at once, and the calls
+    that can stop (training between epochs, the pipeline between runs) are told to."""
 
-    def __init__(self, db: Path | str | None):
+    def __init__(self, db: Path | str | None, threads: int = 4, timeout: float | None = None):
         self._db = db
+        self.timeout = timeout if timeout is not None else _timeout_from_env()
         self._pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="mindbank"
+            max_workers=threads, thread_name_prefix="mindbank"
         )
-        self._mb: mindbank.MindBank | None = None
+        self._local = threading.local()
+        self._handles: list[mindbank.MindBank] = []
+        self._handles_lock = threading.Lock()
 
     def _bank(self) -> mindbank.MindBank:
-        if self._mb is None:
-            self._mb = mindbank.open(self._db)
-        return self._mb
+        mb: mindbank.MindBank | None = getattr(self._local, "mb", None)
+        if mb is None:
+            mb = self._local.mb = mindbank.open(self._db)
+            with self._handles_lock:
+                self._handles.append(mb)
+        return mb
 
-    async def run(self, fn: Callable[[mindbank.MindBank], T]) -> T:
+    async def run(
+        self, fn: Callable[[mindbank.MindBank], T], *, stop: threading.Event | None = None
+    ) -> T:
+        """Run ``fn`` on a worker thread; ``stop`` is set when the call is cancelled or runs
+        past the time limit (a call that can stop checks it)."""
         loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._pool, lambda: fn(self._bank()))
         try:
-            return await loop.run_in_executor(self._pool, lambda: fn(self._bank()))
+            return await asyncio.wait_for(future, self.timeout)
+        except TimeoutError:
+            if stop is not None:
+                stop.set()
+            what = "was stopped" if stop is not None else "is abandoned (its result is dropped)"
+            raise ToolError(
+                f"the call ran past its time limit of {self.timeout:g} s and {what}; "
+                "MINDBANK_MCP_TIMEOUT sets the limit"
+            ) from None
+        except asyncio.CancelledError:
+            if stop is not None:
+                stop.set()
+            raise
         except mindbank.MindbankError as exc:
             raise ToolError(str(exc)) from exc
 
     def close(self) -> None:
-        def _close() -> None:
-            if self._mb is not None:
-                self._mb.close()
-                self._mb = None
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        with self._handles_lock:
+            for mb in self._handles:
+                mb.close()
+            self._handles.clear()
 
-        self._pool.submit(_close).result()
-        self._pool.shutdown()
+
+def _timeout_from_env() -> float:
+    text = os.environ.get("MINDBANK_MCP_TIMEOUT", "300")
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 86_400:
+        raise mindbank.ValidationError(
+            f"MINDBANK_MCP_TIMEOUT must be seconds from 0 to 86400, got {text!r}"
+        )
+    return value
+
+
+def _stopped(stop: threading.Event) -> None:
+    """Raise if the call was cancelled or ran past its time limit (checked between steps)."""
+    if stop.is_set():
+        raise mindbank.CommandError("stopped: the call was cancelled or ran past its time limit")
 
 
 def _entry(e: mindbank.Entry | None) -> dict[str, Any] | None:
@@ -380,7 +425,10 @@ def build_server(db: str | os.PathLike[str] | None = None) -> tuple[MCPServer, C
         loop = asyncio.get_running_loop()
         total = float((config.get("training") or {}).get("epochs", 50))
 
+        stop = threading.Event()
+
         def report(epoch: Any) -> None:
+            _stopped(stop)
             acc = "-" if epoch.val_accuracy is None else f"{epoch.val_accuracy:.3f}"
             asyncio.run_coroutine_threadsafe(
                 ctx.report_progress(
@@ -392,7 +440,8 @@ def build_server(db: str | os.PathLike[str] | None = None) -> tuple[MCPServer, C
         info = await worker.run(
             lambda mb: mb.neural.train(
                 config, data, target=target, name=name, description=description, on_epoch=report
-            )
+            ),
+            stop=stop,
         )
         return info.to_dict()
 
@@ -467,6 +516,8 @@ def build_server(db: str | os.PathLike[str] | None = None) -> tuple[MCPServer, C
 
         loop = asyncio.get_running_loop()
 
+        stop = threading.Event()
+
         def run(mb: mindbank.MindBank) -> dict[str, Any]:
             found = load(tasks, complexity, limit)
             chosen = parse_strategies(strategies or ["conservative", "balanced", "aggressive"])
@@ -474,6 +525,7 @@ def build_server(db: str | os.PathLike[str] | None = None) -> tuple[MCPServer, C
             done = [0]
 
             def progress(result: Any) -> None:
+                _stopped(stop)
                 done[0] += 1
                 asyncio.run_coroutine_threadsafe(
                     ctx.report_progress(done[0], total, f"{result.task_id} {result.strategy}: "
@@ -484,7 +536,7 @@ def build_server(db: str | os.PathLike[str] | None = None) -> tuple[MCPServer, C
                                       progress=progress)  # fmt: skip
             return {"runs": [r.to_dict() for r in results], "report": mb.pipeline.report()}
 
-        return await worker.run(run)
+        return await worker.run(run, stop=stop)
 
     @server.tool()
     async def pipeline_status() -> dict[str, Any]:
