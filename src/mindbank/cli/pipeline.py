@@ -303,3 +303,46 @@ def train_and_stream(
     click.echo(f"chose {name} for {task.id} ({task.kind}): {why}")
     click.echo(f"ran it: {result.status}, {result.passed} passed, {result.failed} failed, "
                f"{result.errors} errors, score {result.score:.1f}, {result.seconds:.2f} s")  # fmt: skip
+
+
+@pipeline.command()
+@json_option
+def sandbox(as_json: bool) -> None:
+    """Say what the sandbox that runs task tests contains on this machine.
+
+    \b
+    Example:
+      mindbank pipeline sandbox
+    """
+    import os
+
+    from mindbank.pipeline.sandbox import CPU_SECONDS, MEMORY_BYTES, PROCESSES, level
+
+    full = level() == "namespaces"
+    contained = [
+        f"CPU time {CPU_SECONDS} s, address space {MEMORY_BYTES >> 30} GiB a process",
+        "an environment of PATH and a private HOME only; a new session killed at the end",
+    ]
+    if full:
+        contained += [
+            "nothing outlives the run (a PID namespace)",
+            "no network (a network namespace with no interface up)",
+            "a read-only root; the run's folder and a private /tmp are the writable places",
+            "/root and /home empty but for the interpreter (read-only)",
+        ]
+        if os.geteuid() == 0:
+            contained.append(f"runs as nobody without capabilities; at most {PROCESSES} processes")
+        else:
+            contained.append(f"at most {PROCESSES} processes of this user")
+    not_contained = ["reading world-readable files outside /root and /home"] if full else [
+        "the network", "writes wherever this user may write", "processes that start a new "
+        "session outlive the run", "as root: the process limit"]  # fmt: skip
+    out = {"level": level(), "contained": contained, "not_contained": not_contained}
+    if as_json:
+        emit_json(out)
+        return
+    click.echo(f"sandbox: {out['level']}")
+    for line in contained:
+        click.echo(f"  contained: {line}")
+    for line in not_contained:
+        click.echo(f"  NOT contained: {line}")

@@ -1,8 +1,10 @@
 """Running one task under one strategy: its own folder, its real tests, limits, a result.
 
 The solution and the tests are written to a fresh temporary folder (removed afterwards);
-pytest runs in a subprocess with a wall-time limit, a CPU-time limit, an address-space limit
-(2 GiB) and a process limit, with an environment stripped to ``PATH`` and a private ``HOME``.
+pytest runs in the sandbox of :mod:`mindbank.pipeline.sandbox` (namespaces where the platform
+allows: no network, a read-only root, nothing outliving the run; everywhere: a wall-time limit,
+CPU-time, address-space and process limits, an environment stripped to ``PATH`` and a private
+``HOME``).
 Results come from pytest's JUnit XML (tests passed, failed, errored) and, when ruff is
 installed, from ``ruff check --output-format json`` (lint findings); a crash, a timeout or an
 import error is recorded as such, with the reason.
@@ -14,11 +16,9 @@ The score (a documented function, no per-strategy constant)::
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -26,15 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from mindbank.errors import ValidationError
+from mindbank.pipeline.sandbox import CPU_SECONDS, MEMORY_BYTES, PROCESSES, Sandbox
 from mindbank.pipeline.strategies import Strategy, apply, stripped_env
 from mindbank.pipeline.tasks import Task, check
 
-__all__ = ["RunResult", "run_one", "score"]
+__all__ = ["CPU_SECONDS", "MEMORY_BYTES", "PROCESSES", "RunResult", "run_one", "score"]
 
 WALL_SECONDS = 60.0
-CPU_SECONDS = 30
-MEMORY_BYTES = 2 * 1024**3
-PROCESSES = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,15 +69,6 @@ class RunResult:
 def score(pass_ratio: float, lint: int | None, seconds: float) -> float:
     """The run's score (see the module doc)."""
     return round(100.0 * pass_ratio - 2.0 * min(lint or 0, 10) - 10.0 * min(seconds / 10.0, 1.0), 3)
-
-
-def _limits() -> None:  # runs in the child, before pytest
-    import resource
-
-    resource.setrlimit(resource.RLIMIT_CPU, (CPU_SECONDS, CPU_SECONDS))
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_BYTES, MEMORY_BYTES))
-    resource.setrlimit(resource.RLIMIT_NPROC, (PROCESSES, PROCESSES))
-    os.setsid()
 
 
 def _junit(path: Path) -> tuple[int, int, int]:
@@ -129,32 +118,35 @@ def run_one(
         solution = apply(strategy, task)
     except ValidationError as exc:
         return result("error", str(exc))
-    folder = Path(tempfile.mkdtemp(prefix="mindbank-run-"))
+    try:
+        box = Sandbox()
+    except ValidationError as exc:
+        return result("error", str(exc))
+    folder = box.folder
     try:
         (folder / "solution.py").write_text(solution, encoding="utf-8")
         (folder / "test_task.py").write_text(task.tests, encoding="utf-8")
         report = folder / "report.xml"
-        try:
-            proc = subprocess.run(
-                [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                 "-o", "addopts=", "--junitxml", str(report), "test_task.py"],
-                cwd=folder, env=stripped_env(str(folder)), capture_output=True, text=True,
-                timeout=wall_seconds, preexec_fn=_limits, check=False,
-            )  # fmt: skip
-        except subprocess.TimeoutExpired:
+        ran = box.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
+             "--junitxml", str(report), "test_task.py"],
+            stripped_env(str(folder)), wall_seconds,
+        )  # fmt: skip
+        if ran is None:
             return result("timeout", f"over {wall_seconds:g} s")
+        returncode, stdout, stderr = ran
         findings = _lint(folder) if lint else None
         if not report.exists():
-            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-            return result("crashed", f"pytest exited {proc.returncode}: {tail[0][:200]}",
+            tail = (stderr or stdout).strip().splitlines()[-1:] or ["no output"]
+            return result("crashed", f"pytest exited {returncode}: {tail[0][:200]}",
                           findings=findings)  # fmt: skip
         p, f, e = _junit(report)
         if p + f + e == 0:
             return result("error", "no test ran", findings=findings)
         if f or e:
-            line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("E ")), "")
+            line = next((ln for ln in stdout.splitlines() if ln.startswith("E ")), "")
             status = "failed" if f else "error"
             return result(status, line[:200] or f"{f} failed, {e} errors", p, f, e, findings)
         return result("passed", "", p, f, e, findings)
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        box.close()
