@@ -5,6 +5,7 @@ stays as it was."""
 from __future__ import annotations
 
 import contextlib
+import os
 import tempfile
 from pathlib import Path
 
@@ -21,7 +22,11 @@ words = st.sampled_from(
     ["", " ", "-", "k", "api-*", "[", "ns", "1h", "-1", "0", "1e309", "nan", "10", "{}", "[1]",
      '{"a": 1}', "{bad", "ü", "x" * 1100, "SELECT 1", "DELETE FROM memory_store",
      "/nonexistent/dir/file", "7d", "json", "text", "high", "pending", "success", "failure", "0.5", "2", "model",
-     "classifier", "3"]
+     "classifier", "3",
+     # hostile (issue 21): not UTF-8, out-of-range numbers, deep JSON, paths out, devices
+     "k\udcff", "9223372036854775808", str(2**70), "-9223372036854775809", "inf", "-inf",
+     "[" * 5000 + "]" * 5000, "../outside.jsonl", "fifo", "/root", "x" * 100_000]
+    # (never a real system file: as root, an export to it would replace it)
 )  # fmt: skip
 options = st.sampled_from(
     ["-n", "--ttl", "-m", "-t", "--type", "--limit", "--offset", "-p", "--json", "--window",
@@ -55,6 +60,7 @@ def _snapshot(path: Path) -> dict[tuple[str, str], object]:
 def test_any_arguments_get_an_answer_not_a_traceback(command: list[str], args: list[str]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "m.db"
+        os.mkfifo(Path(tmp) / "fifo")  # a FIFO to import from or export to
         with mindbank.open(path, settings=mindbank.Settings(embed=False)) as mb:
             mb.store("keep", {"me": 1}, namespace="safe")
         before = _snapshot(path)

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import mindbank
 
@@ -445,3 +447,80 @@ def test_a_slow_mcp_call_neither_stalls_others_nor_outlives_its_time_limit(
             assert '"m"' not in json.dumps(models.structured_content)
 
     asyncio.run(scenario())
+
+
+# -- the API, fuzzed with hostile values ------------------------------------------------------
+
+_HOSTILE_VALUES = [
+    None, True, 0, -1, 2**63, -(2**63), 10**30, NAN, INF, -INF, 1e300, "", " ", "k", "k\udcff",
+    "x" * 5000, "../outside", "fifo", "/no/such/dir/x", "\x00", [], ["a"], [1],
+    {"a": 1}, {"$ref": "file:///etc/passwd"}, _deep(2000), b"bytes", object(),
+]  # fmt: skip
+
+
+def _api_calls(mb: mindbank.MindBank, tmp: Path) -> list[tuple[str, Any]]:
+    return [
+        ("store", lambda a, b: mb.store(a, b)),
+        ("store/ns", lambda a, b: mb.store("k", "v", namespace=a, tags=b)),
+        ("store/meta", lambda a, b: mb.store("k", "v", metadata=a, ttl=b)),
+        ("store_many", lambda a, b: mb.store_many([{"key": a, "value": b}])),
+        ("retrieve", lambda a, b: mb.retrieve(a, namespace=b)),
+        ("get", lambda a, b: mb.get(a)),
+        ("list", lambda a, b: mb.list(namespace=a, limit=b)),
+        ("list/offset", lambda a, b: mb.list(pattern=a, offset=b)),
+        ("count", lambda a, b: mb.count(namespace=a, tags=b)),
+        ("delete", lambda a, b: mb.delete(a, namespace=b)),
+        ("search", lambda a, b: mb.search(a, k=b)),
+        ("search/min", lambda a, b: mb.search("x", min_score=a, namespace=b)),
+        ("fuzzy", lambda a, b: mb.fuzzy(a, k=b)),
+        ("analytics", lambda a, b: mb.analytics(window=a, top=b)),
+        ("query", lambda a, b: mb.query(a)),
+        # a name inside the temporary folder (never a real system file: as root, an export
+        # would replace it), a FIFO there, or a value that is no path at all
+        ("export", lambda a, b: mb.export(tmp / a.lstrip("/")[:50] if isinstance(a, str) else a)),
+        ("set_schema", lambda a, b: mb.set_schema("s", a)),
+        ("bank.store", lambda a, b: mb.bank.store(a, b)),
+        ("bank.query", lambda a, b: mb.bank.query(a, k=b)),
+        ("events.list", lambda a, b: mb.events.list(limit=a, since=b)),
+        ("neural.predict", lambda a, b: mb.neural.predict(a, b)),
+        ("changes", lambda a, b: mb.changes(since=a, limit=b)),
+    ]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    which=st.integers(0, 21),
+    a=st.sampled_from(range(len(_HOSTILE_VALUES))),
+    b=st.sampled_from(range(len(_HOSTILE_VALUES))),
+)
+def test_any_hostile_value_through_the_api_is_a_result_or_a_mindbank_error(
+    which: int, a: int, b: int
+) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        os.mkfifo(Path(tmp) / "fifo")
+        with mindbank.open(Path(tmp) / "m.db", embedder="hashing") as mb:
+            mb.store("keep", {"me": 1}, namespace="safe")
+            name, call = _api_calls(mb, Path(tmp))[which]
+            try:
+                call(_HOSTILE_VALUES[a], _HOSTILE_VALUES[b])
+            except mindbank.MindbankError:
+                pass
+            got = mb.get("keep", namespace="safe")
+            assert got is not None and got.value == {"me": 1}, name
+
+
+def test_an_export_never_replaces_a_device_a_fifo_or_a_symlink(tmp_path: Path) -> None:
+    """As root, `memory export /dev/zero` replaced the device with a file (the export is an
+    atomic rename)."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "target")
+    with mindbank.open(tmp_path / "m.db", embedder="hashing") as mb:
+        mb.store("k", "v")
+        for target in (fifo, link, Path("/dev/null")):
+            with pytest.raises(mindbank.ValidationError, match="not a regular file"):
+                mb.export(target)
+    assert fifo.is_fifo() and link.is_symlink() and Path("/dev/null").is_char_device()

@@ -16,16 +16,27 @@ from mcp import Client
 
 from mindbank.mcp.server import build_server
 
+
+def _deep(n: int) -> Any:
+    value: Any = []
+    for _ in range(n):
+        value = [value]
+    return value
+
+
 BY_TYPE: dict[str, list[Any]] = {
     "string": ["", "k", "api-*", "default", "ns", "x" * 2000, "ü", "success", "failure",
                "hybrid", "semantic", "store", "retrieve", "list", "delete", "search", "SELECT 1",
-               "set", "show", "check", "remove", "analyze", "learn", "predict", "hot", "lessons"],
-    "integer": [0, -1, 1, 3, 10, 10**12],
-    "number": [0, -1, 0.5, 1, 1.5, -0.5, 1e300],
+               "set", "show", "check", "remove", "analyze", "learn", "predict", "hot", "lessons",
+               # hostile (issue 21): not Unicode, paths out, huge
+               "k\udcff", "../outside.json", "x" * 200_000, "\u202e"],
+    "integer": [0, -1, 1, 3, 10, 10**12, 2**63, -(2**63), 10**30],
+    "number": [0, -1, 0.5, 1, 1.5, -0.5, 1e300, -1e300],
     "boolean": [True, False],
-    "array": [[], ["a"], ["k", "ns"], [1, 2], [{"a": 1}]],
+    "array": [[], ["a"], ["k", "ns"], [1, 2], [{"a": 1}], ["t"] * 5000, _deep(200)],
     "object": [{}, {"a": 1}, {"type": "object"}, {"type": "object", "required": ["a"]},
-               {"size": 1, "outcome": "success"}],
+               {"size": 1, "outcome": "success"}, {"$ref": "http://127.0.0.1:9/x"},
+               {"type": "string", "pattern": "^(a+)+$"}, {"source_file": "../x.json"}],
     "null": [None],
 }  # fmt: skip
 ANY = [v for values in BY_TYPE.values() for v in values]

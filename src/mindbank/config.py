@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -367,7 +368,7 @@ def parse_duration(text: str | float | int) -> float:
             raise ValidationError(f"a duration must be a finite number of seconds >= 0, got {text}")
         return float(text)
     if not isinstance(text, str):
-        raise ValidationError(f"not a duration: {text!r:.100} (examples: 90, 30m, 1h, 7d)")
+        raise ValidationError(f"not a duration: {reprlib.repr(text)} (examples: 90, 30m, 1h, 7d)")
     m = _DURATION.match(text)
     if not m:
         raise ValidationError(f"not a duration: {text!r} (examples: 90, 30m, 1h, 7d)")

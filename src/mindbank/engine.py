@@ -24,6 +24,7 @@ from mindbank.errors import (
     ConflictError,
     IntegrityCheckError,
     NotFoundError,
+    ReadOnlyQueryError,
     ValidationError,
     WitnessWarning,
 )
@@ -35,6 +36,7 @@ from mindbank.memory.validation import (
     check_limit,
     check_namespace,
     check_tags,
+    check_text,
     encode_entry,
     expiry,
 )
@@ -588,6 +590,8 @@ class MindBank:
     def retrieve(self, key: str, *, namespace: str = "default") -> Entry | None:
         """Return the entry, or None if it does not exist or has expired. Counts the access,
         and if a recent search showed it, counts as using that search's result (feedback)."""
+        check_key(key)
+        check_namespace(namespace)
         entry = self._memory.get(key, namespace, self._clock())
         if entry is not None:
             feedback = self._feedback
@@ -787,6 +791,8 @@ class MindBank:
 
     def get(self, key: str, *, namespace: str = "default") -> Entry | None:
         """Like :meth:`retrieve` but does not count an access (for tools and inspection)."""
+        check_key(key)
+        check_namespace(namespace)
         entry = self._memory.get(key, namespace, self._clock(), count_access=False)
         if entry is not None and "_schemas" in self.__dict__ and self._schemas.migrators:
             return self._upgraded(entry)
@@ -813,6 +819,8 @@ class MindBank:
         check_limit(limit, offset)
         if namespace is not None:
             check_namespace(namespace)
+        if pattern is not None:
+            check_key(pattern, "pattern")
         entries = self._memory.list(
             namespace, pattern, check_tags(tags), limit, offset, self._clock()
         )
@@ -941,6 +949,10 @@ class MindBank:
         tags: Iterable[str] | None = None,
     ) -> int:
         """How many live entries match (same filters as :meth:`list`)."""
+        if namespace is not None:
+            check_namespace(namespace)
+        if pattern is not None:
+            check_key(pattern, "pattern")
         return self._memory.count(namespace, pattern, check_tags(tags), self._clock())
 
     def delete(self, key: str, *, namespace: str = "default") -> bool:
@@ -997,7 +1009,7 @@ class MindBank:
         """
         from mindbank.memory.changes import read_changes
 
-        if isinstance(since, bool) or not isinstance(since, int) or since < 0:
+        if isinstance(since, bool) or not isinstance(since, int) or not 0 <= since <= 2**62:
             raise ValidationError(f"since must be a non-negative sequence number, got {since!r}")
         if namespace is not None:
             check_namespace(namespace)
@@ -1155,12 +1167,22 @@ class MindBank:
             check_namespace(namespace)
         entries = self._memory.iter_entries(namespace, self._clock())
         if not isinstance(target, str | os.PathLike):
+            if not callable(getattr(target, "write", None)):
+                raise ValidationError(
+                    f"export needs a file path or a text file, not {type(target).__name__}"
+                )
             return _write_lines(target, entries)
+        if "\x00" in str(target):
+            raise ValidationError("export needs a file path without NUL characters")
         path = Path(target)
         if not str(target) or not path.name or path.is_dir():
             raise ValidationError(f"export needs a file path, not {str(target)!r}")
         if not path.absolute().parent.is_dir():
             raise ValidationError(f"cannot export to {str(target)!r}: its folder does not exist")
+        if (path.exists() or path.is_symlink()) and not path.is_file():
+            # the file is replaced atomically (a rename): a device, a FIFO or a socket would
+            # be replaced too (as root, /dev/zero became a file); a symlink's target is not
+            raise ValidationError(f"cannot export to {str(target)!r}: it is not a regular file")
         tmp = path.with_name(f".{path.name}.tmp")
         try:
             with tmp.open("w", encoding="utf-8") as fh:
@@ -1221,6 +1243,10 @@ class MindBank:
         Raises:
             ReadOnlyQueryError: the statement writes or is invalid.
         """
+        try:
+            check_text(sql, "the SQL statement")
+        except ValidationError as exc:
+            raise ReadOnlyQueryError(str(exc)) from None
         self._memory.flush_access()
         if self._pg:
             return self._db.read_only_query(sql, params)  # type: ignore[attr-defined, no-any-return]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -98,10 +99,10 @@ def check_tags(tags: Iterable[str] | None) -> list[str]:
     seen: set[str] = set()
     for tag in tags:
         if not isinstance(tag, str) or not tag.strip():
-            raise ValidationError(f"every tag must be a non-empty string, got {tag!r:.100}")
+            raise ValidationError(f"every tag must be a non-empty string, got {_show(tag)}")
         if "\x00" in tag:
             raise ValidationError(
-                f"a tag must not contain the NUL character (U+0000): {tag!r:.100}"
+                f"a tag must not contain the NUL character (U+0000): {_show(tag)}"
             )
         if len(tag) > MAX_TAG_LENGTH:
             raise ValidationError(
@@ -133,7 +134,7 @@ def expiry(ttl: float | None, now: float) -> float | None:
     if ttl is None:
         return None
     if isinstance(ttl, bool) or not isinstance(ttl, int | float):
-        raise ValidationError(f"ttl must be a number of seconds, got {ttl!r:.100}")
+        raise ValidationError(f"ttl must be a number of seconds, got {_show(ttl)}")
     if not 0 < ttl <= MAX_TTL:  # also NaN and infinity
         raise ValidationError(
             f"ttl must be a positive number of seconds up to {MAX_TTL:.0f} (a hundred years), "
@@ -145,7 +146,7 @@ def expiry(ttl: float | None, now: float) -> float | None:
 def check_finite(value: object, what: str, low: float, high: float) -> float:
     """A number (not a bool) in ``[low, high]``: NaN and infinities are refused."""
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValidationError(f"{what} must be a number, got {value!r:.100}")
+        raise ValidationError(f"{what} must be a number, got {_show(value)}")
     if not low <= value <= high:
         raise ValidationError(f"{what} must be between {low:g} and {high:g}, got {value}")
     return float(value)
@@ -154,7 +155,7 @@ def check_finite(value: object, what: str, low: float, high: float) -> float:
 def check_k(k: object) -> int:
     """How many results: an integer from 1 to :data:`MAX_K`."""
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
-        raise ValidationError(f"k must be an integer from 1 to {MAX_K:,}, got {k!r:.100}")
+        raise ValidationError(f"k must be an integer from 1 to {MAX_K:,}, got {_show(k)}")
     return k
 
 
@@ -163,9 +164,9 @@ def check_limit(limit: int | None, offset: int) -> None:
     if limit is not None and (
         isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= MAX_COUNT
     ):
-        raise ValidationError(f"limit must be an integer from 0 to 2**62, got {limit!r:.100}")
+        raise ValidationError(f"limit must be an integer from 0 to 2**62, got {_show(limit)}")
     if isinstance(offset, bool) or not isinstance(offset, int) or not 0 <= offset <= MAX_COUNT:
-        raise ValidationError(f"offset must be an integer from 0 to 2**62, got {offset!r:.100}")
+        raise ValidationError(f"offset must be an integer from 0 to 2**62, got {_show(offset)}")
 
 
 def encode_entry(
@@ -202,6 +203,15 @@ def encode_entry(
         encode_metadata(metadata),
         expires_at,
     )
+
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 100
+
+
+def _show(value: object) -> str:
+    """A value for an error message: short, and safe for a value nested without end."""
+    return _REPR.repr(value)
 
 
 def _utf8_size(text: str, what: str = "the value") -> int:

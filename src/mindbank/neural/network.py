@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import reprlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,7 +75,7 @@ def _num(obj: Mapping[str, Any], key: str, default: Any, kind: type, low: float)
         or not isinstance(value, int | float)
         or (kind is int and not float(value).is_integer())
     ):
-        raise ValidationError(f"training.{key} must be a number, got {value!r:.100}")
+        raise ValidationError(f"training.{key} must be a number, got {reprlib.repr(value)}")
     high = _HIGH.get(key, float("inf"))
     if not low <= value <= high:  # also NaN
         raise ValidationError(f"training.{key} must be from {low:g} to {high:g}, got {value!r}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import reprlib
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -65,13 +66,17 @@ class Pipeline:
         if not strategies:
             raise ValidationError("no strategies to run")
         if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 64:
-            raise ValidationError(f"workers must be an integer from 1 to 64, got {workers!r:.100}")
+            raise ValidationError(
+                f"workers must be an integer from 1 to 64, got {reprlib.repr(workers)}"
+            )
         if (
             isinstance(iterations, bool)
             or not isinstance(iterations, int)
             or not (1 <= iterations <= 1000)
         ):
-            raise ValidationError(f"iterations must be from 1 to 1,000, got {iterations!r:.100}")
+            raise ValidationError(
+                f"iterations must be from 1 to 1,000, got {reprlib.repr(iterations)}"
+            )
         check_finite(wall_seconds, "the time limit (seconds)", 0.1, 86_400)
         jobs = [(t, s) for _ in range(iterations) for t in tasks for s in strategies]
         results: list[RunResult] = []

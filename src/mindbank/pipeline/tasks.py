@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import json
+import reprlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,7 +140,7 @@ def load(source: str, complexity: str | None = None, limit: int | None = None) -
     """Tasks from ``builtin``, ``mbpp``, a ``.jsonl`` file or a folder of task folders, of one
     complexity if given, at most ``limit``."""
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise ValidationError(f"limit must be a positive integer, got {limit!r:.100}")
+        raise ValidationError(f"limit must be a positive integer, got {reprlib.repr(limit)}")
     if source == "mbpp":
         found = from_mbpp()
     elif source == "builtin":
