@@ -12,6 +12,7 @@ import dataclasses
 import functools
 import json
 import os
+import reprlib
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import cached_property
@@ -1010,7 +1011,9 @@ class MindBank:
         from mindbank.memory.changes import read_changes
 
         if isinstance(since, bool) or not isinstance(since, int) or not 0 <= since <= 2**62:
-            raise ValidationError(f"since must be a non-negative sequence number, got {since!r}")
+            raise ValidationError(
+                f"since must be a non-negative sequence number, got {reprlib.repr(since)}"
+            )
         if namespace is not None:
             check_namespace(namespace)
         check_limit(limit, 0)
@@ -1051,7 +1054,7 @@ class MindBank:
         if namespace is not None:
             check_namespace(namespace)
         if not interval > 0:
-            raise ValidationError(f"interval must be > 0, got {interval!r}")
+            raise ValidationError(f"interval must be > 0, got {reprlib.repr(interval)}")
         repo = self._changes_repo()
         if name is not None:
             check_key(name, "cursor name")
@@ -1395,11 +1398,15 @@ class MindBank:
         if not wanted or not wanted <= {"hot", "warm", "cold"}:
             raise ValidationError("tiers must be some of hot, warm, cold")
         if isinstance(min_bytes, bool) or not isinstance(min_bytes, int) or min_bytes < 1:
-            raise ValidationError(f"min_bytes must be a positive integer, got {min_bytes!r}")
+            raise ValidationError(
+                f"min_bytes must be a positive integer, got {reprlib.repr(min_bytes)}"
+            )
         if not 1 <= level <= 22:
-            raise ValidationError(f"level must be in 1-22, got {level!r}")
+            raise ValidationError(f"level must be in 1-22, got {reprlib.repr(level)}")
         if not 1024 <= dict_size <= 1 << 20:
-            raise ValidationError(f"dict_size must be in 1 KiB-1 MiB, got {dict_size!r}")
+            raise ValidationError(
+                f"dict_size must be in 1 KiB-1 MiB, got {reprlib.repr(dict_size)}"
+            )
         start = _time.perf_counter()
         self._memory.flush_access()
         now = self._clock()
