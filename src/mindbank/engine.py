@@ -36,6 +36,7 @@ from mindbank.memory.validation import (
     check_key,
     check_limit,
     check_namespace,
+    check_path,
     check_tags,
     check_text,
     encode_entry,
@@ -620,9 +621,14 @@ class MindBank:
         """
         if isinstance(keys, str):
             raise ValidationError("retrieve_many takes a list of keys, not one string")
+        if isinstance(keys, bytes | Mapping) or not isinstance(keys, Iterable):
+            raise ValidationError(f"keys must be a list of strings, not {type(keys).__name__}")
         wanted = list(dict.fromkeys(keys))
         if any(not isinstance(k, str) for k in wanted):
             raise ValidationError("keys must be strings")
+        for k in wanted:
+            check_key(k)
+        check_namespace(namespace)
         entries = self._memory.get_many(wanted, namespace, self._clock())
         upgrade = "_schemas" in self.__dict__ and self._schemas.migrators
         feedback = self._feedback
@@ -766,7 +772,7 @@ class MindBank:
         from mindbank.bridge import claude
 
         check_namespace(namespace)
-        path = Path(folder) if folder is not None else claude.default_folder()
+        path = check_path(folder, "folder") if folder is not None else claude.default_folder()
         if not path.is_dir():
             raise NotFoundError(f"no memory folder at {path}")
         return claude.import_folder(self, path, namespace)
@@ -780,7 +786,7 @@ class MindBank:
         from mindbank.store.repos import feedback_repo
 
         check_namespace(namespace)
-        path = Path(folder) if folder is not None else claude.default_folder()
+        path = check_path(folder, "folder") if folder is not None else claude.default_folder()
         report = claude.export_folder(self, path, namespace)
         ranks = {(ns, key): r for _, ns, key, r in feedback_repo(self._db).top_ranked(1_000_000)}
         claude.write_index(path / "MEMORY.md", self.list(namespace=namespace, limit=None), ranks)
@@ -1175,9 +1181,7 @@ class MindBank:
                     f"export needs a file path or a text file, not {type(target).__name__}"
                 )
             return _write_lines(target, entries)
-        if "\x00" in str(target):
-            raise ValidationError("export needs a file path without NUL characters")
-        path = Path(target)
+        path = check_path(target, "the export file")
         if not str(target) or not path.name or path.is_dir():
             raise ValidationError(f"export needs a file path, not {str(target)!r}")
         if not path.absolute().parent.is_dir():
@@ -1210,14 +1214,20 @@ class MindBank:
         """
         now = self._clock()
         if isinstance(source, str | os.PathLike):
-            path = Path(source)
+            path = check_path(source, "the import file")
             if not path.is_file():  # a FIFO or a device would block or never end
                 what = "does not exist" if not path.exists() else "is not a regular file"
                 raise ValidationError(f"cannot import {str(source)!r}: it {what}")
             with path.open(encoding="utf-8", errors="surrogateescape") as fh:
                 rows = list(parse_lines(fh, now, self._max_value))
-        else:
+        elif callable(getattr(source, "readline", None)) or (
+            callable(getattr(source, "__iter__", None)) and not isinstance(source, bytes | Mapping)
+        ):
             rows = list(parse_lines(source, now, self._max_value))
+        else:
+            raise ValidationError(
+                f"import needs a file path or a text file, not {type(source).__name__}"
+            )
         self._schemas.check([(r[1], r[0], r[2] if r[3] == "text" else json.loads(r[2]))
                              for r in rows])  # fmt: skip
         prepared: list[Any] = []
@@ -1275,11 +1285,13 @@ class MindBank:
             url = str(self._db.url)  # type: ignore[attr-defined]
             return maintenance.backup_by_copy(
                 lambda out: copy(url, out, settings=self._db.settings),
-                Path(path),
+                check_path(path, "the backup file"),
                 overwrite=overwrite,
             )
 
-        return maintenance.backup(self._db, Path(path), overwrite=overwrite)
+        return maintenance.backup(
+            self._db, check_path(path, "the backup file"), overwrite=overwrite
+        )
 
     def stats(self) -> Stats:
         """File sizes, rows per table, live entries per namespace (on PostgreSQL: the

@@ -46,7 +46,10 @@ def _bounded(lines: Iterable[str], longest: int) -> Iterator[str | None]:
     is None: a 50 MB line, or /dev/zero's endless one, is refused without reading it all)."""
     readline = getattr(lines, "readline", None)
     if readline is None:
-        for line in lines:
+        for number, line in enumerate(lines, start=1):
+            if not isinstance(line, str):
+                raise ImportFormatError(f"a line must be text, not {type(line).__name__}",
+                                        line=number)  # fmt: skip
             yield line if len(line) <= longest else None
         return
     while True:

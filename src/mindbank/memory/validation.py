@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import reprlib
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from mindbank.errors import ValidationError
@@ -21,6 +23,7 @@ __all__ = [
     "check_k",
     "check_key",
     "check_limit",
+    "check_path",
     "check_name",
     "check_namespace",
     "check_tags",
@@ -157,6 +160,21 @@ def check_k(k: object) -> int:
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
         raise ValidationError(f"k must be an integer from 1 to {MAX_K:,}, got {_show(k)}")
     return k
+
+
+def check_path(value: object, what: str = "path") -> Path:
+    """A file system path given by a caller: a string or path, without NUL, each part at most
+    255 bytes and the whole at most 4,096 (what the file system would refuse with an
+    ``OSError`` is refused here with a message)."""
+    if isinstance(value, bytes) or not isinstance(value, str | os.PathLike):
+        raise ValidationError(f"{what} must be a path, not {type(value).__name__}")
+    text = os.fspath(value)
+    if not isinstance(text, str) or not text or "\x00" in text:
+        raise ValidationError(f"{what} must be a non-empty path without NUL characters")
+    size = _utf8_size(text, what)
+    if size > 4096 or any(len(part.encode("utf-8")) > 255 for part in Path(text).parts):
+        raise ValidationError(f"{what} is too long for a file system ({size:,} bytes)")
+    return Path(text)
 
 
 def check_limit(limit: int | None, offset: int) -> None:

@@ -25,7 +25,7 @@ import numpy as np
 
 from mindbank.errors import ConflictError, NotFoundError, ValidationError
 from mindbank.memory.cache import LRUCache
-from mindbank.memory.validation import check_key
+from mindbank.memory.validation import check_key, check_path
 from mindbank.neural.model import MAX_MODEL_BYTES, Model, Prediction, load_records
 from mindbank.neural.network import Epoch
 from mindbank.records import (
@@ -436,7 +436,11 @@ class NeuralModels:
             "model": header,
             "sha256": _sha(blob),
         }
-        out = Path(path)
+        out = check_path(path, "the model file")
+        if not out.absolute().parent.is_dir():
+            raise ValidationError(f"cannot write {out}: its folder does not exist")
+        if (out.exists() or out.is_symlink()) and not out.is_file():
+            raise ValidationError(f"cannot write {out}: it is not a regular file")
         tmp = out.with_name(f".{out.name}.tmp")
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
             z.writestr("header.json", json.dumps(doc, ensure_ascii=False))
@@ -451,7 +455,7 @@ class NeuralModels:
             ValidationError: not a .clf file, a damaged or tampered one, or shapes that do not
                 fit; nothing is stored then.
         """
-        p = Path(path)
+        p = check_path(path, "the model file")
         try:
             if not p.is_file():
                 raise FileNotFoundError

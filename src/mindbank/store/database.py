@@ -29,6 +29,7 @@ from mindbank.errors import (
     NotADatabaseError,
     SchemaError,
     StoreError,
+    ValidationError,
 )
 from mindbank.store.compression import register as register_codec
 from mindbank.store.digests import register as register_digests
@@ -288,7 +289,7 @@ class Database(Transactions):
             )
         except sqlite3.Error as exc:
             raise translate_error(exc, self.path) from exc
-        self.execute: Callable[..., sqlite3.Cursor] = self.conn.execute
+        self.execute: Callable[..., sqlite3.Cursor] = self._execute
         register_digests(self.conn)
         self.codec = register_codec(self.conn)
         self.actor = self.settings.actor or f"{socket.gethostname()}:{os.getpid()}"
@@ -436,9 +437,23 @@ class Database(Transactions):
 
     # -- statements and transactions ---------------------------------------------------------
 
+    def _execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
+        """``conn.execute``; a parameter SQLite cannot bind (an integer beyond 64 bits, text
+        that is not valid Unicode) is the caller's input: a :class:`ValidationError`."""
+        try:
+            return self.conn.execute(sql, params)
+        except OverflowError:
+            raise ValidationError(
+                "a number is out of range (beyond SQLite's 64-bit integers)"
+            ) from None
+        except UnicodeEncodeError:
+            raise ValidationError(
+                "a text is not valid Unicode (a lone surrogate: bytes that were not UTF-8?)"
+            ) from None
+
     def _execute_timed(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
         start = time.perf_counter()
-        cur = self.conn.execute(sql, params)
+        cur = self._execute(sql, params)
         ms = (time.perf_counter() - start) * 1000.0
         threshold = self.settings.slow_query_ms
         if threshold is not None and ms >= threshold and not self._in_slow_hook:
@@ -469,7 +484,7 @@ class Database(Transactions):
         self.settings = replace(self.settings, slow_query_ms=threshold_ms)
         if hook is not None:
             self._slow_hooks.append(hook)
-        self.execute = self.conn.execute if threshold_ms is None else self._execute_timed
+        self.execute = self._execute if threshold_ms is None else self._execute_timed
 
     def run(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
         """``execute``, with SQLite's errors translated into mindbank's."""
