@@ -15,6 +15,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from mindbank.errors import shown
+
 if TYPE_CHECKING:
     from mindbank.config import Settings, find_db_path
     from mindbank.engine import Follower, MindBank, copy, open, restore
@@ -263,7 +265,7 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(f"mindbank.{_WHERE[name]}"), name)
         globals()[name] = value
         return value
-    raise AttributeError(f"module 'mindbank' has no attribute {name!r}")
+    raise AttributeError(f"module 'mindbank' has no attribute {shown(name)}")
 
 
 def __dir__() -> list[str]:

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from mindbank.errors import ValidationError
+from mindbank.errors import ValidationError, shown
 
 __all__ = [
     "DB_DIRNAME",
@@ -320,9 +320,9 @@ def _positive_float(name: str, raw: str) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise ValidationError(f"{name} must be a number, got {raw!r}") from None
+        raise ValidationError(f"{name} must be a number, got {shown(raw)}") from None
     if value < 0:
-        raise ValidationError(f"{name} must be >= 0, got {raw!r}")
+        raise ValidationError(f"{name} must be >= 0, got {shown(raw)}")
     return value
 
 
@@ -362,7 +362,9 @@ def parse_duration(text: str | float | int) -> float:
         ValidationError: if the text is not a non-negative duration.
     """
     if isinstance(text, bool):
-        raise ValidationError(f"a duration must be a number of seconds or a text, got {text!r}")
+        raise ValidationError(
+            f"a duration must be a number of seconds or a text, got {shown(text)}"
+        )
     if isinstance(text, int | float):
         if not 0 <= text <= 1e11:  # also NaN and infinity
             raise ValidationError(f"a duration must be a finite number of seconds >= 0, got {text}")
@@ -371,5 +373,5 @@ def parse_duration(text: str | float | int) -> float:
         raise ValidationError(f"not a duration: {reprlib.repr(text)} (examples: 90, 30m, 1h, 7d)")
     m = _DURATION.match(text)
     if not m:
-        raise ValidationError(f"not a duration: {text!r} (examples: 90, 30m, 1h, 7d)")
+        raise ValidationError(f"not a duration: {shown(text)} (examples: 90, 30m, 1h, 7d)")
     return float(m.group(1)) * _UNIT_SECONDS[m.group(2) or "s"]

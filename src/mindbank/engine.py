@@ -28,6 +28,7 @@ from mindbank.errors import (
     ReadOnlyQueryError,
     ValidationError,
     WitnessWarning,
+    shown,
 )
 from mindbank.memory.transfer import entry_line, parse_lines
 from mindbank.memory.validation import (
@@ -669,11 +670,11 @@ class MindBank:
             NotFoundError: no such entry.
             ValidationError: a reward outside [-1, 1].
         """
-        if not isinstance(entry, str):
-            namespace, entry = entry.namespace, entry.key
-        check_key(entry)
+        if not isinstance(entry, str) and hasattr(entry, "namespace") and hasattr(entry, "key"):
+            namespace, entry = entry.namespace, entry.key  # an Entry
+        key = check_key(entry)
         check_namespace(namespace)
-        return self._feedback.explicit(namespace, entry, reward, query)
+        return self._feedback.explicit(namespace, key, reward, query)
 
     def build_graph(self) -> GraphReport:
         """Rebuild the memory graph: each entry linked to up to ``graph_neighbours`` others of
@@ -794,6 +795,8 @@ class MindBank:
 
     def entry_score(self, key: str, *, namespace: str = "default") -> EntryScore:
         """What feedback taught about an entry (its boost, uses and skips)."""
+        check_key(key)
+        check_namespace(namespace)
         return self._feedback.score(namespace, key)
 
     def get(self, key: str, *, namespace: str = "default") -> Entry | None:
@@ -891,6 +894,7 @@ class MindBank:
         """A namespace's schema, or None."""
         from mindbank.records import SchemaInfo
 
+        check_namespace(namespace)
         row = self._schemas.refresh().get(namespace)
         if row is None:
             return None
@@ -987,7 +991,7 @@ class MindBank:
         """
         check_namespace(namespace)
         if not self._memory.has_namespace(namespace):
-            raise NotFoundError(f"no namespace {namespace!r}")
+            raise NotFoundError(f"no namespace {shown(namespace)}")
         return self._memory.clear_namespace(namespace, self._clock())[0]
 
     def cleanup(self) -> CleanupReport:
@@ -1144,6 +1148,8 @@ class MindBank:
     def reembed(self, progress: Callable[[int], None] | None = None) -> int:
         """Recompute every vector with the embedder in use (after changing models); returns
         how many entries were embedded. ``progress(done)`` is called after each batch."""
+        if progress is not None and not callable(progress):
+            raise ValidationError("progress must be a function of the count done")
         return self._search.reembed(progress)
 
     def index_status(self) -> IndexStatus:

@@ -33,6 +33,8 @@ non-zero exit (or a tool error).
 
 from __future__ import annotations
 
+import reprlib
+
 __all__ = [
     "BackendError",
     "ChangeLogGapError",
@@ -51,6 +53,7 @@ __all__ = [
     "SchemaViolationError",
     "StoreError",
     "ValidationError",
+    "shown",
     "WitnessWarning",
 ]
 
@@ -159,3 +162,15 @@ class IntegrityCheckError(StoreError):
 
 class WitnessWarning(UserWarning):
     """The witness chain of a database being opened is broken (see ``mindbank db verify``)."""
+
+
+def shown(value: object) -> str:
+    """A value for an error message: its repr, cut short (at most ~100 characters a string,
+    4 levels deep), so a hostile value (huge, or nested without end) cannot blow up the
+    message that refuses it."""
+    return _SHOWN.repr(value)
+
+
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring = _SHOWN.maxother = 100
+_SHOWN.maxlevel = 4

@@ -9,6 +9,7 @@ import click
 
 import mindbank
 from mindbank.cli.output import db_option, emit_json, json_option, require_matplotlib, table
+from mindbank.errors import shown
 
 __all__ = ["pipeline"]
 
@@ -286,7 +287,7 @@ def train_and_stream(
 
     found = [t for t in _tasks(source, None, None) if t.id == task_id]
     if not found:
-        raise mindbank.NotFoundError(f"no task {task_id!r} in {source}")
+        raise mindbank.NotFoundError(f"no task {shown(task_id)} in {source}")
     task = found[0]
     chosen = {s.name: s for s in parse_strategies([x for x in strategies.split(",") if x.strip()])}
     priorities = {"reliability": reliability, "speed": speed, "score": score}

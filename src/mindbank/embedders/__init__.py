@@ -19,7 +19,7 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from mindbank.errors import ValidationError
+from mindbank.errors import ValidationError, shown
 
 if TYPE_CHECKING:
     from mindbank.embedders.base import Embedder
@@ -53,11 +53,13 @@ def load_embedder(spec: str | None = None) -> Embedder:
     spec = spec or os.environ.get("MINDBANK_EMBEDDER") or DEFAULT_EMBEDDER
     name, _, args = spec.partition(":")
     if name not in _REGISTRY:
-        raise ValidationError(f"unknown embedder {name!r}; known: {', '.join(embedder_names())}")
+        raise ValidationError(
+            f"unknown embedder {shown(name)}; known: {', '.join(embedder_names())}"
+        )
     try:
         return _REGISTRY[name](args)
     except (TypeError, ValueError) as exc:
-        raise ValidationError(f"bad embedder spec {spec!r}: {exc}") from None
+        raise ValidationError(f"bad embedder spec {shown(spec)}: {exc}") from None
 
 
 def _minilm(args: str) -> Embedder:

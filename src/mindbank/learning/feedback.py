@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from mindbank.config import LearningSettings
-from mindbank.errors import NotFoundError, ValidationError
+from mindbank.errors import NotFoundError, ValidationError, shown
 from mindbank.learning.fuzzy import FuzzyCache
 from mindbank.learning.rules import learn_boost
 from mindbank.records import EntryScore, FuzzyHit, GraphNode, GraphReport, SearchHit
@@ -118,14 +118,14 @@ class FeedbackLoop:
     ) -> EntryScore:
         """Record a caller's feedback on an entry: ``reward`` in [-1, 1]."""
         if isinstance(reward, bool) or not isinstance(reward, int | float):
-            raise ValidationError(f"reward must be a number in [-1, 1], got {reward!r}")
+            raise ValidationError(f"reward must be a number in [-1, 1], got {shown(reward)}")
         if not -1.0 <= reward <= 1.0:
             raise ValidationError(f"reward must be in [-1, 1], got {reward}")
         now = self._clock()
         with self._db.transaction():
             ids = self._repo.entry_ids([(namespace, key)])
             if not ids:
-                raise NotFoundError(f"no entry {key!r} in namespace {namespace!r}")
+                raise NotFoundError(f"no entry {shown(key)} in namespace {shown(namespace)}")
             boost, uses, skips = self._learn(
                 ids[(namespace, key)],
                 query,
@@ -140,7 +140,7 @@ class FeedbackLoop:
         """What was learned about an entry."""
         ids = self._repo.entry_ids([(namespace, key)])
         if not ids:
-            raise NotFoundError(f"no entry {key!r} in namespace {namespace!r}")
+            raise NotFoundError(f"no entry {shown(key)} in namespace {shown(namespace)}")
         boost, uses, skips = self._repo.score(ids[(namespace, key)])
         return EntryScore(namespace, key, boost, uses, skips)
 

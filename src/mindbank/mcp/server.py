@@ -22,6 +22,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 import mindbank
+from mindbank.errors import shown
 
 __all__ = ["build_server"]
 
@@ -103,7 +104,7 @@ def _timeout_from_env() -> float:
         value = -1.0
     if not 0 < value <= 86_400:
         raise mindbank.ValidationError(
-            f"MINDBANK_MCP_TIMEOUT must be seconds from 0 to 86400, got {text!r}"
+            f"MINDBANK_MCP_TIMEOUT must be seconds from 0 to 86400, got {shown(text)}"
         )
     return value
 
@@ -235,7 +236,7 @@ def build_server(db: str | os.PathLike[str] | None = None) -> tuple[MCPServer, C
         """One tool for every memory action: store (key, value, namespace, ttl), retrieve (key), list (namespace), delete (key), search
         (query)."""
         if action in ("store", "retrieve", "delete") and not key:
-            raise ToolError(f"argument 'key' is required for action {action!r}")
+            raise ToolError(f"argument 'key' is required for action {shown(action)}")
         if action == "store":
             if value is None:
                 raise ToolError("argument 'value' is required for action 'store'")

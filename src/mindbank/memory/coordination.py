@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from mindbank.errors import ConflictError, NotFoundError, ValidationError
+from mindbank.errors import ConflictError, NotFoundError, ValidationError, shown
 from mindbank.memory.validation import check_finite, check_limit, check_name, check_tags, expiry
 from mindbank.records import (
     Agent,
@@ -94,7 +94,7 @@ class Sessions(_Part):
         """
         found = self._repo.session_get(check_name(id, "session id"), self._clock(), touch=True)
         if found is None:
-            raise NotFoundError(f"no session {id!r} (or it has expired)")
+            raise NotFoundError(f"no session {shown(id)} (or it has expired)")
         return found
 
     def get(self, id: str) -> Session | None:
@@ -230,7 +230,7 @@ class Tasks(_Part):
         """
         task = self._repo.task_get(id)
         if task is None:
-            raise NotFoundError(f"no task {id!r}")
+            raise NotFoundError(f"no task {shown(id)}")
         changes: dict[str, Any] = {}
         now = self._clock()
         if status is not None:
@@ -240,7 +240,7 @@ class Tasks(_Part):
                 blocked = self.blockers(id)
                 if blocked:
                     raise ConflictError(
-                        f"task {id!r} waits on unfinished dependencies: {', '.join(blocked)}"
+                        f"task {shown(id)} waits on unfinished dependencies: {', '.join(blocked)}"
                     )
             changes["status"] = status
             changes["completed_at"] = now if status in _FINISHED else None
@@ -260,7 +260,7 @@ class Tasks(_Part):
         """Dependencies of a task that are not completed yet."""
         task = self._repo.task_get(id)
         if task is None:
-            raise NotFoundError(f"no task {id!r}")
+            raise NotFoundError(f"no task {shown(id)}")
         out = []
         for dep in task.dependencies:
             d = self._repo.task_get(dep)
@@ -336,7 +336,9 @@ class SharedStates(_Part):
                 )
             except ConflictError:
                 continue
-        raise ConflictError(f"shared state {key!r} kept changing; gave up after {retries} tries")
+        raise ConflictError(
+            f"shared state {shown(key)} kept changing; gave up after {retries} tries"
+        )
 
     def delete(self, key: str) -> bool:
         """Remove a key; True if it existed."""
@@ -388,7 +390,7 @@ class Metrics(_Part):
             or not isinstance(value, int | float)
             or not math.isfinite(value)
         ):
-            raise ValidationError(f"metric value must be a finite number, got {value!r}")
+            raise ValidationError(f"metric value must be a finite number, got {shown(value)}")
         self._repo.metric_insert(
             check_name(name, "metric name"), float(value), _object(tags, "tags"), self._clock()
         )

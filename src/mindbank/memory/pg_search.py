@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from mindbank.errors import EmbedderMismatchError, ValidationError
+from mindbank.errors import EmbedderMismatchError, ValidationError, shown
 from mindbank.memory.cache import LRUCache
 from mindbank.memory.semantic import (
     MODES,
@@ -202,7 +202,7 @@ class PgSearch:
         """See :meth:`mindbank.MindBank.search`."""
         check_text(query, "the query")
         if mode not in MODES:
-            raise ValidationError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+            raise ValidationError(f"mode must be one of {', '.join(MODES)}, got {shown(mode)}")
         if mmr is not None and not 0.0 <= mmr <= 1.0:
             raise ValidationError(f"mmr (the weight of relevance) must be in [0, 1], got {mmr}")
         self._memory.flush_access()

@@ -25,7 +25,7 @@ import re
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any
 
-from mindbank.errors import SchemaViolationError, ValidationError
+from mindbank.errors import SchemaViolationError, ValidationError, shown
 
 __all__ = ["NamespaceSchemas", "normalize", "strictify"]
 
@@ -59,7 +59,7 @@ def normalize(document: Any, name: str | None) -> tuple[str, dict[str, Any]]:
             name = next(iter(defs))
         if name not in defs:
             raise ValidationError(
-                f"no definition {name!r} in the document (it has {', '.join(sorted(defs))})"
+                f"no definition {shown(name)} in the document (it has {', '.join(sorted(defs))})"
             )
         return name, {"definitions": dict(defs)}
     # a single schema: its own definitions stay with it
@@ -188,7 +188,7 @@ def compile_schema(name: str, document: Mapping[str, Any], strict: bool) -> Vali
         validator: Validator = fastjsonschema.compile(root, handlers=refuse)
         return validator
     except (fastjsonschema.JsonSchemaDefinitionException, re.error, RecursionError) as exc:
-        raise ValidationError(f"the schema {name!r} is invalid: {exc}") from None
+        raise ValidationError(f"the schema {shown(name)} is invalid: {exc}") from None
 
 
 class NamespaceSchemas:
@@ -246,7 +246,7 @@ class NamespaceSchemas:
                 v(value)
             except fastjsonschema.JsonSchemaValueException as exc:
                 raise SchemaViolationError(
-                    f"{key!r} in namespace {namespace!r} does not match schema "
+                    f"{shown(key)} in namespace {shown(namespace)} does not match schema "
                     f"{rows[namespace][0]!r}: {exc.message}"
                 ) from None
 
@@ -275,7 +275,7 @@ class NamespaceSchemas:
                 current = fn(copy.deepcopy(current))
             except Exception as exc:  # a user's function: say which one failed, and why
                 raise ValidationError(
-                    f"migrator {getattr(fn, '__name__', fn)!r} of namespace {namespace!r} "
+                    f"migrator {getattr(fn, '__name__', fn)!r} of namespace {shown(namespace)} "
                     f"failed: {exc}"
                 ) from exc
             if self.valid(namespace, current):

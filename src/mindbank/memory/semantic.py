@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mindbank.config import Settings
-from mindbank.errors import DatabaseLockedError, EmbedderMismatchError, ValidationError
+from mindbank.errors import DatabaseLockedError, EmbedderMismatchError, ValidationError, shown
 from mindbank.memory.cache import LRUCache
 from mindbank.memory.mirror import VectorMirror
 from mindbank.memory.validation import check_k, check_text
@@ -367,7 +367,7 @@ class SemanticMemory:
         """Search; see :meth:`mindbank.MindBank.search`."""
         check_text(query, "the query")
         if mode not in MODES:
-            raise ValidationError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+            raise ValidationError(f"mode must be one of {', '.join(MODES)}, got {shown(mode)}")
         check_k(k)
         if mmr is not None and not 0.0 <= mmr <= 1.0:
             raise ValidationError(f"mmr (the weight of relevance) must be in [0, 1], got {mmr}")

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from mindbank.errors import ValidationError
+from mindbank.errors import ValidationError, shown
 
 __all__ = ["TEXT_DIMS", "Featurizer", "flatten", "merge_specs"]
 
@@ -113,7 +113,7 @@ class Featurizer:
             elif all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
                 arr = np.array(values, dtype=np.float64)
                 if not np.all(np.isfinite(arr)):
-                    raise ValidationError(f"field {name!r} has NaN or infinite values")
+                    raise ValidationError(f"field {shown(name)} has NaN or infinite values")
                 std = float(arr.std())
                 spec.append(
                     {"field": name, "kind": "number", "mean": float(arr.mean()),
@@ -140,7 +140,7 @@ class Featurizer:
                         spec.append({"field": name, "kind": "text", "encoding": "hashed"})
             else:
                 raise ValidationError(
-                    f"field {name!r} mixes kinds of values (numbers, text, lists); make it one kind"
+                    f"field {shown(name)} mixes kinds of values (numbers, text, lists); make it one kind"
                 )
         if not spec:
             raise ValidationError("the records have no fields besides the target")
@@ -210,21 +210,23 @@ class Featurizer:
             if v is None:
                 return 0.0
             if isinstance(v, bool) or not isinstance(v, int | float):
-                raise ValidationError(f"field {name!r} must be a number, got {v!r}")
+                raise ValidationError(f"field {shown(name)} must be a number, got {shown(v)}")
             if not math.isfinite(v):
-                raise ValidationError(f"field {name!r} is NaN or infinite")
+                raise ValidationError(f"field {shown(name)} is NaN or infinite")
             return (v - mean) / std
         out = np.empty(len(values))
         try:
             out[:] = [mean if v is None else v for v in values]
         except (TypeError, ValueError):
             bad = next(v for v in values if v is not None and not isinstance(v, int | float))
-            raise ValidationError(f"field {name!r} must be a number, got {bad!r}") from None
+            raise ValidationError(
+                f"field {shown(name)} must be a number, got {shown(bad)}"
+            ) from None
         if any(isinstance(v, bool | str) for v in values):
             bad = next(v for v in values if isinstance(v, bool | str))
-            raise ValidationError(f"field {name!r} must be a number, got {bad!r}")
+            raise ValidationError(f"field {shown(name)} must be a number, got {shown(bad)}")
         if not np.all(np.isfinite(out)):
-            raise ValidationError(f"field {name!r} is NaN or infinite")
+            raise ValidationError(f"field {shown(name)} is NaN or infinite")
         return (out - mean) / std
 
     def field_slices(self) -> list[tuple[str, int, int]]:
@@ -256,7 +258,7 @@ def merge_specs(
         parts = fields[name]
         kinds = {(s["kind"], s.get("encoding"), s.get("embedder")) for s, _ in parts}
         if len(kinds) > 1:
-            raise ValidationError(f"field {name!r} is encoded differently by the participants")
+            raise ValidationError(f"field {shown(name)} is encoded differently by the participants")
         first = dict(parts[0][0])
         if first["kind"] == "number":
             total = sum(n for _, n in parts)

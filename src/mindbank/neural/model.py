@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from mindbank.errors import ValidationError
+from mindbank.errors import ValidationError, shown
 from mindbank.neural.features import Featurizer
 from mindbank.neural.network import (
     MAX_LAYERS,
@@ -88,7 +88,7 @@ def load_records(data: Any, target: str) -> tuple[list[dict[str, Any]], list[dic
             if not isinstance(r, Mapping):
                 raise ValidationError(f"{where}[{i}] is not a JSON object")
             if r.get(target) is None:
-                raise ValidationError(f"{where}[{i}] has no target field {target!r}")
+                raise ValidationError(f"{where}[{i}] has no target field {shown(target)}")
     return [dict(r) for r in train], [dict(r) for r in val]
 
 
@@ -474,16 +474,16 @@ def targets_of(
         classes = sorted({r[target] for r in records}, key=lambda v: (str(type(v)), v))
         if len(classes) < 2:
             raise ValidationError(
-                f"the target {target!r} has a single class ({classes[0]!r}) in the training "
+                f"the target {shown(target)} has a single class ({classes[0]!r}) in the training "
                 "data: there is nothing to learn"
             )
         if head == "sigmoid" and len(classes) != 2:
             raise ValidationError(
-                f"a sigmoid output predicts two classes; {target!r} has {len(classes)}"
+                f"a sigmoid output predicts two classes; {shown(target)} has {len(classes)}"
             )
         if head == "softmax" and output_size not in (None, len(classes)):
             raise ValidationError(
-                f"the output layer has size {output_size} but {target!r} has {len(classes)} classes"
+                f"the output layer has size {output_size} but {shown(target)} has {len(classes)} classes"
             )
         return classes, 0.0, 1.0, 1 if head == "sigmoid" else len(classes)
     values = _numbers(records, target)
@@ -519,7 +519,7 @@ def _numbers(records: list[dict[str, Any]], target: str) -> F:
     try:
         values = np.array([float(r[target]) for r in records])
     except (TypeError, ValueError):
-        raise ValidationError(f"a regression target {target!r} must be numbers") from None
+        raise ValidationError(f"a regression target {shown(target)} must be numbers") from None
     if not np.all(np.isfinite(values)):
-        raise ValidationError(f"the target {target!r} has NaN or infinite values")
+        raise ValidationError(f"the target {shown(target)} has NaN or infinite values")
     return values

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from mindbank.errors import ValidationError
+from mindbank.errors import ValidationError, shown
 
 __all__ = ["ACTIVATIONS", "Epoch", "Network", "NetworkConfig", "act_grad", "parse_config"]
 
@@ -78,7 +78,9 @@ def _num(obj: Mapping[str, Any], key: str, default: Any, kind: type, low: float)
         raise ValidationError(f"training.{key} must be a number, got {reprlib.repr(value)}")
     high = _HIGH.get(key, float("inf"))
     if not low <= value <= high:  # also NaN
-        raise ValidationError(f"training.{key} must be from {low:g} to {high:g}, got {value!r}")
+        raise ValidationError(
+            f"training.{key} must be from {low:g} to {high:g}, got {shown(value)}"
+        )
     return kind(value)
 
 
@@ -132,7 +134,7 @@ def parse_config(config: Mapping[str, Any]) -> NetworkConfig:
         elif kind == "hidden":
             if act not in HIDDEN:
                 raise ValidationError(
-                    f"architecture.layers[{i}].activation {act!r} is unknown "
+                    f"architecture.layers[{i}].activation {shown(act)} is unknown "
                     f"(hidden layers: {', '.join(HIDDEN)})"
                 )
             if size is None:
@@ -143,12 +145,12 @@ def parse_config(config: Mapping[str, Any]) -> NetworkConfig:
                 raise ValidationError(f"architecture.layers[{i}]: the output layer must be last")
             if act not in HEADS:
                 raise ValidationError(
-                    f"architecture.layers[{i}].activation {act!r} is unknown "
+                    f"architecture.layers[{i}].activation {shown(act)} is unknown "
                     f"(output layers: {', '.join(HEADS)})"
                 )
             head, output_size = act, size
         else:
-            raise ValidationError(f"architecture.layers[{i}].type {kind!r} is unknown")
+            raise ValidationError(f"architecture.layers[{i}].type {shown(kind)} is unknown")
     if head is None:
         raise ValidationError("architecture.layers needs an output layer")
     check_size([input_size or 1, *(n for n, _ in hidden), output_size or 1])
@@ -159,7 +161,7 @@ def parse_config(config: Mapping[str, Any]) -> NetworkConfig:
         raise ValidationError("training must be an object")
     optimizer = t.get("optimizer", "adam")
     if optimizer not in ("adam", "sgd"):
-        raise ValidationError(f"training.optimizer must be adam or sgd, got {optimizer!r}")
+        raise ValidationError(f"training.optimizer must be adam or sgd, got {shown(optimizer)}")
     sched = t.get("lr_schedule") or {}
     if sched and sched.get("type", "step_decay") != "step_decay":
         raise ValidationError("training.lr_schedule.type must be step_decay")

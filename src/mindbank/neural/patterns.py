@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mindbank.errors import ValidationError
+from mindbank.errors import ValidationError, shown
 from mindbank.store.database import Database
 from mindbank.store.neural import NeuralRepo
 
@@ -154,9 +154,11 @@ class CognitivePatterns:
         examples are learned now."""
         self._check(operation)
         if pattern not in PATTERNS:
-            raise ValidationError(f"pattern must be one of {', '.join(PATTERNS)}, got {pattern!r}")
+            raise ValidationError(
+                f"pattern must be one of {', '.join(PATTERNS)}, got {shown(pattern)}"
+            )
         if outcome not in (None, "success", "failure"):
-            raise ValidationError(f"outcome must be success or failure, got {outcome!r}")
+            raise ValidationError(f"outcome must be success or failure, got {shown(outcome)}")
         e = self._embedder_fn()
         vec = e.embed_one(operation).astype("<f4").tobytes()
         with self._db.transaction():
@@ -168,7 +170,9 @@ class CognitivePatterns:
         for op, pattern, outcome in rows:
             self._check(op)
             if pattern not in PATTERNS or outcome not in (None, "success", "failure"):
-                raise ValidationError(f"bad label for {op!r}: {pattern!r}, {outcome!r}")
+                raise ValidationError(
+                    f"bad label for {shown(op)}: {shown(pattern)}, {shown(outcome)}"
+                )
         e = self._embedder_fn()
         vecs = e.embed([r[0] for r in rows])
         now = self._clock()

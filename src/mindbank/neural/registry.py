@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mindbank.errors import ConflictError, NotFoundError, ValidationError
+from mindbank.errors import ConflictError, NotFoundError, ValidationError, shown
 from mindbank.memory.cache import LRUCache
 from mindbank.memory.validation import check_key, check_path
 from mindbank.neural.model import MAX_MODEL_BYTES, Model, Prediction, load_records
@@ -166,7 +166,7 @@ class NeuralModels:
         if not configs:
             raise ValidationError("give at least one configuration")
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise ValidationError(f"workers must be a positive integer, got {workers!r}")
+            raise ValidationError(f"workers must be a positive integer, got {shown(workers)}")
         labels = list(names) if names else [str(c.get("modelId") or "") for c in configs]
         if len(labels) != len(configs) or not all(labels):
             raise ValidationError("every configuration needs a name (or a modelId)")
@@ -299,7 +299,7 @@ class NeuralModels:
         if model is None:
             header, blob = self._repo.parts(info.id)
             if _sha(blob) != info.sha256:
-                raise ValidationError(f"model {name!r} v{info.version}: weights do not match")
+                raise ValidationError(f"model {shown(name)} v{info.version}: weights do not match")
             model = Model.from_parts(header, blob, self._embedder_fn)
             self.cache.put(key, model)
         return model
@@ -367,13 +367,15 @@ class NeuralModels:
                 versions = self._repo.versions(name)
                 if len(versions) > 1 and any(v.current and v.version == version for v in versions):
                     raise ConflictError(
-                        f"version {version} is the current version of model {name!r}: make "
+                        f"version {version} is the current version of model {shown(name)}: make "
                         "another one current first (rollback(); CLI: neural load NAME "
                         "VERSION), or delete the whole model"
                     )
             n = self._repo.delete(name, version)
         if not n:
-            raise NotFoundError(f"no model {name!r}" + ("" if version is None else f" v{version}"))
+            raise NotFoundError(
+                f"no model {shown(name)}" + ("" if version is None else f" v{version}")
+            )
         self.cache.clear()
         return n
 
@@ -520,7 +522,7 @@ class NeuralModels:
             raise ValidationError("an ensemble needs at least two models")
         models = [self.load(n) for n in names]
         if any(m.target != target for m in models):
-            raise ValidationError(f"every member must predict {target!r}")
+            raise ValidationError(f"every member must predict {shown(target)}")
         if any(m.classes is None for m in models):
             raise ValidationError("ensembles average class probabilities: classifiers only")
         if any(m.classes != models[0].classes for m in models):

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mindbank.errors import ValidationError
+from mindbank.errors import ValidationError, shown
 from mindbank.store.database import Database
 from mindbank.store.pipeline import PipelineRepo
 
@@ -42,7 +42,7 @@ def pipeline_records(
     """
     if pattern_type not in PATTERN_TYPES:
         raise ValidationError(
-            f"unknown pattern type {pattern_type!r} (known: {', '.join(PATTERN_TYPES)})"
+            f"unknown pattern type {shown(pattern_type)} (known: {', '.join(PATTERN_TYPES)})"
         )
     target, head = PATTERN_TYPES[pattern_type]
     runs = PipelineRepo(db).since(after)

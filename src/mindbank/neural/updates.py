@@ -27,7 +27,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from mindbank.errors import ValidationError
+from mindbank.errors import ValidationError, shown
 from mindbank.neural.features import Featurizer, merge_specs
 from mindbank.neural.model import (
     Model,
@@ -119,7 +119,7 @@ def update(
             kind, or a quantized version.
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValidationError(f"epochs must be a positive integer, got {epochs!r}")
+        raise ValidationError(f"epochs must be a positive integer, got {shown(epochs)}")
     if tolerance < 0:
         raise ValidationError("tolerance must be >= 0")
     if max_step is not None and max_step <= 0:
@@ -210,7 +210,7 @@ def online(
     ``max_step``; returns the updates and how many records are left waiting for the next.
     """
     if isinstance(every, bool) or not isinstance(every, int) or every < 5:
-        raise ValidationError(f"every must be an integer >= 5, got {every!r}")
+        raise ValidationError(f"every must be an integer >= 5, got {shown(every)}")
     reports: list[UpdateReport] = []
     batch: list[dict[str, Any]] = []
     for r in records:
@@ -262,7 +262,7 @@ def transfer(
     known = {f for f, _, _ in src.featurizer.field_slices()}
     if not any(set(r) & known for r in train):
         raise ValidationError(
-            f"the records share no field with what {source!r} reads ({', '.join(sorted(known))})"
+            f"the records share no field with what {shown(source)} reads ({', '.join(sorted(known))})"
         )
     if head is None:
         numeric = all(
@@ -270,7 +270,7 @@ def transfer(
         )
         head = "linear" if numeric else "softmax"
     if head not in ("softmax", "linear"):
-        raise ValidationError(f"head must be softmax or linear, got {head!r}")
+        raise ValidationError(f"head must be softmax or linear, got {shown(head)}")
     cfg = parse_config(src.config)
     cfg = dataclasses.replace(cfg, head=head, patience=None, epochs=epochs or cfg.epochs)
     if not val and len(train) >= 5:
@@ -358,7 +358,7 @@ def federated(
         raise ValidationError("federated learning needs at least two participants")
     for label, value in (("rounds", rounds), ("local_epochs", local_epochs)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValidationError(f"{label} must be a positive integer, got {value!r}")
+            raise ValidationError(f"{label} must be a positive integer, got {shown(value)}")
     cfg = parse_config(config)
     if cfg.head not in ("softmax", "sigmoid", "linear"):  # pragma: no cover - parse_config
         raise ValidationError(f"unknown head {cfg.head!r}")

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mindbank.errors import ValidationError
+from mindbank.errors import ValidationError, shown
 
 __all__ = ["PRESETS", "Profile", "Selection", "profiles", "select", "thompson", "validate"]
 
@@ -122,7 +122,7 @@ def select(
     rate 0.4: on held-out MBPP it chose worse, 0.921 vs 1.000, see docs/pipeline.md). Ties
     go to the strategy with more runs, then by name."""
     if rate not in ("ema", "plain"):
-        raise ValidationError(f"rate must be ema or plain, got {rate!r}")
+        raise ValidationError(f"rate must be ema or plain, got {shown(rate)}")
     pri = PRESETS.get(priorities) if isinstance(priorities, str) else dict(priorities)
     if pri is None:
         raise ValidationError(f"priorities must be one of {', '.join(PRESETS)} or weights")
@@ -144,8 +144,8 @@ def select(
     ranked.sort(key=lambda t: (-t[1], -t[2].uses, t[0]))
     name, value, p = ranked[0]
     scope = f"on {kind} tasks" if p.kind == kind else "overall (no runs of this kind yet)"
-    shown = p.success_rate if rate == "ema" else p.plain_rate
-    reason = (f"{name}: success rate {shown:.0%}, score {p.avg_score:.1f}, "
+    rate_shown = p.success_rate if rate == "ema" else p.plain_rate
+    reason = (f"{name}: success rate {rate_shown:.0%}, score {p.avg_score:.1f}, "
               f"{p.avg_seconds:.2f} s over {p.uses} runs {scope}")  # fmt: skip
     return Selection(name, kind, value, reason, tuple((n, v) for n, v, _ in ranked))
 

@@ -21,7 +21,7 @@ import shlex
 import subprocess
 from dataclasses import dataclass
 
-from mindbank.errors import ValidationError
+from mindbank.errors import ValidationError, shown
 from mindbank.pipeline.tasks import Task
 
 __all__ = ["BUILTIN", "Strategy", "apply", "load_strategies", "parse_strategies", "stripped_env"]
@@ -143,10 +143,10 @@ def load_strategies(path: str) -> list[Strategy]:
         elif isinstance(spec, dict) and isinstance(spec.get("command"), str):
             timeout = spec.get("timeout", 120.0)
             if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
-                raise ValidationError(f"strategy {name!r}: timeout must be a positive number")
+                raise ValidationError(f"strategy {shown(name)}: timeout must be a positive number")
             out.append(Strategy(name, spec["command"], float(timeout)))
         else:
-            raise ValidationError(f"strategy {name!r}: give null, a command, or an object")
+            raise ValidationError(f"strategy {shown(name)}: give null, a command, or an object")
     return out
 
 
@@ -158,13 +158,13 @@ def parse_strategies(specs: list[str]) -> list[Strategy]:
         name = name.strip()
         if sep:
             if not command.strip():
-                raise ValidationError(f"strategy {name!r} has an empty command")
+                raise ValidationError(f"strategy {shown(name)} has an empty command")
             out.append(Strategy(name, command.strip()))
         elif name in BUILTIN:
             out.append(Strategy(name))
         else:
             raise ValidationError(
-                f"unknown strategy {name!r}: built in are {', '.join(BUILTIN)}; "
+                f"unknown strategy {shown(name)}: built in are {', '.join(BUILTIN)}; "
                 "a command strategy is name=command"
             )
     return out

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from mindbank.config import BankSettings
-from mindbank.errors import ValidationError
+from mindbank.errors import ValidationError, shown
 from mindbank.memory.cache import LRUCache
 from mindbank.memory.validation import (
     check_k,
@@ -80,7 +80,7 @@ def item_text(title: str, description: str, content: str) -> str:
 
 def _check_confidence(value: object, what: str = "confidence") -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
-        raise ValidationError(f"{what} must be a number in [0, 1], got {value!r}")
+        raise ValidationError(f"{what} must be a number in [0, 1], got {shown(value)}")
     return float(value)
 
 
@@ -106,7 +106,7 @@ def _outcome_label(outcome: object) -> bool:
         return True
     if outcome is False or outcome == "failure":
         return False
-    raise ValidationError(f"outcome must be 'success' or 'failure', got {outcome!r}")
+    raise ValidationError(f"outcome must be 'success' or 'failure', got {shown(outcome)}")
 
 
 @serialized
@@ -186,7 +186,7 @@ class ReasoningBank:
             if v is not None:
                 check_text(v, name)
         if outcome is not None and outcome not in LABELS:
-            raise ValidationError(f"outcome must be 'success' or 'failure', got {outcome!r}")
+            raise ValidationError(f"outcome must be 'success' or 'failure', got {shown(outcome)}")
         data = {
             "title": title,
             "description": description,
@@ -250,7 +250,9 @@ class ReasoningBank:
         if namespace is not None:
             check_namespace(namespace)
         if status not in _STATUSES:
-            raise ValidationError(f"status must be one of {', '.join(_STATUSES)}, got {status!r}")
+            raise ValidationError(
+                f"status must be one of {', '.join(_STATUSES)}, got {shown(status)}"
+            )
         check_limit(limit, offset)
         return self._repo.list_items(namespace, None if status == "all" else status, limit, offset)
 
@@ -372,7 +374,7 @@ class ReasoningBank:
         if namespace is not None:
             check_namespace(namespace)
         if outcome is not None and outcome not in LABELS:
-            raise ValidationError(f"outcome must be 'success' or 'failure', got {outcome!r}")
+            raise ValidationError(f"outcome must be 'success' or 'failure', got {shown(outcome)}")
         key = (text, namespace, k, min_confidence, strategy, outcome, include_archived, lam)
         counter = self._fresh_counter()
         cached = self.cache.get((counter, key))
@@ -500,7 +502,7 @@ class ReasoningBank:
         check_text(task, "task")
         check_namespace(namespace)
         if verdict is not None and verdict not in LABELS:
-            raise ValidationError(f"verdict must be 'success' or 'failure', got {verdict!r}")
+            raise ValidationError(f"verdict must be 'success' or 'failure', got {shown(verdict)}")
         if outcome is None:
             outcome = {}
         if not isinstance(outcome, Mapping):
@@ -510,7 +512,7 @@ class ReasoningBank:
         if duration is not None and (
             isinstance(duration, bool) or not isinstance(duration, int | float) or duration < 0
         ):
-            raise ValidationError(f"duration must be a number >= 0, got {duration!r}")
+            raise ValidationError(f"duration must be a number >= 0, got {shown(duration)}")
         for name, v in (("kind", kind), ("strategy", strategy), ("agent", agent)):
             if v is not None:
                 check_text(v, name)
@@ -716,7 +718,9 @@ class ReasoningBank:
         """Link two items (``related``, ``prerequisite``, ``contradicts``, ``supersedes``);
         linking again sets the strength."""
         if type not in LINK_TYPES:
-            raise ValidationError(f"link type must be one of {', '.join(LINK_TYPES)}, got {type!r}")
+            raise ValidationError(
+                f"link type must be one of {', '.join(LINK_TYPES)}, got {shown(type)}"
+            )
         _check_confidence(strength, "strength")
         if source == target:
             raise ValidationError("an item cannot be linked to itself")
@@ -732,7 +736,9 @@ class ReasoningBank:
     def links(self, item_id: str, type: str | None = None) -> builtins.list[Link]:
         """The links of an item, strongest first, each with the item at the other end."""
         if type is not None and type not in LINK_TYPES:
-            raise ValidationError(f"link type must be one of {', '.join(LINK_TYPES)}, got {type!r}")
+            raise ValidationError(
+                f"link type must be one of {', '.join(LINK_TYPES)}, got {shown(type)}"
+            )
         self._repo.require(item_id)
         rows = self._repo.links_of(item_id, type)
         others = self._repo.get_many([r[2] if r[1] == item_id else r[1] for r in rows])

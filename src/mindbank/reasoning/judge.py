@@ -16,7 +16,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from mindbank.errors import CommandError, ValidationError
+from mindbank.errors import CommandError, ValidationError, shown
 from mindbank.reasoning.commands import run_json_command
 from mindbank.records import Verdict
 
@@ -31,7 +31,9 @@ def _count(outcome: Mapping[str, Any], *names: str) -> int | None:
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValidationError(f"outcome.{name} must be a non-negative integer, got {value!r}")
+            raise ValidationError(
+                f"outcome.{name} must be a non-negative integer, got {shown(value)}"
+            )
         return value
     return None
 
@@ -42,7 +44,7 @@ def from_tests(outcome: Mapping[str, Any]) -> Verdict | None:
     failed = _count(outcome, "tests_failed", "failed")
     exit_code = outcome.get("exit_code")
     if exit_code is not None and (isinstance(exit_code, bool) or not isinstance(exit_code, int)):
-        raise ValidationError(f"outcome.exit_code must be an integer, got {exit_code!r}")
+        raise ValidationError(f"outcome.exit_code must be an integer, got {shown(exit_code)}")
     if passed is None and failed is None and exit_code is None:
         return None
     detail: dict[str, Any] = {
@@ -94,7 +96,7 @@ def verdict_for(
         return tests
     if caller is not None:
         if caller not in LABELS:
-            raise ValidationError(f"verdict must be 'success' or 'failure', got {caller!r}")
+            raise ValidationError(f"verdict must be 'success' or 'failure', got {shown(caller)}")
         return Verdict(caller, "caller", {})
     if judge_cmd:
         try:

@@ -21,7 +21,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from mindbank.errors import ValidationError
+from mindbank.errors import ValidationError, shown
 from mindbank.records import MinedPattern
 from mindbank.store.database import Database
 from mindbank.store.repos import bank_repo
@@ -78,9 +78,9 @@ def mine(
         ValidationError: ``min_support`` < 2 or ``min_gain`` outside [0, 1].
     """
     if isinstance(min_support, bool) or not isinstance(min_support, int) or min_support < 2:
-        raise ValidationError(f"min_support must be an integer >= 2, got {min_support!r}")
+        raise ValidationError(f"min_support must be an integer >= 2, got {shown(min_support)}")
     if not 0.0 <= min_gain <= 1.0:
-        raise ValidationError(f"min_gain must be in [0, 1], got {min_gain!r}")
+        raise ValidationError(f"min_gain must be in [0, 1], got {shown(min_gain)}")
     groups: dict[tuple[tuple[str, str], ...], _Group] = {}
     total = wins = 0
     rows = bank_repo(db).judged_trajectories(namespace)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from mindbank.errors import shown
 from mindbank.records._base import JSON
 
 if TYPE_CHECKING:
@@ -197,7 +198,7 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(f"mindbank.records.{_WHERE[name]}"), name)
         globals()[name] = value
         return value
-    raise AttributeError(f"module 'mindbank.records' has no attribute {name!r}")
+    raise AttributeError(f"module 'mindbank.records' has no attribute {shown(name)}")
 
 
 def __dir__() -> list[str]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, Protocol
 
-from mindbank.errors import StoreError
+from mindbank.errors import StoreError, shown
 
 __all__ = [
     "Codec",
@@ -52,7 +52,7 @@ def dequantize(blob: bytes | None, quant: str | None) -> bytes | None:
     if blob is None or quant is None:
         return blob
     if quant != "int8":
-        raise ValueError(f"unknown vector encoding {quant!r}")
+        raise ValueError(f"unknown vector encoding {shown(quant)}")
     import numpy as np
 
     q = np.frombuffer(blob, dtype=np.int8, count=len(blob) - 4)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from mindbank.errors import ConflictError, NotFoundError
+from mindbank.errors import ConflictError, NotFoundError, shown
 from mindbank.records import (
     Agent,
     AgentMemory,
@@ -90,7 +90,7 @@ class CoordinationRepo:
         with self._errors(), self.db.transaction():
             old = self.db.execute("SELECT expires_at FROM sessions WHERE id = ?", (sid,)).fetchone()
             if old is not None and (old[0] is None or old[0] > now):
-                raise ConflictError(f"session {sid!r} already exists")
+                raise ConflictError(f"session {shown(sid)} already exists")
             self.db.execute(
                 "INSERT INTO sessions VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
                 "data = excluded.data, created_at = excluded.created_at, "
@@ -133,7 +133,7 @@ class CoordinationRepo:
         """The live session or NotFoundError."""
         found = self.session_get(sid, now, touch=False)
         if found is None:
-            raise NotFoundError(f"no session {sid!r} (or it has expired)")
+            raise NotFoundError(f"no session {shown(sid)} (or it has expired)")
         return found
 
     def session_expire(self, sid: str, now: float) -> bool:
@@ -188,7 +188,7 @@ class CoordinationRepo:
                 (dumps(state, "agent state"), now, aid),
             ).fetchone()
         if row is None:
-            raise NotFoundError(f"no agent {aid!r}")
+            raise NotFoundError(f"no agent {shown(aid)}")
         return _agent(row)
 
     def agent_list(self, swarm: str | None, type_: str | None) -> list[Agent]:
@@ -208,7 +208,7 @@ class CoordinationRepo:
     def agent_memory_put(self, aid: str, key: str, value: Any, now: float) -> AgentMemory:
         """Store one key of an agent's memory (NotFoundError for an unknown agent)."""
         if self.agent_get(aid) is None:
-            raise NotFoundError(f"no agent {aid!r}; register it first")
+            raise NotFoundError(f"no agent {shown(aid)}; register it first")
         with self._errors():
             row = self.db.execute(
                 "INSERT INTO agent_memory (agent_id, key, value, created_at, updated_at) "
@@ -237,14 +237,16 @@ class CoordinationRepo:
         """Insert a task whose dependencies all exist."""
         with self._errors(), self.db.transaction():
             if self.db.execute("SELECT 1 FROM tasks WHERE id = ?", (tid,)).fetchone():
-                raise ConflictError(f"task {tid!r} already exists")
+                raise ConflictError(f"task {shown(tid)} already exists")
             missing = [
                 d
                 for d in deps
                 if not self.db.execute("SELECT 1 FROM tasks WHERE id = ?", (d,)).fetchone()
             ]
             if missing:
-                raise NotFoundError(f"task {tid!r} depends on unknown tasks: {', '.join(missing)}")
+                raise NotFoundError(
+                    f"task {shown(tid)} depends on unknown tasks: {', '.join(missing)}"
+                )
             self.db.execute(
                 "INSERT INTO tasks VALUES (?, ?, 'pending', ?, ?, ?, NULL, ?, ?, NULL)",
                 (tid, description, priority, assigned, dumps(deps), now, now),
@@ -267,7 +269,7 @@ class CoordinationRepo:
                 (*params, now, tid),
             ).fetchone()
         if row is None:
-            raise NotFoundError(f"no task {tid!r}")
+            raise NotFoundError(f"no task {shown(tid)}")
         return _task(row)
 
     def task_list(self, status: str | None, assigned: str | None) -> list[Task]:
@@ -302,7 +304,7 @@ class CoordinationRepo:
             actual = 0 if row is None else row[0]
             if expected is not None and expected != actual:
                 raise ConflictError(
-                    f"shared state {key!r} is at version {actual}, not {expected}: "
+                    f"shared state {shown(key)} is at version {actual}, not {expected}: "
                     "another writer got there first; read it again and retry",
                     expected=expected,
                     actual=actual,
@@ -462,15 +464,15 @@ class CoordinationRepo:
         with self._errors(), self.db.transaction():
             cur = self.consensus_get(key)
             if cur is None:
-                raise NotFoundError(f"no proposal for {key!r}")
+                raise NotFoundError(f"no proposal for {shown(key)}")
             if version is not None and version != cur.version:
                 raise ConflictError(
-                    f"proposal {key!r} is at version {cur.version}, not {version}",
+                    f"proposal {shown(key)} is at version {cur.version}, not {version}",
                     expected=version,
                     actual=cur.version,
                 )
             if cur.voters and acceptor not in cur.voters:
-                raise NotFoundError(f"{acceptor!r} is not a voter on {key!r}")
+                raise NotFoundError(f"{shown(acceptor)} is not a voter on {shown(key)}")
             if acceptor in cur.acceptors:
                 return cur
             acceptors = [*cur.acceptors, acceptor]

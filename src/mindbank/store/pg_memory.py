@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from mindbank.errors import ConflictError
+from mindbank.errors import ConflictError, shown
 from mindbank.records import Entry, SharedState
 from mindbank.store.changes import ChangeRepo
 from mindbank.store.codec import dumps
@@ -198,7 +198,7 @@ class PgCoordinationRepo(CoordinationRepo):
             current = self.shared_get(key)
             actual = 0 if current is None else current.version
             raise ConflictError(
-                f"shared state {key!r} is at version {actual}, not {expected}: "
+                f"shared state {shown(key)} is at version {actual}, not {expected}: "
                 "another writer got there first; read it again and retry",
                 expected=expected,
                 actual=actual,

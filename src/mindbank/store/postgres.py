@@ -30,6 +30,7 @@ from mindbank.errors import (
     SchemaError,
     StoreError,
     ValidationError,
+    shown,
 )
 from mindbank.store import pg_witness
 from mindbank.store.database import Transactions, migration_problems
@@ -1243,7 +1244,7 @@ def tenant_name_ok(name: str) -> bool:
 def _tenant_name(name: str) -> str:
     if not tenant_name_ok(name):
         raise ValidationError(
-            f"tenant names are lower-case letters, digits and _ (starting with a letter): {name!r}"
+            f"tenant names are lower-case letters, digits and _ (starting with a letter): {shown(name)}"
         )
     return name
 
@@ -1256,7 +1257,7 @@ def create_tenant(admin_url: str, name: str) -> str:
     try:
         token = secrets.token_urlsafe(24)
         if db.run("SELECT 1 FROM pg_roles WHERE rolname = ?", (name,)).fetchone():
-            raise ValidationError(f"tenant {name!r} exists")
+            raise ValidationError(f"tenant {shown(name)} exists")
         db.raw(f"CREATE ROLE {name} LOGIN PASSWORD '{token}' IN ROLE mindbank_tenant")
         # An approximate (HNSW) index over the tenant's own vectors of the default embedder's
         # length: row-level security filters after an index scan, so one index for all
@@ -1291,9 +1292,11 @@ def create_token(admin_url: str, tenant: str, agent: str) -> str:
     db = PgDatabase(admin_url)
     try:
         if not db.run("SELECT 1 FROM pg_roles WHERE rolname = ?", (tenant,)).fetchone():
-            raise NotFoundError(f"no tenant {tenant!r}")
+            raise NotFoundError(f"no tenant {shown(tenant)}")
         if db.run("SELECT 1 FROM pg_roles WHERE rolname = ?", (role,)).fetchone():
-            raise ValidationError(f"agent {agent!r} of tenant {tenant!r} has a token; revoke it")
+            raise ValidationError(
+                f"agent {shown(agent)} of tenant {shown(tenant)} has a token; revoke it"
+            )
         token = secrets.token_urlsafe(24)
         db.raw(f"CREATE ROLE {role} LOGIN PASSWORD '{token}' IN ROLE {tenant}")
         return token
@@ -1308,7 +1311,7 @@ def revoke_token(admin_url: str, tenant: str, agent: str) -> int:
     db = PgDatabase(admin_url)
     try:
         if not db.run("SELECT 1 FROM pg_roles WHERE rolname = ?", (role,)).fetchone():
-            raise NotFoundError(f"agent {agent!r} of tenant {tenant!r} has no token")
+            raise NotFoundError(f"agent {shown(agent)} of tenant {shown(tenant)} has no token")
         db.raw(f"ALTER ROLE {role} NOLOGIN")
         ended = db.run(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = ?",
@@ -1351,7 +1354,7 @@ def drop_tenant(admin_url: str, name: str) -> int:
     db = PgDatabase(admin_url)
     try:
         if not db.run("SELECT 1 FROM pg_roles WHERE rolname = ?", (name,)).fetchone():
-            raise NotFoundError(f"no tenant {name!r}")
+            raise NotFoundError(f"no tenant {shown(name)}")
         with db.transaction():
             n = db.run("DELETE FROM memory_store WHERE tenant = ?", (name,)).rowcount
             # children first (a cascade finds nothing left); twice, for the log rows the

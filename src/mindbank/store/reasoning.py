@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mindbank.errors import NotFoundError
+from mindbank.errors import NotFoundError, shown
 from mindbank.records import Item, Trajectory, Verdict
 from mindbank.store.codec import dumps, loads, loads_or_none
 from mindbank.store.database import Database, translate_error
@@ -241,7 +241,7 @@ class BankRepo:
         """
         item = self.get(item_id)
         if item is None:
-            raise NotFoundError(f"no reasoning item with id {item_id!r}")
+            raise NotFoundError(f"no reasoning item with id {shown(item_id)}")
         return item
 
     def id_for_key(self, namespace: str, key: str) -> str | None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from mindbank.errors import shown
+
 __all__ = ["HLC", "Stamp"]
 
 
@@ -37,7 +39,7 @@ class HLC:
 
     def __init__(self, replica: str, now: Callable[[], float], last: Stamp | None = None):
         if "." in replica or not replica:
-            raise ValueError(f"a replica id must be non-empty and without '.': {replica!r}")
+            raise ValueError(f"a replica id must be non-empty and without '.': {shown(replica)}")
         self.replica = replica
         self._now = now
         self._wall = last.wall if last else 0

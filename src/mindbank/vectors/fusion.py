@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from mindbank.errors import shown
+
 __all__ = ["FUSIONS", "fuse"]
 
 FUSIONS = ("convex", "rrf")
@@ -53,7 +55,7 @@ def fuse(
             + (1.0 / (_RRF_K + kw_rank[i]) if i in kw_rank else 0.0)
             for i in ids
         }
-    raise ValueError(f"unknown fusion rule {rule!r}; choose one of {FUSIONS}")
+    raise ValueError(f"unknown fusion rule {shown(rule)}; choose one of {FUSIONS}")
 
 
 def _squash(bm25: float, k: float) -> float:
