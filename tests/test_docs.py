@@ -33,6 +33,7 @@ def test_docs_pages_exist_for_built_capabilities() -> None:
     assert (ROOT / "docs" / "reasoningbank.md").exists()
     assert (ROOT / "docs" / "postgres.md").exists()
     assert (ROOT / "docs" / "sync.md").exists()
+    assert (ROOT / "docs" / "security.md").exists()
 
 
 def test_reasoningbank_doc_example_runs_as_written(tmp_path: Path) -> None:

@@ -1187,6 +1187,8 @@ class MindBank:
                     f"export needs a file path or a text file, not {type(target).__name__}"
                 )
             return _write_lines(target, entries)
+        if not str(target):
+            raise ValidationError("export needs a file path, not ''")
         path = check_path(target, "the export file")
         if not str(target) or not path.name or path.is_dir():
             raise ValidationError(f"export needs a file path, not {str(target)!r}")

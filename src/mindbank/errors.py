@@ -53,7 +53,6 @@ __all__ = [
     "SchemaViolationError",
     "StoreError",
     "ValidationError",
-    "shown",
     "WitnessWarning",
 ]
 
