@@ -624,9 +624,10 @@ class MindBank:
             raise ValidationError("retrieve_many takes a list of keys, not one string")
         if isinstance(keys, bytes | Mapping) or not isinstance(keys, Iterable):
             raise ValidationError(f"keys must be a list of strings, not {type(keys).__name__}")
-        wanted = list(dict.fromkeys(keys))
-        if any(not isinstance(k, str) for k in wanted):
+        listed = list(keys)
+        if any(not isinstance(k, str) for k in listed):
             raise ValidationError("keys must be strings")
+        wanted = list(dict.fromkeys(listed))
         for k in wanted:
             check_key(k)
         check_namespace(namespace)
@@ -1127,6 +1128,11 @@ class MindBank:
         check_k(k)
         if min_score is not None:
             check_finite(min_score, "min_score", -1e9, 1e9)
+        if mmr is not None:
+            check_finite(mmr, "mmr (the weight of relevance)", 0.0, 1.0)
+        for bound, what in ((since, "since"), (until, "until")):
+            if bound is not None:
+                check_finite(bound, what, -1e11, 1e11)
         # With learned boosts, a wider pool is ranked, so a boosted entry can move up into k.
         rerank = mmr is None and self._feedback.learning()
         hits: builtins.list[SearchHit] = self._search.search(
@@ -1414,6 +1420,11 @@ class MindBank:
         from mindbank.store import compression
         from mindbank.store.witness import append as witness_append
 
+        if isinstance(tiers, str | bytes) or not isinstance(tiers, Iterable):
+            raise ValidationError("tiers must be a list of hot, warm, cold")
+        tiers = list(tiers)
+        if not all(isinstance(t, str) for t in tiers):
+            raise ValidationError("tiers must be some of hot, warm, cold")
         wanted = set(tiers)
         if not wanted or not wanted <= {"hot", "warm", "cold"}:
             raise ValidationError("tiers must be some of hot, warm, cold")
@@ -1421,9 +1432,19 @@ class MindBank:
             raise ValidationError(
                 f"min_bytes must be a positive integer, got {reprlib.repr(min_bytes)}"
             )
-        if not 1 <= level <= 22:
+        if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 22:
             raise ValidationError(f"level must be in 1-22, got {reprlib.repr(level)}")
-        if not 1024 <= dict_size <= 1 << 20:
+        if queries is not None:
+            if isinstance(queries, str | bytes) or not isinstance(queries, Iterable):
+                raise ValidationError("queries must be a list of non-empty texts")
+            queries = list(queries)
+            if not all(isinstance(q, str) and q.strip() for q in queries):
+                raise ValidationError("queries must be a list of non-empty texts")
+        if (
+            isinstance(dict_size, bool)
+            or not isinstance(dict_size, int)
+            or not 1024 <= dict_size <= 1 << 20
+        ):
             raise ValidationError(
                 f"dict_size must be in 1 KiB-1 MiB, got {reprlib.repr(dict_size)}"
             )

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+from mindbank.errors import ValidationError
 from mindbank.records import BridgeReport
 
 __all__ = ["default_folder", "export_folder", "import_folder", "write_index"]
@@ -124,6 +125,8 @@ def export_folder(mb: _Bank, folder: Path, namespace: str = "claude") -> BridgeR
     the file's content differs. Only files of ``folder`` are written: an entry whose
     ``source_file`` is not a plain file name (a path, ``..``, absolute) is refused and listed
     in ``skipped``."""
+    if folder.exists() and not folder.is_dir():
+        raise ValidationError(f"the memory folder {folder} is not a folder")
     folder.mkdir(parents=True, exist_ok=True)
     files: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     skipped: list[str] = []

@@ -399,7 +399,7 @@ class Metrics(_Part):
         """Count, mean, min, max, sum, p50 and p95 of a metric over the last ``window``
         seconds (all time if None). ``count == 0`` means no data."""
         now = self._clock()
-        since = None if window is None else now - window
+        since = None if window is None else now - check_finite(window, "window", 0, 1e11)
         values = self._repo.metric_values(check_name(name, "metric name"), since, now)
         if not values:
             return MetricSummary(name, 0, None, None, None, None, None, None, since, now)
@@ -463,8 +463,8 @@ class Topologies(_Part):
         return self._repo.topology_insert(
             check_name(swarm_id, "swarm id"),
             check_name(topology_type, "topology type"),
-            list(nodes),
-            list(edges),
+            _list(nodes, "nodes"),
+            _list(edges, "edges"),
             _object(metadata, "metadata"),
             self._clock(),
         )
@@ -527,3 +527,10 @@ class ConsensusLog(_Part):
     def get(self, key: str) -> Consensus | None:
         """The current proposal and its acceptors, or None."""
         return self._repo.consensus_get(key)
+
+
+def _list(value: Any, what: str) -> builtins.list[Any]:
+    """A JSON array given by a caller."""
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Sequence):
+        raise ValidationError(f"{what} must be a list, not {type(value).__name__}")
+    return list(value)

@@ -25,7 +25,7 @@ import numpy as np
 
 from mindbank.errors import ConflictError, NotFoundError, ValidationError, shown
 from mindbank.memory.cache import LRUCache
-from mindbank.memory.validation import check_key, check_path
+from mindbank.memory.validation import check_finite, check_key, check_path
 from mindbank.neural.model import MAX_MODEL_BYTES, Model, Prediction, load_records
 from mindbank.neural.network import Epoch
 from mindbank.records import (
@@ -163,8 +163,16 @@ class NeuralModels:
         """
         from concurrent.futures import ProcessPoolExecutor
 
+        if isinstance(configs, str | bytes | Mapping) or not isinstance(configs, Sequence):
+            raise ValidationError("configs must be a list of model configurations")
         if not configs:
             raise ValidationError("give at least one configuration")
+        if not all(isinstance(c, Mapping) for c in configs):
+            raise ValidationError("every configuration must be a JSON object")
+        if names is not None and (
+            isinstance(names, str | bytes) or not isinstance(names, Sequence)
+        ):
+            raise ValidationError("names must be a list of model names")
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ValidationError(f"workers must be a positive integer, got {shown(workers)}")
         labels = list(names) if names else [str(c.get("modelId") or "") for c in configs]
@@ -213,7 +221,7 @@ class NeuralModels:
         """The database's transaction (for the update functions)."""
         return self._db.transaction()
 
-    def store_version(
+    def _store_version(
         self, name: str, description: str, model: Model, history: Sequence[Epoch]
     ) -> ModelInfo:
         """Store a model as the next version of ``name`` (the current one)."""
@@ -235,7 +243,7 @@ class NeuralModels:
             self._repo.set_header(info.id, header)
         return self._repo.info(name)
 
-    def log_update(self, row: dict[str, Any]) -> None:
+    def _log_update(self, row: dict[str, Any]) -> None:
         """Record an update in ``model_updates`` (inside the caller's transaction)."""
         self._repo.log_update(row, self._clock())
 
@@ -250,6 +258,9 @@ class NeuralModels:
         target, head, last run id)`` (see :mod:`mindbank.neural.sources`)."""
         from mindbank.neural.sources import pipeline_records
 
+        check_key(pattern_type, "pattern type")
+        if isinstance(after, bool) or not isinstance(after, int) or not 0 <= after <= 2**62:
+            raise ValidationError(f"after must be a run id, got {shown(after)}")
         return pipeline_records(self._db, pattern_type, after)
 
     def update(self, name: str, data: Any, **options: Any) -> UpdateReport:
@@ -267,23 +278,37 @@ class NeuralModels:
         :func:`mindbank.neural.updates.online`); returns them and the records left waiting."""
         from mindbank.neural.updates import online
 
+        if isinstance(records, str | bytes | Mapping) or not isinstance(records, Iterable):
+            raise ValidationError("records must be a list (or a stream) of JSON objects")
         return online(self, name, records, **options)
 
-    def transfer(self, source: str, data: Any, **options: Any) -> TransferReport:
+    def transfer(
+        self, source: str, data: Any, *, target: str, name: str, **options: Any
+    ) -> TransferReport:
         """A new model started from ``source``'s hidden layers, compared with the same model
         from scratch (see :func:`mindbank.neural.updates.transfer`)."""
         from mindbank.neural.updates import transfer
 
-        return transfer(self, source, data, **options)
+        return transfer(self, source, data, target=target, name=name, **options)
 
     def federated(
-        self, participants: Sequence[tuple[str, Any]], config: Mapping[str, Any], **options: Any
+        self,
+        participants: Sequence[tuple[str, Any]],
+        config: Mapping[str, Any],
+        *,
+        target: str,
+        name: str,
+        **options: Any,
     ) -> FederatedReport:
         """Federated averaging over participants' records, compared with pooled and
         isolated training (see :func:`mindbank.neural.updates.federated`)."""
         from mindbank.neural.updates import federated
 
-        return federated(self, participants, config, **options)
+        if isinstance(participants, str | bytes | Mapping) or not isinstance(
+            participants, Sequence
+        ):
+            raise ValidationError("participants must be a list of (name, records) pairs")
+        return federated(self, participants, config, target=target, name=name, **options)
 
     # -- loading and predicting ------------------------------------------------------------
 
@@ -321,6 +346,8 @@ class NeuralModels:
         self, name: str, records: Sequence[Mapping[str, Any]], version: int | None = None
     ) -> builtins.list[Any]:
         """Predictions for many records at once."""
+        if isinstance(records, str | bytes | Mapping) or not isinstance(records, Sequence):
+            raise ValidationError("records must be a list of JSON objects")
         if not all(isinstance(r, Mapping) for r in records):
             raise ValidationError("every input must be a JSON object")
         return self.load(name, version).predict_batch(records)
@@ -381,8 +408,7 @@ class NeuralModels:
 
     def cleanup(self, days: float) -> builtins.list[tuple[str, int]]:
         """Delete versions (never a current one) unused for ``days``; returns them."""
-        if days < 0:
-            raise ValidationError("days must be >= 0")
+        check_finite(days, "days", 0, 1e6)
         gone = self._repo.unused_since(self._clock() - days * 86400.0)
         with self._db.transaction():
             for name, version in gone:
@@ -518,6 +544,8 @@ class NeuralModels:
     def ensemble(self, names: Sequence[str], data: Any, target: str) -> EnsembleReport:
         """Average the probabilities of models with the same target and classes, and measure
         each member's and the ensemble's accuracy on the same records."""
+        if isinstance(names, str | bytes | Mapping) or not isinstance(names, Sequence):
+            raise ValidationError("names must be a list of model names")
         if len(names) < 2:
             raise ValidationError("an ensemble needs at least two models")
         models = [self.load(n) for n in names]

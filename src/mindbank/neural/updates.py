@@ -50,13 +50,13 @@ class NeuralModels(Protocol):
 
     def transaction(self) -> Any: ...
 
-    def store_version(
+    def _store_version(
         self, name: str, description: str, model: Model, history: Sequence[Epoch]
     ) -> ModelInfo: ...
 
     def make_current(self, name: str, version: int) -> None: ...
 
-    def log_update(self, row: dict[str, Any]) -> None: ...
+    def _log_update(self, row: dict[str, Any]) -> None: ...
 
 
 __all__ = ["federated", "online", "transfer", "update"]
@@ -179,10 +179,10 @@ def update(
         else f"rolled back to v{current.version}: {after:.4f} < {before:.4f} - {tolerance:g}"
     )
     with models.transaction():
-        stored = models.store_version(name, f"{mode} update of v{info.version}", new, history)
+        stored = models._store_version(name, f"{mode} update of v{info.version}", new, history)
         if not kept:
             models.make_current(name, current.version)
-        models.log_update(
+        models._log_update(
             {"name": name, "mode": mode, "from_version": info.version,
              "to_version": stored.version, "records": len(train), "held_out": len(x_h),
              "before": before, "after": after, "kept": kept,
@@ -313,10 +313,10 @@ def transfer(
     model.metrics["frozen_layers"] = hidden if freeze else 0
     t_curve, s_curve = _curve(hist), _curve(scratch_hist)
     with models.transaction():
-        stored = models.store_version(
+        stored = models._store_version(
             name, f"transfer from {source} v{src_info.version}", model, hist
         )
-        models.log_update(
+        models._log_update(
             {"name": name, "mode": "transfer", "from_version": None,
              "to_version": stored.version, "records": len(train), "held_out": len(val),
              "before": s_curve[-1] if s_curve else None,
@@ -435,10 +435,10 @@ def federated(
                       "rounds": rounds, "local_epochs": local_epochs},
     }  # fmt: skip
     with models.transaction():
-        stored: ModelInfo = models.store_version(
+        stored: ModelInfo = models._store_version(
             name, f"federated average of {len(local)} participants", model, history
         )
-        models.log_update(
+        models._log_update(
             {"name": name, "mode": "federated", "from_version": None,
              "to_version": stored.version, "records": total, "held_out": len(x_h),
              "before": pooled, "after": curve[-1], "kept": True,

@@ -29,6 +29,7 @@ from mindbank.config import BankSettings
 from mindbank.errors import ValidationError, shown
 from mindbank.memory.cache import LRUCache
 from mindbank.memory.validation import (
+    check_finite,
     check_k,
     check_key,
     check_limit,
@@ -373,8 +374,12 @@ class ReasoningBank:
         _check_confidence(lam, "mmr_lambda")
         if namespace is not None:
             check_namespace(namespace)
-        if outcome is not None and outcome not in LABELS:
+        if outcome is not None and (not isinstance(outcome, str) or outcome not in LABELS):
             raise ValidationError(f"outcome must be 'success' or 'failure', got {shown(outcome)}")
+        if strategy is not None:
+            check_key(strategy, "strategy")
+        if not isinstance(include_archived, bool):
+            raise ValidationError("include_archived must be true or false")
         key = (text, namespace, k, min_confidence, strategy, outcome, include_archived, lam)
         counter = self._fresh_counter()
         cached = self.cache.get((counter, key))
@@ -590,6 +595,13 @@ class ReasoningBank:
         from mindbank.reasoning.mining import conditions_of, describe, item_key, mine
 
         check_namespace(into)
+        if namespace is not None:
+            check_namespace(namespace)
+        if isinstance(min_support, bool) or not isinstance(min_support, int) or min_support < 1:
+            raise ValidationError(
+                f"min_support must be a positive integer, got {shown(min_support)}"
+            )
+        check_finite(min_gain, "min_gain", 0, 1)
         total, base, found = mine(
             self._db, min_support=min_support, min_gain=min_gain, namespace=namespace
         )
@@ -639,6 +651,8 @@ class ReasoningBank:
 
     def drafts(self, trajectory: Trajectory) -> builtins.list[Draft]:
         """The items a trajectory would be distilled into (nothing is stored)."""
+        if not isinstance(trajectory, Trajectory):
+            raise ValidationError(f"drafts takes a Trajectory, not {type(trajectory).__name__}")
         if not trajectory.verdict.known:
             return []
         if self.settings.distil_cmd:

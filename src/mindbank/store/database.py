@@ -30,6 +30,7 @@ from mindbank.errors import (
     SchemaError,
     StoreError,
     ValidationError,
+    shown,
 )
 from mindbank.store.compression import register as register_codec
 from mindbank.store.digests import register as register_digests
@@ -481,6 +482,15 @@ class Database(Transactions):
         """Set the slow-query threshold and add a hook (``None`` threshold turns timing off)."""
         from dataclasses import replace
 
+        if threshold_ms is not None and (
+            isinstance(threshold_ms, bool)
+            or not isinstance(threshold_ms, int | float)
+            or not 0 <= threshold_ms <= 1e9
+        ):
+            raise ValidationError(f"the slow-query threshold must be milliseconds >= 0, got "
+                                  f"{shown(threshold_ms)}")  # fmt: skip
+        if hook is not None and not callable(hook):
+            raise ValidationError("the slow-query hook must be a function of (sql, ms)")
         self.settings = replace(self.settings, slow_query_ms=threshold_ms)
         if hook is not None:
             self._slow_hooks.append(hook)
