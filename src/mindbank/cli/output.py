@@ -109,6 +109,8 @@ def handle_errors() -> Iterator[None]:
         yield
     except MindbankError as exc:
         fail(str(exc))
+    except click.Abort:  # a confirmation prompt that got no answer (or Ctrl-C at it)
+        fail("cancelled: nothing was changed (no answer to the question; --yes answers it)")
     except OSError as exc:
         fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
     # what only hostile input reaches: the input named, never a traceback
