@@ -41,7 +41,8 @@ def test_hooks_round_trip_in_a_project(tmp_path: Path) -> None:
     assert r.returncode == 0 and "2 memories" in r.stdout
     r = run_mindbank("hooks", "pre-task", cwd=project,
                      input=json.dumps({"prompt": "the database is locked again"}))  # fmt: skip
-    assert r.returncode == 0 and "locked-db" in r.stdout and r.stderr == ""
+    assert r.returncode == 0 and "locked-db" in r.stdout
+    assert all(ln.startswith("mindbank hook pre-task: took") for ln in r.stderr.splitlines())
     event = {
         "session_id": "s1",
         "tool_name": "Task",
@@ -125,7 +126,10 @@ def test_memory_bridge_import_export_and_index(tmp_path: Path) -> None:
     env = {"MINDBANK_CLAUDE_MEMORY": str(folder)}
     (folder / "fresh.json").write_text(json.dumps({"value": "from the agent"}))
     r = run_mindbank("hooks", "session-start", "--db", str(db), input="{}", env=env)
-    assert r.returncode == 0 and r.stderr == ""
+    # (a hook over its time budget says so: a loaded machine is not an error)
+    assert r.returncode == 0 and all(
+        ln.startswith("mindbank hook session-start: took") for ln in r.stderr.splitlines()
+    ), r.stderr
     with mindbank.open(db) as mb:
         assert mb.retrieve("fresh", namespace="claude").value == "from the agent"
         mb.store("from-mindbank", "written back at session end", namespace="claude")

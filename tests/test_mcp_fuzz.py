@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from mcp import Client
+from mcp.shared.exceptions import MCPError
 
 from mindbank.mcp.server import build_server
 
@@ -69,41 +70,87 @@ def _value(rng: random.Random, schema: dict[str, Any]) -> Any:
     )
 
 
+def _on_the_wire(value: Any) -> Any:
+    """A value a client can send as UTF-8 JSON (a lone surrogate cannot be: the stdio test
+    sends such bytes raw)."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    return value
+
+
+async def _fuzz(client: Any, rng: random.Random, calls: int, wire: bool = False) -> dict[str, int]:
+    outcomes = {"ok": 0, "arguments": 0, "refused": 0}
+    tools = [t for t in (await client.list_tools()).tools if t.name not in SLOW]
+    for _ in range(calls):
+        tool = rng.choice(tools)
+        props = tool.input_schema.get("properties", {})
+        required = set(tool.input_schema.get("required", []))
+        args = {
+            name: _value(rng, schema)
+            for name, schema in props.items()
+            if name in required or rng.random() < 0.5
+        }
+        if wire:
+            args = {k: _on_the_wire(v) for k, v in args.items()}
+        try:  # no call may hang the server
+            result = await asyncio.wait_for(client.call_tool(tool.name, args), 60)
+        except TimeoutError:
+            raise AssertionError(f"{tool.name} did not answer in 60 s: {str(args)[:300]}") from None
+        except MCPError as exc:  # a JSON-RPC error: the request itself was refused
+            if exc.code != -32600 or INTERNAL.search(str(exc)):
+                raise AssertionError(f"{tool.name}: {exc}") from None
+            outcomes["refused"] += 1
+            continue
+        if not result.is_error:
+            outcomes["ok"] += 1
+            continue
+        text = " ".join(getattr(c, "text", "") for c in result.content)
+        if "Arguments\n" in text:  # the SDK's check of the arguments' types
+            outcomes["arguments"] += 1
+            continue
+        assert not INTERNAL.search(text), (tool.name, args, text)
+        outcomes["refused"] += 1
+    assert len((await client.list_tools()).tools) > len(tools)  # still serving
+    return outcomes
+
+
 @pytest.mark.parametrize("seed", [1, 2])
 def test_random_tool_calls_get_answers_not_internal_errors(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
 ) -> None:
     monkeypatch.setenv("MINDBANK_EMBEDDER", "hashing")
-    rng = random.Random(seed)
     server, close = build_server(tmp_path / "m.db")
-    outcomes = {"ok": 0, "arguments": 0, "refused": 0}
 
-    async def scenario() -> None:
+    async def scenario() -> dict[str, int]:
         async with Client(server) as client:
-            tools = [t for t in (await client.list_tools()).tools if t.name not in SLOW]
-            for _ in range(800):
-                tool = rng.choice(tools)
-                props = tool.input_schema.get("properties", {})
-                required = set(tool.input_schema.get("required", []))
-                args = {
-                    name: _value(rng, schema)
-                    for name, schema in props.items()
-                    if name in required or rng.random() < 0.5
-                }
-                result = await client.call_tool(tool.name, args)
-                if not result.is_error:
-                    outcomes["ok"] += 1
-                    continue
-                text = " ".join(getattr(c, "text", "") for c in result.content)
-                if "Arguments\n" in text:  # the SDK's check of the arguments' types
-                    outcomes["arguments"] += 1
-                    continue
-                assert not INTERNAL.search(text), (tool.name, args, text)
-                outcomes["refused"] += 1
-            assert len((await client.list_tools()).tools) > len(tools)  # still serving
+            return await _fuzz(client, random.Random(seed), 800)
 
     try:
-        asyncio.run(scenario())
+        outcomes = asyncio.run(scenario())
     finally:
         close()
     assert outcomes["ok"] > 300 and outcomes["refused"] > 30, outcomes
+
+
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+def test_random_tool_calls_over_the_real_transports(tmp_path: Path, transport: str) -> None:
+    """The same hostile calls through a real server process, over stdio and over HTTP."""
+    from .test_mcp import _stdio, http_server
+
+    db = tmp_path / "m.db"
+    proc = None
+    target: Any = _stdio(db)
+    if transport == "http":
+        proc, target = http_server(db)
+
+    async def scenario() -> dict[str, int]:
+        async with Client(target) as client:
+            return await _fuzz(client, random.Random(7), 250, wire=True)
+
+    try:
+        outcomes = asyncio.run(scenario())
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.communicate(timeout=30)
+    assert outcomes["ok"] > 80 and outcomes["refused"] > 10, outcomes

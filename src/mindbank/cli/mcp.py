@@ -42,8 +42,14 @@ def serve(use_http: bool, host: str, port: int, db: Path | None) -> None:
       mindbank mcp serve
       mindbank mcp serve --http --port 8765     # http://127.0.0.1:8765/mcp
     """
+    import logging
+
     from mindbank.mcp.server import build_server
 
+    # The SDK logs every refused call at INFO with every argument error: a call with 5,000
+    # wrong items wrote 400 KB to stderr (and blocked on a stderr nobody read). The client
+    # gets the error; the log keeps warnings and worse.
+    logging.getLogger("mcp").setLevel(logging.WARNING)
     server, close = build_server(db)
     try:
         if use_http:

@@ -41,8 +41,8 @@ class _Writer:
         async with self._lock:
             await self._inner.flush()
 
-    async def error(self, code: int, message: str) -> None:
-        line = {"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": message}}
+    async def error(self, code: int, message: str, ident: str | int | None = None) -> None:
+        line = {"jsonrpc": "2.0", "id": ident, "error": {"code": code, "message": message}}
         await self.write(json.dumps(line) + "\n")
 
 
@@ -72,7 +72,7 @@ class _Reader:
                 continue
             try:
                 text = line.decode("utf-8")
-                json.loads(text)
+                parsed = json.loads(text)
             except UnicodeDecodeError:
                 await self._out.error(-32700, "Parse error: the line is not UTF-8")
                 continue
@@ -81,8 +81,13 @@ class _Reader:
                 continue
             try:
                 mcp_types.jsonrpc_message_adapter.validate_json(text, by_name=False)
-            except Exception:  # pydantic's ValidationError: JSON, but not a JSON-RPC message
-                await self._out.error(-32600, "Invalid Request: not a JSON-RPC 2.0 message")
+            except Exception as exc:  # pydantic's: JSON, but not a message the SDK can take
+                ident = parsed.get("id") if isinstance(parsed, dict) else None
+                if isinstance(ident, bool) or not isinstance(ident, str | int):
+                    ident = None  # (a request's id, when it has one: its caller waits on it)
+                why = "nested too deeply" if "recursion" in str(exc).lower() else (
+                    "not a JSON-RPC 2.0 message")  # fmt: skip
+                await self._out.error(-32600, f"Invalid Request: {why}", ident)
                 continue
             return text
 

@@ -51,6 +51,9 @@ NOBODY = 65534
 _SCRIPT = r"""
 set -e
 run=$1; cg=$2; drop=$3; shift 3
+hide=""
+while [ "$1" != "--" ]; do hide="$hide $1"; shift; done
+shift
 keep=""
 while [ "$1" != "--" ]; do keep="$keep $1"; shift; done
 shift
@@ -58,8 +61,12 @@ if [ -n "$cg" ]; then echo $$ > "$cg/cgroup.procs"; fi
 mount --make-rprivate /
 i=0
 for k in $keep; do mkdir -p "$run/.keep$i"; mount --bind "$k" "$run/.keep$i"; i=$((i+1)); done
-for d in /root /home; do
-    if [ -d "$d" ]; then mount -t tmpfs -o mode=755,size=1m tmpfs "$d"; fi
+for d in $hide; do
+    if [ "$d" = /tmp ] || [ "$d" = /dev/shm ]; then
+        mount -t tmpfs -o mode=1777,size=256m tmpfs "$d"
+    else
+        mount -t tmpfs -o mode=755,size=1m tmpfs "$d"
+    fi
 done
 i=0
 for k in $keep; do
@@ -67,8 +74,6 @@ for k in $keep; do
     mount -o remount,bind,ro "$k"; i=$((i+1))
 done
 mount --bind "$run" "$run"
-mount -t tmpfs -o mode=1777,size=256m tmpfs /tmp
-if [ -d /dev/shm ]; then mount -t tmpfs -o mode=1777,size=64m tmpfs /dev/shm; fi
 mount -o remount,bind,ro /
 cd "$run"
 if [ "$drop" = 1 ]; then
@@ -77,6 +82,9 @@ if [ "$drop" = 1 ]; then
 fi
 exec "$@"
 """
+_HIDDEN = ("/root", "/home", "/tmp", "/dev/shm")
+"""Folders emptied in the sandbox (the temporary ones become private tmpfs); a folder that
+holds the run's own folder is left as it is."""
 
 
 def _limits() -> None:  # in the child, before anything runs
@@ -88,24 +96,35 @@ def _limits() -> None:  # in the child, before anything runs
     os.setsid()
 
 
-def _keep() -> list[str]:
-    """The folders under /root or /home the interpreter needs (mounted back read-only)."""
+def _hidden(run: Path) -> list[str]:
+    """The folders of :data:`_HIDDEN` that exist and do not hold the run's folder."""
+    real = os.path.realpath(run)
+    return [d for d in _HIDDEN if os.path.isdir(d) and not (real + "/").startswith(d + "/")]
+
+
+def _keep(hidden: list[str]) -> list[str]:
+    """The interpreter's folders (its prefixes, its executable's) inside hidden folders:
+    mounted back read-only."""
     found: set[str] = set()
-    paths = [sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.realpath(sys.executable)]
+    paths = [sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(sys.executable),
+             os.path.dirname(os.path.realpath(sys.executable))]  # fmt: skip
     for p in paths:
-        real = os.path.realpath(p)
-        for top in ("/root/", "/home/"):
-            if real.startswith(top) or p.startswith(top):
-                for candidate in {real, p}:
-                    if candidate.startswith(top):
-                        found.add(candidate if os.path.isdir(candidate) else
-                                  os.path.dirname(candidate))  # fmt: skip
-    # the shortest paths cover the longer ones
-    kept: list[str] = []
+        for candidate in {p, os.path.realpath(p)}:
+            if os.path.isdir(candidate) and any(
+                (candidate + "/").startswith(d + "/") for d in hidden
+            ):
+                found.add(candidate)
+    kept: list[str] = []  # the shortest paths cover the longer ones
     for p in sorted(found, key=len):
         if not any(p == k or p.startswith(k + "/") for k in kept):
             kept.append(p)
     return kept
+
+
+def _argv(run: Path, root: bool, cgroup: str, command: list[str]) -> list[str]:
+    hidden = _hidden(run)
+    return [*_unshare_argv(root), "sh", "-c", _SCRIPT, "sh", str(run), cgroup,
+            "1" if root else "0", *hidden, "--", *_keep(hidden), "--", *command]  # fmt: skip
 
 
 def _unshare_argv(root: bool) -> list[str]:
@@ -126,8 +145,7 @@ def level() -> str:
     try:
         if root:
             os.chown(probe, NOBODY, NOBODY)
-        argv = [*_unshare_argv(root), "sh", "-c", _SCRIPT, "sh", str(probe), "",
-                "1" if root else "0", *_keep(), "--", "true"]  # fmt: skip
+        argv = _argv(probe, root, "", [sys.executable, "-c", "pass"])
         ok = subprocess.run(argv, capture_output=True, timeout=30, check=False).returncode == 0
     except (OSError, subprocess.SubprocessError):
         ok = False
@@ -184,8 +202,7 @@ class Sandbox:
                     os.chown(p, NOBODY, NOBODY)
                 self._cgroup = _pids_cgroup()
             cg = str(self._cgroup) if self._cgroup else ""
-            argv = [*_unshare_argv(self.root), "sh", "-c", _SCRIPT, "sh", str(self.folder), cg,
-                    "1" if self.root else "0", *_keep(), "--", *argv]  # fmt: skip
+            argv = _argv(self.folder, self.root, cg, argv)
             env = {**env, "TMPDIR": "/tmp"}
         proc = subprocess.Popen(argv, cwd=self.folder, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, preexec_fn=_limits)  # fmt: skip
