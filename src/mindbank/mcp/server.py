@@ -526,7 +526,6 @@ def build_server(db: str | os.PathLike[str] | None = None) -> tuple[MCPServer, C
             done = [0]
 
             def progress(result: Any) -> None:
-                _stopped(stop)
                 done[0] += 1
                 asyncio.run_coroutine_threadsafe(
                     ctx.report_progress(done[0], total, f"{result.task_id} {result.strategy}: "
@@ -534,7 +533,7 @@ def build_server(db: str | os.PathLike[str] | None = None) -> tuple[MCPServer, C
                 ).result()  # fmt: skip
 
             results = mb.pipeline.run(found, chosen, workers=workers, wall_seconds=timeout,
-                                      progress=progress)  # fmt: skip
+                                      progress=progress, stop=stop.is_set)  # fmt: skip
             return {"runs": [r.to_dict() for r in results], "report": mb.pipeline.report()}
 
         return await worker.run(run, stop=stop)

@@ -58,9 +58,11 @@ class Pipeline:
         lint: bool = True,
         wall_seconds: float = 60.0,
         progress: Callable[[RunResult], None] | None = None,
+        stop: Callable[[], bool] | None = None,
     ) -> builtins.list[RunResult]:
         """Run every task under every strategy (``iterations`` times) on ``workers`` threads
-        (each run is its own process); store and learn from the results."""
+        (each run is its own process); store and learn from the results. Once ``stop()`` says
+        so, runs not started yet are skipped; the finished ones are stored."""
         if not tasks:
             raise ValidationError("no tasks to run")
         if not strategies:
@@ -79,16 +81,25 @@ class Pipeline:
             )
         check_finite(wall_seconds, "the time limit (seconds)", 0.1, 86_400)
         jobs = [(t, s) for _ in range(iterations) for t in tasks for s in strategies]
-        results: list[RunResult] = []
+
+        def one(job: tuple[Task, Strategy]) -> RunResult | None:
+            if stop is not None and stop():
+                return None
+            return run_one(job[0], job[1], lint, wall_seconds)
+
+        done: list[tuple[Task, RunResult]] = []
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            for r in pool.map(lambda j: run_one(j[0], j[1], lint, wall_seconds), jobs):
-                results.append(r)
+            for (task, _), r in zip(jobs, pool.map(one, jobs), strict=True):
+                if r is None:
+                    continue
+                done.append((task, r))
                 if progress is not None:
                     progress(r)
+        results = [r for _, r in done]
         with self._db.transaction():
             self._repo.add([r.to_dict() for r in results], self._clock())
         if self._on_result is not None:
-            for (task, _), r in zip(jobs, results, strict=True):
+            for task, r in done:
                 self._on_result(r, task)
         self._write_files(results)
         return results
