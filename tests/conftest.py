@@ -232,3 +232,31 @@ def raw_rows(db: Path | str, sql: str) -> list[tuple[Any, ...]]:
 
     with contextlib.closing(sqlite3.connect(db)) as conn, conn:
         return [tuple(r) for r in conn.execute(sql)]
+
+
+@pytest.fixture
+def listener() -> Any:
+    """A real HTTP server on loopback that counts the requests it gets (and answers each
+    with a JSON schema whose text says where it came from); its URL and the paths asked."""
+    import http.server
+    import json
+    import threading
+
+    hits: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            body = json.dumps({"type": "string", "description": "SECRET FROM THE NETWORK"})
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", hits
+    server.shutdown()
+    server.server_close()

@@ -47,32 +47,6 @@ def test_the_memory_bridge_writes_only_files_of_its_folder(tmp_path: Path, name:
     assert r.returncode == 0 and victim.read_text() == "precious"
 
 
-@pytest.fixture
-def listener() -> Any:
-    """A real HTTP server on loopback that counts the requests it gets."""
-    import http.server
-    import threading
-
-    hits: list[str] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            hits.append(self.path)
-            body = json.dumps({"type": "string", "description": "SECRET FROM THE NETWORK"})
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(body.encode())
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", hits
-    server.shutdown()
-    server.server_close()
-
-
 def test_a_schema_never_reaches_the_network_or_the_file_system(
     tmp_path: Path, listener: Any
 ) -> None:

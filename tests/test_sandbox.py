@@ -5,9 +5,7 @@ cannot make namespaces, the tests say what is not contained and check what is.""
 
 from __future__ import annotations
 
-import http.server
 import os
-import threading
 import uuid
 from pathlib import Path
 
@@ -73,21 +71,9 @@ def test_only_its_own_processes_are_visible():
 
 
 @needs_namespaces
-def test_tests_cannot_reach_the_network() -> None:
-    hits: list[str] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            hits.append(self.path)
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    port = server.server_address[1]
+def test_tests_cannot_reach_the_network(listener: tuple[str, list[str]]) -> None:
+    url, hits = listener
+    port = int(url.rsplit(":", 1)[1])
     tests = f"""
 import socket, pytest
 
@@ -99,12 +85,8 @@ def test_no_outside_address():
     with pytest.raises(OSError):
         socket.create_connection(("1.1.1.1", 53), timeout=2)
 """
-    try:
-        assert _run(tests) == ("passed", "")
-        assert hits == []
-    finally:
-        server.shutdown()
-        server.server_close()
+    assert _run(tests) == ("passed", "")
+    assert hits == []
 
 
 def test_forks_are_limited() -> None:

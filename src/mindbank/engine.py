@@ -1234,9 +1234,7 @@ class MindBank:
                 raise ValidationError(f"cannot import {str(source)!r}: it {what}")
             with path.open(encoding="utf-8", errors="surrogateescape") as fh:
                 rows = list(parse_lines(fh, now, self._max_value))
-        elif callable(getattr(source, "readline", None)) or (
-            callable(getattr(source, "__iter__", None)) and not isinstance(source, bytes | Mapping)
-        ):
+        elif isinstance(source, Iterable) and not isinstance(source, str | bytes | Mapping):
             rows = list(parse_lines(source, now, self._max_value))
         else:
             raise ValidationError(

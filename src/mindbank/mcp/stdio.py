@@ -72,24 +72,30 @@ class _Reader:
                 continue
             try:
                 text = line.decode("utf-8")
-                parsed = json.loads(text)
             except UnicodeDecodeError:
                 await self._out.error(-32700, "Parse error: the line is not UTF-8")
                 continue
-            except (ValueError, RecursionError):
-                await self._out.error(-32700, "Parse error: the line is not JSON")
-                continue
-            try:
+            try:  # (the one parse of a good line; a bad one is parsed again to say why)
                 mcp_types.jsonrpc_message_adapter.validate_json(text, by_name=False)
-            except Exception as exc:  # pydantic's: JSON, but not a message the SDK can take
-                ident = parsed.get("id") if isinstance(parsed, dict) else None
-                if isinstance(ident, bool) or not isinstance(ident, str | int):
-                    ident = None  # (a request's id, when it has one: its caller waits on it)
-                why = "nested too deeply" if "recursion" in str(exc).lower() else (
-                    "not a JSON-RPC 2.0 message")  # fmt: skip
-                await self._out.error(-32600, f"Invalid Request: {why}", ident)
+            except Exception as exc:  # pydantic's: not JSON, or not a message the SDK can take
+                await _refuse_line(self._out, text, exc)
                 continue
             return text
+
+
+async def _refuse_line(out: _Writer, text: str, exc: Exception) -> None:
+    """The JSON-RPC error for a line the SDK cannot take: -32700 if it is not JSON, else
+    -32600 with the request's id when it has one (its caller waits on it)."""
+    try:
+        parsed = json.loads(text)
+    except (ValueError, RecursionError):
+        await out.error(-32700, "Parse error: the line is not JSON")
+        return
+    ident = parsed.get("id") if isinstance(parsed, dict) else None
+    if isinstance(ident, bool) or not isinstance(ident, str | int):
+        ident = None
+    why = "nested too deeply" if "recursion" in str(exc).lower() else "not a JSON-RPC 2.0 message"
+    await out.error(-32600, f"Invalid Request: {why}", ident)
 
 
 def _claimed(fd: int, stream: Any, mode: Literal["rb", "wb"]) -> tuple[Any, Any]:

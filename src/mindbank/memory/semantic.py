@@ -24,7 +24,7 @@ from mindbank.config import Settings
 from mindbank.errors import DatabaseLockedError, EmbedderMismatchError, ValidationError, shown
 from mindbank.memory.cache import LRUCache
 from mindbank.memory.mirror import VectorMirror
-from mindbank.memory.validation import check_finite, check_k, check_text
+from mindbank.memory.validation import check_k, check_text
 from mindbank.records import IndexStatus, SearchHit
 from mindbank.store.memory import EntryRow, MemoryRepo
 from mindbank.store.vectors import VectorRepo
@@ -369,11 +369,10 @@ class SemanticMemory:
         if not isinstance(mode, str) or mode not in MODES:
             raise ValidationError(f"mode must be one of {', '.join(MODES)}, got {shown(mode)}")
         check_k(k)
-        if mmr is not None:
-            check_finite(mmr, "mmr (the weight of relevance)", 0.0, 1.0)
-        for bound, what in ((since, "since"), (until, "until")):
-            if bound is not None:
-                check_finite(bound, what, -1e11, 1e11)
+        if (
+            mmr is not None and not 0.0 <= mmr <= 1.0
+        ):  # (finite, with since and until: MindBank.search)
+            raise ValidationError(f"mmr (the weight of relevance) must be in [0, 1], got {mmr}")
         generation = self._follow_generation()
         counters = self._repo.counters()
         # The counters come back to earlier values after a rollback: the handle's rollback

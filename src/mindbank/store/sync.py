@@ -91,12 +91,10 @@ class SyncRepo:
         return out
 
     def now(self) -> float:
-        """This database's clock, in seconds (the server's, on PostgreSQL)."""
-        if self.db.dialect == "postgres":
-            return float(
-                self.db.run("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()[0]
-            )
-        return float(self.db.run("SELECT (julianday('now') - 2440587.5) * 86400.0").fetchone()[0])
+        """The server's clock, in seconds (PostgreSQL: what replicas' stamps are held to)."""
+        return float(
+            self.db.run("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()[0]
+        )
 
     # -- a replica's queue and state (SQLite) -------------------------------------------------
 

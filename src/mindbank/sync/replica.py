@@ -247,7 +247,7 @@ class Replica:
             repo.add(self._clamp(batch, repo.now()))
             stamps = repo.stamps([op[0] for op in batch])
             keys = sorted({(op[3], op[4]) for op in batch} | ingested)
-            written = self._merge(db, lambda states: self._apply_server(handle, states), keys)
+            written, _ = self._merge(db, lambda states: self._apply_server(handle, states), keys)
             late = [c for c in ChangeRepo(db).since(head, None, 1_000_000_000)
                     if not c.actor.startswith(SYNC_ACTOR)]  # fmt: skip
             if late:  # a write that took no lock: its row may be the one just merged over
@@ -287,21 +287,22 @@ class Replica:
             self._repo.set_meta("clock", str(self._hlc.tick()))
 
     def _merge(self, db: Any, apply: Callable[[States], int], keys: Sequence[tuple[str, str]]
-               ) -> int:  # fmt: skip
+               ) -> tuple[int, set[tuple[str, str]]]:  # fmt: skip
         """Write the fold of each entry's operations through ``apply``: all at once, or, if
         the memory refuses one (a namespace schema, say), each in a savepoint of its own (the
-        refused ones are left as they were and reported). Returns how many were changed."""
+        refused ones are left as they were and reported). Returns how many were changed, and
+        the entries refused."""
         if not keys:
-            return 0
+            return 0, set()
         ops = SyncRepo(db).for_entries(keys)
         states: States = [(ns, key, self._state(ops[(ns, key)])) for ns, key in keys]
         try:
             with db.transaction():
-                return apply(states)
+                return apply(states), set()
         except MindbankError:
             if not db.in_transaction:
                 raise
-        written = 0
+        written, refused = 0, set()
         for one in states:
             try:
                 with db.transaction():
@@ -309,8 +310,9 @@ class Replica:
             except MindbankError as exc:
                 if not db.in_transaction:
                     raise
+                refused.add((one[0], one[1]))
                 self.refused.append(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-        return written
+        return written, refused
 
     # -- a follower's writes ---------------------------------------------------------------
 
@@ -433,25 +435,13 @@ class Replica:
                 actor = self._local.actor
                 self._local.actor = SYNC_ACTOR + self.id
                 try:
-                    refused = len(self.refused)
-                    written += self._merge(self._local, self._apply_local, keys)
+                    n, refused = self._merge(self._local, self._apply_local, keys)
                 finally:
                     self._local.actor = actor
-                done = keys if len(self.refused) == refused else [
-                    k for k in keys if self._apply_local_ok(k)]  # fmt: skip
-                self._repo.clear_pending(done)
+                written += n
+                self._repo.clear_pending([k for k in keys if k not in refused])
                 after = keys[-1]
             self._step("merged")
-
-    def _apply_local_ok(self, key: tuple[str, str]) -> bool:
-        """Whether the local entry is what the fold of its operations says."""
-        state = self._state(self._repo.for_entries([key])[key])
-        return not diff_ops(*key, state, self._get_entry(*key), None, self._op_probe)
-
-    @staticmethod
-    def _op_probe(ns: str, key: str, kind: str, payload: dict[str, Any], at: float | None
-                  ) -> OpRow:  # fmt: skip
-        return ("", "", "", ns, key, kind, payload)
 
     # -- a round -------------------------------------------------------------------------------
 
